@@ -1,0 +1,108 @@
+"""Settings from the environment (and `.env`), as listed in shared/spec/operations.md.
+
+A missing or malformed setting stops start-up with one line naming the variable (`SettingsError`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.redact import register_secret
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def _split_ids(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+IdList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Slack
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = Field(3000, ge=1, le=65535)
+
+    # Gateway
+    wan_api_base: str | None = None
+    wan_api_key: SecretStr | None = None
+    wan_api_format: Literal["unified", "openai", "dashscope"] = "unified"
+    wan_price_per_second: float = Field(0.06, ge=0)
+    wan_max_in_flight: int = Field(20, ge=1)
+    # openai format: submit path and model names per mode (gateway-api.md)
+    wan_openai_path: str = "/v1/video/generations"
+    wan_model_t2v: str = "wan2.6-t2v"
+    wan_model_i2v: str = "wan2.6-i2v"
+    wan_model_r2v: str = "wan2.6-r2v"
+    wan_model_edit: str = "wan2.1-vace-plus"
+    wan_timeout_seconds: float = Field(30.0, gt=0)
+    wan_job_time_limit_minutes: float = Field(30.0, gt=0)
+
+    # Bot
+    wanbot_db: str = "./wanbot.db"
+    wanbot_support_usergroup: str | None = None
+    wanbot_support_users: IdList = []
+    wanbot_admin_users: IdList = []
+    wanbot_user_daily_budget_usd: float | None = Field(None, ge=0)
+    wanbot_max_active_jobs_per_user: int = Field(5, ge=1)
+    wanbot_max_video_bytes: int = Field(1_000_000_000, ge=1)
+    wanbot_download_timeout_seconds: float = Field(300.0, gt=0)
+    wanbot_quota_per_usd: float = Field(500_000, gt=0)
+    wanbot_triage_stuck_minutes: float = Field(30.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("wanbot_support_users", "wanbot_admin_users", mode="before")
+    @classmethod
+    def _ids(cls, value: object) -> object:
+        return _split_ids(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("wan_api_base", "slack_api_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://gateway.example.com")
+        return value
+
+    def require(self, *names: str) -> None:
+        """Fail with one clear line if a setting a command needs is unset."""
+        for name in names:
+            if getattr(self, name) in (None, ""):
+                raise SettingsError(f"{name.upper()} is not set (see README: Settings)")
+
+    def secret(self, name: str) -> str | None:
+        value = getattr(self, name)
+        return value.get_secret_value() if value is not None else None
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise SettingsError(f"{name} is invalid: {first['msg']}") from None
+    for name in ("slack_bot_token", "slack_signing_secret", "slack_app_token", "wan_api_key"):
+        register_secret(settings.secret(name))
+    return settings
