@@ -60,6 +60,7 @@ class Job:
     finished_at: float | None = None
     next_poll_at: float | None = None
     poll_count: int = 0
+    submit_attempts: int = 0
     progress: int | None = None
     estimated_cost_usd: float = 0.0
     billed_cost_usd: float | None = None

@@ -58,6 +58,10 @@ class ServerError(GatewayError):
 
 
 class TransportError(GatewayError):
-    """Timeout or connection failure: for a submit the outcome is unknown."""
+    """Timeout, reset or garbled answer. `sent` False means the request never left (safe to resend)."""
 
     retryable = True
+
+    def __init__(self, message: str, *, sent: bool = True, **kwargs):
+        super().__init__(message, **kwargs)
+        self.sent = sent

@@ -1,0 +1,151 @@
+"""`python -m bot generate`: one video from the terminal through the real tracker and store."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from bot.config import load_settings
+from bot.jobs.models import DeliveryState, Job, JobState
+from bot.jobs.notifier import Notifier
+from bot.jobs.store import JobStore
+from bot.jobs.tracker import Tracker, TrackerOptions
+from bot.logs import setup_logging
+from bot.wan.client import GatewayClient
+from bot.wan.request import MODE_FIELDS, RequestInvalid, build_request, parse_mode
+
+DEFAULT_OUT_DIR = "wanbot-out"
+
+
+def _flags() -> dict[str, tuple[str, str]]:
+    """Every field flag of every mode: flag -> (field name, kind)."""
+    flags: dict[str, tuple[str, str]] = {}
+    for specs in MODE_FIELDS.values():
+        for spec in specs:
+            flags.setdefault(spec.flag, (spec.name, spec.kind))
+    return flags
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", default="text-to-video",
+                        help="t2v | i2v | r2v | edit (or text-to-video, image-to-video, video-edit)")
+    for flag, (name, kind) in _flags().items():
+        dest = "field_" + name
+        if kind == "urls":
+            parser.add_argument(flag, dest=dest, action="append", metavar="URL", help=f"{name} (repeatable)")
+        else:
+            parser.add_argument(flag, dest=dest, metavar=name.upper(), help=name.replace("_", " "))
+    parser.add_argument("-o", "--output", help="where to save the MP4 (default: ./wanbot-out/<job id>.mp4)")
+    parser.add_argument("--sim", action="store_true",
+                        help="use an embedded gateway simulator instead of WAN_API_BASE (offline rehearsal)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+class TerminalNotifier(Notifier):
+    """Shows a progress bar and saves videos to the job's output path."""
+
+    def __init__(self, console: Console, progress: Progress | None):
+        self.console = console
+        self.progress = progress
+        self._bars: dict[str, int] = {}
+
+    async def job_changed(self, job: Job, *, waiting_position: int | None = None) -> None:
+        label = _status_label(job, waiting_position)
+        if self.progress is None:
+            self.console.print(f"[{job.id}] {label}", highlight=False)
+            return
+        if job.id not in self._bars:
+            self._bars[job.id] = self.progress.add_task(label, total=100)
+        self.progress.update(self._bars[job.id], description=label, completed=job.progress or 0)
+
+    async def post_video(self, job: Job, video: Path) -> DeliveryState:
+        target = Path(job.extra.get("output") or Path(DEFAULT_OUT_DIR) / f"{job.id}.mp4")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Copy next to the target, then rename: a crash never leaves a half-written video behind.
+        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        os.close(fd)
+        shutil.copyfile(video, tmp)
+        os.replace(tmp, target)
+        return DeliveryState.POSTED
+
+
+def _status_label(job: Job, waiting_position: int | None) -> str:
+    if job.state == JobState.PENDING:
+        return f"waiting for a free slot ({waiting_position} ahead)" if waiting_position else "submitting"
+    if job.state == JobState.RUNNING and job.progress is not None:
+        return f"rendering {job.progress}%"
+    return job.state.value
+
+
+async def generate(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        mode = parse_mode(args.mode)
+        fields = {name.removeprefix("field_"): value for name, value in vars(args).items()
+                  if name.startswith("field_") and value is not None}
+        request = build_request(mode, fields)
+    except RequestInvalid as exc:
+        for problem in exc.problems:
+            console.print(f"wanbot: {problem.field}: {problem.message}", highlight=False)
+        return 2
+
+    overrides = {}
+    simulator = None
+    if args.sim:
+        from bot.sim.server import SimConfig, Simulator
+
+        simulator = Simulator(SimConfig())
+        await simulator.start()
+        overrides = {"wan_api_base": simulator.base_url, "wan_api_key": simulator.config.api_key}
+    settings = load_settings(**overrides)
+    setup_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    settings.require("wan_api_base")
+
+    output = Path(args.output) if args.output else None
+    progress = None if args.quiet or not console.is_terminal else Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=console, transient=True)
+    store = await JobStore.open(settings.wanbot_db)
+    client = GatewayClient(settings)
+    tracker = Tracker(store, client, TerminalNotifier(console, progress),
+                      TrackerOptions.from_settings(settings, origin="cli"))
+    try:
+        await tracker.start()
+        cost = request.duration * settings.wan_price_per_second
+        console.print(f"{mode.value}, {request.duration} s, estimated ${cost:.2f}", highlight=False)
+        with progress or contextlib.nullcontext():
+            job = await tracker.enqueue(request, origin="cli",
+                                        extra={"output": str(output)} if output else None)
+            job = await tracker.wait_for(job.id)
+    finally:
+        await tracker.stop()
+        await client.aclose()
+        await store.close()
+        if simulator:
+            await simulator.close()
+    return _report(console, job, output)
+
+
+def _report(console: Console, job: Job, output: Path | None) -> int:
+    if job.state == JobState.DELIVERED:
+        path = output or Path(DEFAULT_OUT_DIR) / f"{job.id}.mp4"
+        billed = f"${job.billed_cost_usd:.2f}" if job.billed_cost_usd is not None else "unknown"
+        print(f"saved {path} (job {job.id}, billed {billed} for {job.billed_seconds:g} s)")
+        return 0
+    reason = job.error_message or job.state.value
+    extra = f" (request id {job.request_id})" if job.request_id else ""
+    print(f"wanbot: job {job.id} {job.state.value}: {reason}{extra}", file=sys.stderr)
+    return 1
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(generate(args))

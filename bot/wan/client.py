@@ -1,0 +1,183 @@
+"""HTTP client for the gateway, applying the error policy of gateway-api.md.
+
+- 400/401/403/404 are never retried (the request or the key must change first).
+- 429 backs off with full jitter, honouring Retry-After; it never fails a job by itself.
+- 5xx on submit is retried twice more, then reported with the request id.
+- A submit whose outcome is unknown (sent, then timeout/reset/garbled answer) is retried once with the
+  same Idempotency-Key; if it is still unknown, `SubmitOutcomeUnknown` is raised so that the job is
+  parked for a human rather than paid twice.
+Polls are single attempts: the tracker decides when to come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from bot.wan.errors import (
+    AuthError,
+    BadRequest,
+    GatewayError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TransportError,
+)
+from bot.wan.formats import HttpCall, WireFormat, get_format, parse_error_body
+from bot.wan.request import VideoRequest
+from bot.wan.retry import backoff_delay, parse_retry_after
+from bot.wan.task import Task
+
+log = logging.getLogger(__name__)
+
+SUBMIT_5XX_ATTEMPTS = 3        # one try plus two retries
+SUBMIT_429_ATTEMPTS = 6        # then the tracker keeps the job pending and tries again later
+SUBMIT_5XX_DELAYS = (0.5, 1.5)
+
+
+class SubmitOutcomeUnknown(GatewayError):
+    """The submit was sent twice with the same key and neither answer was readable."""
+
+
+class GatewayClient:
+    def __init__(self, settings, *, fmt: WireFormat | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 rng: Callable[[], float] = random.random,
+                 transport: httpx.AsyncBaseTransport | None = None):
+        settings.require("wan_api_base")
+        self.base = settings.wan_api_base.rstrip("/")
+        self.format = fmt or get_format(settings)
+        self._key = settings.secret("wan_api_key") or ""
+        self._sleep = sleep
+        self._rng = rng
+        timeout = settings.wan_timeout_seconds
+        self._http = httpx.AsyncClient(
+            base_url=self.base,
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            transport=transport,
+            headers={"User-Agent": "wanbot/0.1"},
+        )
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- public operations -------------------------------------------------------------------
+
+    def describe_submit(self, req: VideoRequest, idempotency_key: str) -> tuple[str, str, dict, dict | None]:
+        """The exact submit as it would cross the wire (for "Show API request"); key masked."""
+        call = self.format.submit(req)
+        headers = {"Authorization": "Bearer $WAN_API_KEY", "Content-Type": "application/json",
+                   "Idempotency-Key": idempotency_key, **call.headers}
+        return call.method, self.base + call.path, headers, call.json
+
+    async def submit(self, req: VideoRequest, idempotency_key: str) -> Task:
+        call = self.format.submit(req)
+        unknown_tries = 0
+        server_errors = 0
+        rate_limits = 0
+        while True:
+            try:
+                body, request_id = await self._send(call, idempotency_key=idempotency_key)
+                try:
+                    task = self.format.parse_submit(body)
+                except (ValueError, KeyError, TypeError) as exc:
+                    # 200 with an unreadable body: the task may exist upstream.
+                    raise TransportError(f"unreadable submit answer: {exc}", request_id=request_id) from None
+                task.request_id = task.request_id or request_id
+                return task
+            except RateLimited as exc:
+                rate_limits += 1
+                if rate_limits >= SUBMIT_429_ATTEMPTS:
+                    raise
+                await self._sleep(backoff_delay(rate_limits - 1, retry_after=exc.retry_after, rng=self._rng))
+            except ServerError:
+                server_errors += 1
+                if server_errors >= SUBMIT_5XX_ATTEMPTS:
+                    raise
+                await self._sleep(SUBMIT_5XX_DELAYS[server_errors - 1] * (0.5 + self._rng()))
+            except TransportError as exc:
+                if not exc.sent:
+                    # Never reached the gateway (connect failed): safe to treat like a 5xx.
+                    server_errors += 1
+                    if server_errors >= SUBMIT_5XX_ATTEMPTS:
+                        raise
+                    await self._sleep(SUBMIT_5XX_DELAYS[server_errors - 1])
+                    continue
+                unknown_tries += 1
+                if unknown_tries >= 2:
+                    raise SubmitOutcomeUnknown(
+                        f"submit outcome unknown after a retry with the same Idempotency-Key ({exc.message})",
+                        request_id=exc.request_id) from None
+                log.warning("submit outcome unknown, retrying once with the same key",
+                            extra={"idempotency_key": idempotency_key, "reason": exc.message})
+
+    async def get_task(self, task_id: str) -> Task:
+        body, request_id = await self._send(self.format.poll(task_id))
+        try:
+            task = self.format.parse_poll(body, task_id)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ServerError(f"unreadable task answer: {exc}", request_id=request_id) from None
+        task.request_id = task.request_id or request_id
+        return task
+
+    async def cancel(self, task_id: str) -> bool:
+        """Ask the gateway to cancel; False when the format has no cancel."""
+        call = self.format.cancel(task_id)
+        if call is None:
+            return False
+        await self._send(call)
+        return True
+
+    # -- one HTTP exchange, classified -------------------------------------------------------
+
+    async def _send(self, call: HttpCall, *, idempotency_key: str | None = None) -> tuple[Any, str | None]:
+        headers = {"Authorization": f"Bearer {self._key}", **call.headers}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        try:
+            response = await self._http.request(call.method, call.path, json=call.json, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransportError(f"cannot reach the gateway: {type(exc).__name__}", sent=False) from None
+        except httpx.HTTPError as exc:
+            raise TransportError(f"no answer from the gateway: {type(exc).__name__}") from None
+
+        header_id = response.headers.get("x-request-id")
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        code, message, body_id = parse_error_body(body) if response.status_code >= 400 else (None, None, None)
+        request_id = body_id or (body.get("request_id") if isinstance(body, dict) else None) or header_id
+        log.info("gateway call", extra={"method": call.method, "path": call.path,
+                                        "status": response.status_code, "request_id": request_id})
+        status = response.status_code
+        if status < 400:
+            if body is None:
+                message = "the gateway answered with malformed JSON"
+                if idempotency_key is None:
+                    raise ServerError(message, status=status, request_id=request_id)
+                raise TransportError(message, request_id=request_id)
+            return body, request_id
+        message = message or f"HTTP {status} from the gateway"
+        kwargs = dict(status=status, code=code, request_id=request_id)
+        if status == 429:
+            raise RateLimited(message, retry_after=parse_retry_after(response.headers.get("retry-after")), **kwargs)
+        if status in (401, 403):
+            raise AuthError(message, **kwargs)
+        if status == 404:
+            raise NotFound(message, **kwargs)
+        if 400 <= status < 500:
+            raise BadRequest(message, **kwargs)
+        raise ServerError(message, **kwargs)
