@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sys
 from dataclasses import MISSING, fields
 
 from bot.sim.server import SimConfig, Simulator
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         asyncio.run(_serve(args))
     except ValueError as exc:  # a bad flag value, e.g. a rate outside 0..1
-        print(f"wanbot simulate: {exc}")
+        print(f"wanbot simulate: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # typically the port is taken
+        print(f"wanbot simulate: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
