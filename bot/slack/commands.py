@@ -1,0 +1,386 @@
+"""`/wan` text -> a typed command (operations.md, "The Slack surface"). Pure: no Slack, no I/O.
+
+`parse_command` never raises: anything it cannot read becomes `Usage` with a short example.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.wan.request import (
+    MODE_FIELDS,
+    SHORT_NAMES,
+    FieldProblem,
+    FieldSpec,
+    Mode,
+    RequestInvalid,
+    VideoRequest,
+    build_request,
+)
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True)
+class Jobs:
+    pass
+
+
+@dataclass(frozen=True)
+class Status:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Spend:
+    scope: str = "me"  # "me" or "team" (the team's spend is for admins; the listener checks)
+
+
+@dataclass(frozen=True)
+class Triage:
+    text: str
+
+
+@dataclass(frozen=True)
+class OpenModal:
+    """Open the generate modal: bare `/wan`, or a mode whose text lacks or botches required fields."""
+
+    mode: Mode | None
+    prefill: dict[str, Any] = field(default_factory=dict)
+    problems: list[FieldProblem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Generate:
+    request: VideoRequest
+
+
+@dataclass(frozen=True)
+class Usage:
+    message: str
+
+
+Command = Help | Jobs | Status | Cancel | Spend | Triage | OpenModal | Generate | Usage
+
+EXAMPLE = '/wan t2v a red fox running through snow --duration 8 --ratio 9:16'
+SPEND_SCOPES = {"": "me", "me": "me", "mine": "me", "team": "team", "all": "team"}
+
+# ---------------------------------------------------------------------------------------------
+# Help
+
+
+def _mode_line(mode: Mode) -> str:
+    flags = " ".join(f"`{spec.flag} {_flag_placeholder(spec)}`" for spec in MODE_FIELDS[mode] if spec.flag)
+    names = f"`{SHORT_NAMES[mode]}`" + (f" / `{mode.value}`" if mode.value != SHORT_NAMES[mode] else "")
+    return f"• {names}: {flags}"
+
+
+def _flag_placeholder(spec: FieldSpec) -> str:
+    if spec.kind == "enum" and spec.choices:
+        return "|".join(str(c) for c in spec.choices)
+    if spec.kind in ("url", "urls"):
+        return "URL"
+    if spec.kind in ("int", "float") and spec.min is not None and spec.max is not None:
+        return f"{_num(spec.min)}-{_num(spec.max)}"
+    return '"..."' if spec.kind == "text" else spec.name.upper()
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return str(value)
+
+
+def _help_text() -> str:
+    lines = [
+        "*wanbot: Wan 2.6 videos from Slack*",
+        "`/wan` opens a form. Or type it all at once; the free text is the prompt "
+        "(for `edit`: the instruction). Quote values with spaces; `--flag=value` works too.",
+        "",
+        "*Modes and their flags*",
+        *(_mode_line(mode) for mode in Mode),
+        "`--reference` can be given up to 5 times. A mode with missing fields opens the form prefilled.",
+        "",
+        "*Examples*",
+        f"• `{EXAMPLE}`",
+        '• `/wan t2v "a lighthouse at dusk, waves" --negative "blurry, text" --seed 7`',
+        "• `/wan i2v the cat waves --image https://example.com/cat.png --camera zoom_in --strength 0.6`",
+        "• `/wan r2v two friends dancing --reference https://example.com/a.png --reference https://example.com/b.png`",
+        '• `/wan edit make it night --video https://example.com/clip.mp4 --region "the sky" --quality high`',
+        "",
+        "*Other commands*",
+        "• `/wan help`: this message",
+        "• `/wan jobs`: your recent jobs",
+        "• `/wan status JOB`: where a job stands, e.g. `/wan status j_8f3a2c`",
+        "• `/wan cancel JOB`: cancel a job in flight (yours; admins: anyone's)",
+        "• `/wan spend`: your spend today and this month; `/wan spend team` for admins",
+        "• `/wan triage TEXT`: support triage of a pasted error or log (support staff)",
+    ]
+    return "\n".join(lines)
+
+
+HELP_TEXT = _help_text()
+
+# ---------------------------------------------------------------------------------------------
+# Text clean-up and tokenising
+
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]*)(?:\|[^>]*)?>")
+_DOUBLE_QUOTES = "\"“”„"
+_SINGLE_QUOTES = "'‘’‚"
+
+
+def clean_slack_text(text: str) -> str:
+    """Unwrap Slack's link formatting (`<https://x|label>` -> the URL) and its `&amp; &lt; &gt;`."""
+    text = _SLACK_LINK.sub(lambda m: m.group(1), text)
+    return html.unescape(text) if "&" in text else text
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    quoted: bool = False  # a quoted token is never a flag
+
+
+def _quote_class(ch: str) -> str | None:
+    if ch in _DOUBLE_QUOTES:
+        return _DOUBLE_QUOTES
+    if ch in _SINGLE_QUOTES:
+        return _SINGLE_QUOTES
+    return None
+
+
+def _closing_quote(text: str, start: int, quotes: str) -> int | None:
+    """Index of the quote that closes at `start`: one of `quotes` followed by whitespace or the end."""
+    for i in range(start, len(text)):
+        if text[i] in quotes and (i + 1 == len(text) or text[i + 1].isspace()):
+            return i
+    return None
+
+
+def tokenize(text: str) -> list[Token]:
+    """shlex-like, but tolerant: smart quotes count, apostrophes inside words are literal, and a
+    quote that never closes is just a character."""
+    tokens: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        buf: list[str] = []
+        quoted = False
+        while i < n and not text[i].isspace():
+            ch = text[i]
+            so_far = "".join(buf)
+            at_value_start = not buf or (so_far.startswith("--") and so_far.endswith("="))
+            quotes = _quote_class(ch) if at_value_start else None
+            close = _closing_quote(text, i + 1, quotes) if quotes else None
+            if close is not None:
+                buf.append(text[i + 1:close])
+                quoted = quoted or not so_far  # `--neg="x"` stays a flag token
+                i = close + 1
+                break
+            buf.append(ch)
+            i += 1
+        tokens.append(Token("".join(buf), quoted))
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+
+def parse_command(text: str) -> Command:
+    """Read the text of a `/wan` command. Never raises."""
+    try:
+        return _parse(text)
+    except Exception:  # a bug here must not turn into a Slack error screen
+        return Usage(f"Sorry, I could not read that. Try `{EXAMPLE}`, or `/wan help`.")
+
+
+def _parse(text: str) -> Command:
+    text = clean_slack_text(str(text or "")).strip()
+    if not text:
+        return OpenModal(None)
+    word, _, rest = text.partition(" ")
+    first = word.strip().lower()
+    rest = rest.strip()
+    if first in ("help", "-h", "--help", "?"):
+        return Help()
+    if first == "jobs":
+        return Jobs()
+    if first in ("status", "cancel"):
+        return _job_command(first, rest)
+    if first == "spend":
+        scope = SPEND_SCOPES.get(rest.lower())
+        return Spend(scope) if scope else Usage("`/wan spend` shows your spend; admins: `/wan spend team`.")
+    if first == "triage":
+        if not rest:
+            return Usage("Paste what to triage after the word: `/wan triage <error message or log lines>`.")
+        return Triage(rest)
+    mode = mode_from_word(first)
+    if mode is None:
+        return _unknown_start(text)
+    return parse_generate(mode, rest)
+
+
+def mode_from_word(word: str) -> Mode | None:
+    word = word.strip().lower()
+    for mode in Mode:
+        if word in (mode.value, SHORT_NAMES[mode].lower()):
+            return mode
+    return None
+
+
+def _job_command(verb: str, rest: str) -> Command:
+    tokens = tokenize(rest)
+    if not tokens or not tokens[0].text:
+        return Usage(f"`/wan {verb} JOB` needs a job id, e.g. `/wan {verb} j_8f3a2c` (`/wan jobs` lists yours).")
+    job_id = tokens[0].text
+    return Status(job_id) if verb == "status" else Cancel(job_id)
+
+
+def _unknown_start(text: str) -> Usage:
+    modes = ", ".join(f"`{SHORT_NAMES[m]}`" for m in Mode)
+    guess = _clip(text, 80)
+    return Usage(
+        f"I don't know `{_clip(text.split()[0], 30)}`. Start with a mode ({modes}) or a command "
+        f"(`help`, `jobs`, `status`, `cancel`, `spend`, `triage`).\n"
+        f"For example: `/wan t2v {guess}`, or `/wan` alone for a form."
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.replace("`", "'").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def flag_map(mode: Mode) -> dict[str, FieldSpec]:
+    """Every spelling of every flag this mode takes: the spec's own flag and `--field-name`."""
+    flags: dict[str, FieldSpec] = {}
+    for spec in MODE_FIELDS[mode]:
+        flags["--" + spec.name.replace("_", "-")] = spec
+        flags["--" + spec.name] = spec
+        if spec.flag:
+            flags[spec.flag.lower()] = spec
+    return flags
+
+
+def _all_flags() -> set[str]:
+    return {name for mode in Mode for name in flag_map(mode)}
+
+
+def _looks_like_url(text: str) -> bool:
+    return text.lower().startswith(("https://", "http://", "data:"))
+
+
+def _text_field(mode: Mode) -> FieldSpec | None:
+    """The field the free text fills: the prompt, or for an edit the instruction."""
+    specs = MODE_FIELDS[mode]
+    for name in ("instruction", "prompt") if mode == Mode.VIDEO_EDIT else ("prompt", "instruction"):
+        for spec in specs:
+            if spec.name == name:
+                return spec
+    return next((s for s in specs if s.kind == "text"), None)
+
+
+def _url_field(mode: Mode) -> FieldSpec | None:
+    """The mode's main URL input, which a bare URL in the text fills when no flag did."""
+    return next((s for s in MODE_FIELDS[mode] if s.kind in ("url", "urls") and s.required), None)
+
+
+def _mode_usage(mode: Mode, message: str) -> Usage:
+    return Usage(f"{message}\n{_mode_line(mode)}\nFor example: `{_example(mode)}`")
+
+
+def _example(mode: Mode) -> str:
+    return {
+        Mode.TEXT_TO_VIDEO: EXAMPLE,
+        Mode.IMAGE_TO_VIDEO: "/wan i2v the cat waves --image https://example.com/cat.png",
+        Mode.R2V: "/wan r2v two friends dancing --reference https://example.com/a.png",
+        Mode.VIDEO_EDIT: "/wan edit make it night --video https://example.com/clip.mp4",
+    }[mode]
+
+
+def _undash(token: Token) -> Token:
+    """Slack and phones turn `--` into an em or en dash: read `—seed 7` as `--seed 7`."""
+    if not token.quoted and token.text[:1] in ("—", "–") and token.text[1:2].isalpha():
+        return Token("--" + token.text[1:])
+    return token
+
+
+def parse_generate(mode: Mode, rest: str) -> Command:
+    """The part after the mode: free text and flags -> Generate, or OpenModal with what was given."""
+    flags = flag_map(mode)
+    fields: dict[str, Any] = {}
+    problems: list[FieldProblem] = []
+    words: list[str] = []
+    bare_urls: list[str] = []
+    tokens = tokenize(rest)
+    i = 0
+    while i < len(tokens):
+        token = _undash(tokens[i])
+        i += 1
+        if token.quoted or not token.text.startswith("--") or token.text == "--":
+            (bare_urls if _looks_like_url(token.text) and not token.quoted else words).append(token.text)
+            continue
+        name, eq, value = token.text.partition("=")
+        spec = flags.get(name.lower())
+        if spec is None:
+            what = "doesn't apply to" if name.lower() in _all_flags() else "is not a flag of"
+            return _mode_usage(mode, f"`{_clip(name, 30)}` {what} `{SHORT_NAMES[mode]}`. Its flags:")
+        if not eq:
+            if i < len(tokens) and (tokens[i].quoted or not _undash(tokens[i]).text.startswith("--")):
+                value = tokens[i].text
+                i += 1
+            else:
+                problems.append(FieldProblem(spec.name, f"`{name}` needs a value"))
+                continue
+        if spec.kind == "urls":
+            fields.setdefault(spec.name, []).append(value)
+        else:
+            fields[spec.name] = value
+
+    url_spec = _url_field(mode)
+    if bare_urls and url_spec is not None and url_spec.name not in fields:
+        fields[url_spec.name] = bare_urls if url_spec.kind == "urls" else bare_urls[0]
+        bare_urls = [] if url_spec.kind == "urls" else bare_urls[1:]
+    words = words + bare_urls  # any other URL is part of the prompt
+    text_spec = _text_field(mode)
+    if words and text_spec is not None:
+        fields.setdefault(text_spec.name, " ".join(words))
+
+    if problems:
+        return OpenModal(mode, fields, problems)
+    try:
+        return Generate(build_request(mode, fields))
+    except RequestInvalid as exc:
+        return OpenModal(mode, fields, _typed_problems(exc.problems, fields))
+
+
+def field_name(problem_field: str) -> str:
+    """`input.reference_url[2]` -> `reference_url`: the flat field a problem is about."""
+    name = str(problem_field or "")
+    name = name.removeprefix("input.")
+    match = re.match(r"[A-Za-z_]+", name)
+    return match.group(0) if match else ""
+
+
+def _typed_problems(problems: list[FieldProblem], given: dict[str, Any]) -> list[FieldProblem]:
+    """Keep the problems with what the user typed. A known field that was simply not given is no
+    error yet: the modal marks it required."""
+    known = {spec.name for specs in MODE_FIELDS.values() for spec in specs}
+    return [p for p in problems if field_name(p.field) in given or field_name(p.field) not in known]
