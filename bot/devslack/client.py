@@ -252,9 +252,9 @@ class SlackSender:
             return self.standin.new_trigger_id()
         return f"{int(time.time())}.{secrets.randbelow(10**12)}.{secrets.token_hex(16)}"
 
-    def _response_url(self) -> str:
+    def _response_url(self, channel: str | None, message_ts: str | None = None, user: str | None = None) -> str:
         if self.standin is not None:
-            return self.standin.new_response_url()
+            return self.standin.new_response_url(channel, message_ts, user)
         return f"http://127.0.0.1:9/response/{secrets.token_hex(8)}"
 
     def _user(self, user_id: str) -> dict[str, Any]:
@@ -300,7 +300,7 @@ class SlackSender:
             "text": text,
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
-            "response_url": response_url or self._response_url(),
+            "response_url": response_url or self._response_url(channel_id, None, user_id),
             "trigger_id": trigger_id or self._trigger(),
         }
         return await self._form(fields, **options)
@@ -372,7 +372,7 @@ class SlackSender:
             payload["channel"] = self._channel(channel_id)
             payload["message"] = message or {"type": "message", "ts": message_ts, "text": ""}
             payload["state"] = {"values": {}}
-            payload["response_url"] = response_url or self._response_url()
+            payload["response_url"] = response_url or self._response_url(channel_id, message_ts, user_id)
         return await self._interactive(payload, **options)
 
     async def view_submission(
@@ -437,7 +437,7 @@ class SlackSender:
             "enterprise": None,
             "callback_id": callback_id,
             "trigger_id": trigger_id or self._trigger(),
-            "response_url": response_url or self._response_url(),
+            "response_url": response_url or self._response_url(channel_id, None, user_id),
             "message_ts": message.get("ts"),
             "message": message,
         }

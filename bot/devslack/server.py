@@ -98,6 +98,7 @@ class SlackStandIn:
         self._faults: dict[str, list[Fault]] = {}
         self._delays: dict[str, float] = {}
         self._triggers: dict[str, float] = {}
+        self._response_urls: dict[str, dict[str, Any]] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []
         self._callbacks: list[Callable[[Event], Any]] = []
         self._ids = Ids()
@@ -246,8 +247,12 @@ class SlackStandIn:
         self._triggers[trigger] = time.monotonic()
         return trigger
 
-    def new_response_url(self) -> str:
-        return f"{self.base_url}response/{self._ids.make('R')}"
+    def new_response_url(self, channel: str | None = None, message_ts: str | None = None,
+                         user: str | None = None) -> str:
+        """A response_url for a slash command (channel, user) or an action on a message (+ message_ts)."""
+        response_id = self._ids.make("R")
+        self._response_urls[response_id] = {"channel": channel, "message_ts": message_ts, "user": user}
+        return f"{self.base_url}response/{response_id}"
 
     # ----- faults -----
 
@@ -309,6 +314,29 @@ class SlackStandIn:
 
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         return next((m for m in self._messages.get(channel, []) if m["ts"] == ts), None)
+
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Poll `predicate` until it returns something truthy (the bot works after its ack)."""
+        deadline = time.monotonic() + timeout
+        while not (result := predicate()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met within {timeout}s")
+            await asyncio.sleep(0.01)
+        return result
+
+    async def wait_for_message(
+        self, channel: str, thread_ts: str | None = None,
+        predicate: Callable[[dict[str, Any]], Any] | None = None, timeout: float = 5.0,
+    ) -> dict[str, Any]:
+        """The first message in the channel (or thread) matching `predicate`, waiting for it if need be."""
+        def find() -> dict[str, Any] | None:
+            return next((m for m in self.messages(channel, thread_ts) if predicate is None or predicate(m)), None)
+
+        return await self.wait_until(find, timeout)
+
+    async def wait_for_call(self, method: str, count: int = 1, timeout: float = 5.0) -> Call:
+        """The `count`-th call of `method`, waiting for it if need be."""
+        return (await self.wait_until(lambda: self.calls(method)[count - 1:], timeout))[0]
 
     def last_view(self) -> dict[str, Any] | None:
         return list(self.views.values())[-1] if self.views else None
@@ -437,10 +465,33 @@ class SlackStandIn:
             body = json.loads(raw)
         except ValueError:
             return web.Response(status=400, text="invalid_payload")
-        entry = {"id": request.match_info["response_id"], "body": body, "time": time.time()}
+        if not isinstance(body, dict):
+            return web.Response(status=400, text="invalid_payload")
+        response_id = request.match_info["response_id"]
+        origin = self._response_urls.get(response_id, {})
+        channel, message_ts = origin.get("channel"), origin.get("message_ts")
+        entry = {"id": response_id, "body": body, "time": time.time(), **origin}
         self.responses.append(entry)
-        self._emit("response", response_id=entry["id"], body=body)
+        self._emit("response", channel, response_id=response_id, body=body, user=origin.get("user"))
+        self._apply_response(body, channel, message_ts)
         return web.Response(text="ok")
+
+    def _apply_response(self, body: dict[str, Any], channel: str | None, message_ts: str | None) -> None:
+        """What Slack does with a response_url message besides showing it to the user."""
+        original = self.message(channel, message_ts) if channel and message_ts else None
+        if body.get("delete_original") and original is not None:
+            self._messages[channel].remove(original)  # type: ignore[index]
+            self._emit("message_deleted", channel, original["ts"], original.get("thread_ts"), message=original)
+        elif body.get("replace_original") and original is not None:
+            for key in ("text", "blocks", "attachments"):
+                if key in body:
+                    original[key] = body[key]
+            self._emit("message_changed", channel, original["ts"], original.get("thread_ts"), message=original)
+        elif body.get("response_type") == "in_channel" and channel in self.channels:
+            ts = self._ids.ts()
+            message = self._bot_message(body, ts)
+            self._add_message(channel, message)  # type: ignore[arg-type]
+            self._emit("message", channel, ts, message.get("thread_ts"), message=message)
 
     # ----- Web API methods -----
 
@@ -779,6 +830,8 @@ class SlackStandIn:
         if thread_ts:
             share["thread_ts"] = thread_ts
         file["shares"].setdefault(kind, {}).setdefault(channel_id, []).append(share)
+        if kind == "public":
+            file["is_public"] = True
         listing = "ims" if channel["is_im"] else "groups" if channel["is_private"] else "channels"
         if channel_id not in file[listing]:
             file[listing].append(channel_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import tracemalloc
 
 import aiohttp
 import pytest
@@ -237,8 +238,14 @@ async def test_external_upload_streams_30mb_into_thread(standin, client, tmp_pat
             digest.update(chunk)
     events = standin.subscribe()
     card = (await client.chat_postMessage(channel="C1", text="card"))["ts"]
-    file_id, done = await _upload(client, str(path), "video.mp4", 30 * 1024 * 1024, channel_id="C1", thread_ts=card,
-                                  initial_comment="Here is your video")
+    tracemalloc.start()
+    try:
+        file_id, done = await _upload(client, str(path), "video.mp4", 30 * 1024 * 1024, channel_id="C1",
+                                      thread_ts=card, initial_comment="Here is your video")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"upload held {peak} bytes in memory"  # streamed, never buffered whole
     assert done["files"][0]["id"] == file_id
     file = standin.files[file_id]
     assert file["size"] == 30 * 1024 * 1024
@@ -393,3 +400,34 @@ async def test_slow_method(standin, client):
     started = loop.time()
     await client.auth_test()
     assert loop.time() - started >= 0.2
+
+
+async def test_response_url_replace_in_channel_delete(standin, client):
+    ts = (await client.chat_postMessage(channel="C1", text="card"))["ts"]
+    url = standin.new_response_url("C1", ts, "U1")
+    async with aiohttp.ClientSession() as s:
+        await s.post(url, json={"replace_original": True, "text": "card v2"})
+        assert standin.message("C1", ts)["text"] == "card v2"
+        await s.post(standin.new_response_url("C1", None, "U1"), json={"response_type": "in_channel", "text": "hi all"})
+        assert standin.messages("C1")[-1]["text"] == "hi all"
+        await s.post(url, json={"delete_original": True})
+        assert standin.message("C1", ts) is None
+        async with s.post(url, data=b"not json") as r:
+            assert r.status == 400
+    assert [r["channel"] for r in standin.responses] == ["C1", "C1", "C1"]
+    assert standin.responses[0]["user"] == "U1"
+
+
+async def test_wait_helpers(standin, client):
+    async def later():
+        await asyncio.sleep(0.05)
+        await client.chat_postMessage(channel="C1", text="done")
+
+    task = asyncio.create_task(later())
+    message = await standin.wait_for_message("C1", predicate=lambda m: m["text"] == "done")
+    assert message["text"] == "done"
+    call = await standin.wait_for_call("chat.postMessage")
+    assert call.params["text"] == "done"
+    await task
+    with pytest.raises(TimeoutError):
+        await standin.wait_for_call("chat.update", timeout=0.05)
