@@ -1,0 +1,59 @@
+"""`python -m bot triage PATH|- [--json] [--task ID] [--model PATTERN]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from bot.redact import redact
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="log export (JSON, JSONL, CSV), text file, or - for stdin")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--task", metavar="ID", help="only this task's rows (fast on big files)")
+    parser.add_argument("--model", metavar="PATTERN", help="only rows of models matching this pattern (wan*)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bot.config import load_settings
+    from bot.triage.engine import triage
+
+    settings = load_settings()
+    kwargs = {"task_id": args.task, "model": args.model, "settings": settings, "lookup": _lookup(settings)}
+    if args.path == "-":
+        kwargs["streams"] = [sys.stdin.buffer]
+    else:
+        path = Path(args.path)
+        if not path.is_file():
+            why = "is a directory" if path.is_dir() else "no such file"
+            print(redact(f"wanbot triage: cannot read {args.path}: {why}"), file=sys.stderr)
+            return 2
+        kwargs["paths"] = [path]
+    try:
+        result = asyncio.run(triage(**kwargs))
+    except OSError as exc:
+        print(redact(f"wanbot triage: cannot read {args.path}: {exc.strerror or exc}"), file=sys.stderr)
+        return 2
+    from bot.triage.report import render_text
+
+    print(result.to_json() if args.json else render_text(result))
+    return 0
+
+
+def _lookup(settings):
+    """The gateway look-up when WAN_API_BASE is set and the client exists; else None."""
+    if not settings.wan_api_base:
+        return None
+    try:
+        from bot.wan.client import GatewayClient
+    except ImportError:
+        return None
+
+    async def get_task(task_id: str):
+        async with GatewayClient(settings) as client:
+            return await client.get_task(task_id)
+
+    return get_task

@@ -1,0 +1,264 @@
+"""Readers: any input (pasted text, JSON, JSONL, CSV, plain logs, big files) -> records.
+
+Small inputs are read whole and scanned for every JSON value wherever it nests, so pretty-printed
+exports, `{"data": {"items": [...]}}` wrappers and JSON inside log lines all yield their rows with
+the line they start on. Big inputs are streamed: a byte-level prefilter picks the few lines that can
+matter (they name the task id, the model or a triage keyword) and only those are parsed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import BinaryIO
+
+from bot.triage.records import Record, from_mapping, from_text
+
+SMALL_BYTES = 16 << 20  # read whole below this; stream above
+CHUNK_BYTES = 1 << 20  # fits in cache: the find and the newline count touch it while hot
+MAX_LINE_BYTES = 8 << 20  # a longer "line" (a one-line JSON export) is split between rows
+MAX_RECORDS = 20_000  # flat memory when a huge file is read with no filter
+
+_decoder = json.JSONDecoder()
+_OPEN_RE = re.compile(r"[{\[]")
+_CSV_HEADER_KEYS = ("model_name", "task_id", "request_id", "quota", "prompt_tokens", "created_at", "spend")
+# Lines worth parsing when no task/model filter is given (lower-case bytes; the line is lowered first).
+_KEYWORDS = (
+    b"task", b"token", b"api type", b"apitype", b"api_type", b"refund", b"/chat/", b"quota", b"status",
+    b"fail", b"spend", b"model", "失败".encode(), "退款".encode(), "扣费".encode(), "任务".encode(),
+    "补偿".encode(), "输入".encode(), "输出".encode(), "消耗".encode(),
+)
+
+
+@dataclass
+class Filter:
+    task_id: str | None = None
+    model: str | None = None  # fnmatch pattern, case-insensitive
+
+    def keep(self, rec: Record) -> bool:
+        if self.task_id and rec.task_id and rec.task_id != self.task_id:
+            return False
+        if self.model and rec.model and not fnmatchcase(rec.model.lower(), self.model.lower()):
+            return False
+        return True
+
+    def needles(self) -> list[bytes] | None:
+        """Byte strings one of which every relevant line contains; None means "parse all"."""
+        if self.task_id:
+            return [self.task_id.encode()]
+        if self.model:
+            literal = max(re.split(r"[*?\[\]]", self.model), key=len)
+            if literal:
+                # a refund text row names the task, not the model: keep refund lines too
+                return [literal.lower().encode(), b"refund", "退款".encode(), "补偿".encode()]
+        return None
+
+
+@dataclass
+class ReadResult:
+    records: list[Record] = field(default_factory=list)
+    lines: int = 0
+    truncated: bool = False
+
+    def add(self, rec: Record, flt: Filter) -> None:
+        if not flt.keep(rec):
+            return
+        if len(self.records) >= MAX_RECORDS:
+            self.truncated = True
+            return
+        self.records.append(rec)
+
+
+# --- whole-text reading ---------------------------------------------------------------------------
+
+
+def read_text(text: str, flt: Filter | None = None) -> ReadResult:
+    flt = flt or Filter()
+    result = ReadResult(lines=text.count("\n") + 1)
+    header = _csv_header(text)
+    if header:
+        for rec in _csv_rows(text):
+            result.add(rec, flt)
+        return result
+    for rec in scan(text):
+        result.add(rec, flt)
+    return result
+
+
+def scan(text: str, first_line: int = 1) -> Iterator[Record]:
+    """Every JSON row wherever it nests, then the facts in the prose around them."""
+    newlines = [m.start() for m in re.finditer("\n", text)]
+
+    def line_of(pos: int) -> int:
+        return first_line + bisect.bisect_left(newlines, pos)
+
+    consumed: list[tuple[int, int]] = []
+    pos = 0
+    while m := _OPEN_RE.search(text, pos):
+        start = m.start()
+        try:
+            value, end = _decoder.raw_decode(text, start)
+        except (ValueError, RecursionError):
+            pos = start + 1
+            continue
+        rec = from_mapping(value, line_of(start), text[start:end]) if isinstance(value, dict) else None
+        if rec is None:
+            if isinstance(value, list | dict) and end - start > 2:
+                consumed.append((start, start + 1))  # a wrapper: step inside and find its rows
+            pos = start + 1
+            continue
+        consumed.append((start, end))
+        yield rec
+        pos = end
+    yield from _prose(text, consumed, first_line)
+
+
+def _prose(text: str, consumed: list[tuple[int, int]], first_line: int) -> Iterator[Record]:
+    """Facts in the text outside the parsed JSON (blanked out so they are not counted twice)."""
+    if consumed:
+        parts, last = [], 0
+        for start, end in consumed:
+            if start < last:
+                continue
+            parts.append(text[last:start])
+            parts.append(" " + "\n" * text.count("\n", start, end))  # keep the line count
+            last = end
+        parts.append(text[last:])
+        text = "".join(parts)
+    for offset, line in enumerate(text.split("\n")):
+        if line.strip(" \t\r[]{},") and (rec := from_text(line, first_line + offset)):
+            yield rec
+
+
+def _csv_header(text: str) -> list[str] | None:
+    first = text.lstrip("\ufeff").lstrip().split("\n", 1)[0]
+    if first.startswith(("{", "[")) or "," not in first:
+        return None
+    cells = [c.strip().strip('"').lower() for c in first.split(",")]
+    return cells if sum(key in cells for key in _CSV_HEADER_KEYS) >= 2 else None
+
+
+def _csv_rows(text: str) -> Iterator[Record]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff").lstrip()))
+    for row in reader:
+        row = {(k or "").strip().lower(): v for k, v in row.items() if k}
+        quote = ",".join(v or "" for v in row.values())
+        rec = from_mapping(row, reader.line_num, quote)
+        if rec is None:
+            rec = from_text(quote, reader.line_num)
+        if rec is not None:
+            yield rec
+
+
+def _csv_line(header: list[str], line: str, lineno: int) -> Record | None:
+    try:
+        cells = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return from_text(line, lineno)
+    row = dict(zip(header, cells, strict=False))
+    return from_mapping(row, lineno, line) or from_text(line, lineno)
+
+
+# --- streaming ------------------------------------------------------------------------------------
+
+
+def read_stream(stream: BinaryIO, flt: Filter | None = None) -> ReadResult:
+    """Read a binary stream: whole when small, else line by line through the prefilter."""
+    flt = flt or Filter()
+    head = stream.read(SMALL_BYTES)
+    if len(head) < SMALL_BYTES:
+        return read_text(head.decode("utf-8", errors="replace"), flt)
+    result = ReadResult()
+    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    header = _csv_header(first + "\n")
+    for lineno, raw in candidate_lines(head, stream, flt.needles()):
+        line = raw.decode("utf-8", errors="replace")
+        if header:
+            if lineno == 1:
+                continue
+            rec = _csv_line(header, line, lineno)
+            if rec is not None:
+                result.add(rec, flt)
+        else:
+            for rec in scan(line, lineno):
+                result.add(rec, flt)
+    return result
+
+
+def candidate_lines(head: bytes, stream: BinaryIO, needles: list[bytes] | None) -> Iterator[tuple[int, bytes]]:
+    """(line number, line) for every line holding a needle (or a keyword when there are none).
+
+    Works on 1 MB blocks: `bytes.find` (memchr speed) locates hits, newlines are counted once per
+    block, and only hit lines are cut out, so memory stays flat whatever the file's size.
+    """
+    lineno = 1  # number of the first line in `block`
+    carry = b""
+    data = head
+    while True:
+        block = carry + data if carry else data
+        if not data:
+            if carry:
+                if _hit(carry, needles):
+                    yield lineno, carry
+            return
+        cut = block.rfind(b"\n") + 1
+        if cut == 0 and len(block) > MAX_LINE_BYTES:
+            # one enormous line (a one-line JSON export): split it between rows, same line number
+            cut = block.rfind(b"},{") + 2
+            if cut > 1:
+                body, carry = block[:cut].replace(b"},{", b"}\n{"), block[cut:]
+                for _, line in _hits_in(body, needles, 0):
+                    yield lineno, line
+                data = stream.read(CHUNK_BYTES)
+                continue
+        if cut == 0:
+            carry, data = block, stream.read(CHUNK_BYTES)
+            continue
+        body, carry = block[:cut], block[cut:]
+        for offset, line in _hits_in(body, needles, lineno):
+            yield offset, line
+        lineno += body.count(b"\n")
+        data = stream.read(CHUNK_BYTES)
+
+
+def _hits_in(body: bytes, needles: list[bytes] | None, lineno: int) -> Iterator[tuple[int, bytes]]:
+    if needles is None:
+        for i, line in enumerate(body.split(b"\n")[:-1]):
+            if _hit(line, None):
+                yield lineno + i, line
+        return
+    low = body.lower() if len(needles) > 1 else body  # model filters are case-insensitive
+    positions = sorted({p for n in needles for p in _find_all(low, n)})
+    counted, line_at = 0, lineno
+    next_free = -1
+    for pos in positions:
+        if pos < next_free:
+            continue  # same line as the previous hit
+        start = body.rfind(b"\n", 0, pos) + 1
+        end = body.find(b"\n", pos)
+        end = len(body) if end < 0 else end
+        line_at += body.count(b"\n", counted, start)
+        counted = start
+        next_free = end
+        yield line_at, body[start:end]
+
+
+def _find_all(body: bytes, needle: bytes) -> Iterator[int]:
+    pos = body.find(needle)
+    while pos >= 0:
+        yield pos
+        pos = body.find(needle, pos + len(needle))
+
+
+def _hit(line: bytes, needles: list[bytes] | None) -> bool:
+    if needles is None:
+        low = line.lower()
+        return any(k in low for k in _KEYWORDS)
+    hay = line.lower() if len(needles) > 1 else line  # a task id is matched exactly
+    return any(n in hay for n in needles)
