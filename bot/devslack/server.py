@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import mimetypes
 import shutil
 import tempfile
@@ -97,6 +98,8 @@ class SlackStandIn:
         self._calls: list[Call] = []
         self._faults: dict[str, list[Fault]] = {}
         self._delays: dict[str, float] = {}
+        self._limits: dict[str, tuple[int, float, bool]] = {}
+        self._windows: dict[tuple[str, str], list[float]] = {}
         self._triggers: dict[str, float] = {}
         self._response_urls: dict[str, dict[str, Any]] = {}
         self._subscribers: list[asyncio.Queue[Event]] = []
@@ -281,13 +284,36 @@ class SlackStandIn:
             retry_after = 1
         self._faults.setdefault(method, []).append(Fault(error, status, retry_after, times))
 
+    def limit(self, method: str, calls: int, period: float = 60.0, per_channel: bool = False) -> None:
+        """Enforce a rate limit like Slack's tiers: more than `calls` in `period` seconds answers 429
+        with Retry-After until the window frees up (e.g. `limit("chat.update", 50)` for Tier 3;
+        `limit("chat.postMessage", 1, 1.0, per_channel=True)` for its one-per-second-per-channel)."""
+        self._limits[method] = (calls, period, per_channel)
+
+    def _rate_limited(self, method: str, params: dict[str, Any]) -> int | None:
+        """Seconds to wait when `method` is over its limit, else None (and the call is counted)."""
+        if method not in self._limits:
+            return None
+        calls, period, per_channel = self._limits[method]
+        key = (method, str(params.get("channel") or params.get("channel_id") or "")) if per_channel else (method, "")
+        now = time.monotonic()
+        window = [t for t in self._windows.get(key, []) if now - t < period]
+        self._windows[key] = window
+        if len(window) >= calls:
+            return max(1, math.ceil(period - (now - window[0])))
+        window.append(now)
+        return None
+
     def slow(self, method: str, seconds: float) -> None:
         """Delay every answer of `method` (0 removes the delay)."""
         self._delays[method] = seconds
 
     def clear_faults(self) -> None:
+        """Remove injected faults, delays and rate limits."""
         self._faults.clear()
         self._delays.clear()
+        self._limits.clear()
+        self._windows.clear()
 
     def _take_fault(self, method: str) -> Fault | None:
         faults = self._faults.get(method, [])
@@ -388,6 +414,10 @@ class SlackStandIn:
             status = fault.status
             if fault.retry_after is not None:
                 headers["Retry-After"] = str(fault.retry_after)
+        elif (wait := self._rate_limited(method, params)) is not None:
+            body = {"ok": False, "error": "ratelimited"}
+            status = 429
+            headers["Retry-After"] = str(wait)
         elif method not in self._methods:
             body = {"ok": False, "error": "unknown_method"}
         else:
@@ -511,7 +541,8 @@ class SlackStandIn:
                 self.add_channel(dm_id, channel_id, member=True, is_private=True)
                 self.channels[dm_id].update(is_im=True, is_channel=False, is_group=False, user=channel_id)
             channel_id = dm_id
-        channel = self.channels.get(channel_id)
+        channel = self.channels.get(channel_id) or next(
+            (c for c in self.channels.values() if not c["is_im"] and c["name"] == channel_id.lstrip("#")), None)
         if channel is None or (channel["is_private"] and not channel["is_member"]):
             raise SlackError("channel_not_found")
         return channel

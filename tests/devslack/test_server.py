@@ -431,3 +431,26 @@ async def test_wait_helpers(standin, client):
     await task
     with pytest.raises(TimeoutError):
         await standin.wait_for_call("chat.update", timeout=0.05)
+
+
+async def test_rate_limit_window(standin, client):
+    standin.limit("chat.update", 3, period=60)
+    ts = (await client.chat_postMessage(channel="C1", text="card"))["ts"]
+    for i in range(3):
+        await client.chat_update(channel="C1", ts=ts, text=f"v{i}")
+    with pytest.raises(SlackApiError) as e:
+        await client.chat_update(channel="C1", ts=ts, text="too many")
+    assert e.value.response.status_code == 429
+    assert 55 <= int(e.value.response.headers["Retry-After"]) <= 60
+
+    standin.limit("chat.postMessage", 1, period=1.0, per_channel=True)
+    await client.chat_postMessage(channel="C2", text="other channel has its own window")
+    with pytest.raises(SlackApiError):
+        await client.chat_postMessage(channel="C2", text="second within a second")
+    standin.clear_faults()
+    await client.chat_update(channel="C1", ts=ts, text="fine again")
+
+
+async def test_channel_by_name(standin, client):
+    r = await client.chat_postMessage(channel="#general", text="by name")
+    assert r["channel"] == "C1"
