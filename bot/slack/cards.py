@@ -1,0 +1,447 @@
+"""The job card and the thread messages: pure functions of a Job (and the time), returning
+`(text, blocks)`. `text` is the notification fallback; blocks stay within Slack's limits
+(section text 3000, button text 75, header 150, 50 blocks a message).
+
+Action ids: `job_cancel` on the card; `review_approve`, `review_changes`, `review_rerun`,
+`review_tweak`, `review_show_api` under the video. Every button's value is the job id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from bot.jobs.models import DeliveryState, Job, JobState
+from bot.wan.errors import BadRequest
+from bot.wan.request import MODE_FIELDS, SHORT_NAMES, Mode
+
+SECTION_MAX = 3000
+CONTEXT_MAX = 2000
+BUTTON_MAX = 75
+MAX_BLOCKS = 50
+PROMPT_SHOWN = 2500
+
+CANCEL_ACTION = "job_cancel"
+REVIEW_ACTIONS = {
+    "review_approve": "✅ Approve",
+    "review_changes": "✏️ Request changes",
+    "review_rerun": "🔁 Re-run",
+    "review_tweak": "🎛️ Tweak",
+    "review_show_api": "🧾 Show API request",
+}
+IN_FLIGHT = (JobState.PENDING, JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING)
+MODE_TITLES = {
+    "text-to-video": "Text to video",
+    "image-to-video": "Image to video",
+    "r2v": "Reference to video",
+    "video-edit": "Video edit",
+}
+CONTENT_FILTER = ("The gateway's content filter rejected this prompt. Rephrase it (or use other "
+                  "input images) and try again; re-running it unchanged will be rejected again.")
+
+# ---------------------------------------------------------------------------------------------
+# Text helpers
+
+
+def escape(text: str) -> str:
+    """mrkdwn-escape the three characters Slack reserves."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip_escaped(text: str, limit: int) -> str:
+    """Escape `text` and cut it so the escaped result is at most `limit` characters, never
+    splitting an entity."""
+    out: list[str] = []
+    size = 0
+    text = str(text)
+    for i, ch in enumerate(text):
+        piece = escape(ch)
+        room = limit - 1 if i < len(text) - 1 else limit  # keep room for "…" unless this is the last
+        if size + len(piece) > room:
+            out.append("…")
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
+
+
+def one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mention(user_id: str | None) -> str:
+    if user_id and re.fullmatch(r"[UW][A-Z0-9]+", user_id):
+        return f"<@{user_id}>"
+    return escape(user_id or "someone")
+
+
+def money(usd: float | None) -> str:
+    return "unknown" if usd is None else f"${usd:.2f}"
+
+
+def elapsed(seconds: float) -> str:
+    """`72` -> `1m 12s`."""
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
+def progress_bar(percent: int | None, width: int = 10) -> str:
+    if percent is None:
+        return "progress not reported yet"
+    percent = min(100, max(0, int(percent)))
+    filled = round(percent * width / 100)
+    return f"`{'█' * filled}{'░' * (width - filled)}` {percent}%"
+
+
+def mode_title(mode: str) -> str:
+    short = next((SHORT_NAMES[m] for m in Mode if m.value == mode), None)
+    title = MODE_TITLES.get(mode, mode or "Video")
+    return f"{title} ({short})" if short else title
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
+
+
+def context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, CONTEXT_MAX)}]}
+
+
+def button(text: str, action_id: str, value: str, *, style: str | None = None,
+           confirm: dict | None = None) -> dict:
+    element: dict[str, Any] = {"type": "button", "action_id": action_id,
+                               "text": {"type": "plain_text", "text": clip(text, BUTTON_MAX), "emoji": True},
+                               "value": clip(value, 2000)}
+    if style:
+        element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
+    return element
+
+
+def fit_parts(parts: Iterable[str], sep: str, limit: int) -> str:
+    """Join whole parts while they fit in `limit` characters."""
+    out = ""
+    for part in parts:
+        candidate = part if not out else out + sep + part
+        if len(candidate) > limit:
+            break
+        out = candidate
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters
+
+
+def _labels(mode: str) -> dict[str, str]:
+    for m in Mode:
+        if m.value == mode:
+            return {spec.name: spec.label for spec in MODE_FIELDS[m]}
+    return {}
+
+
+def _value(name: str, value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(clip_escaped(str(v), 300) for v in value)
+    if name == "duration":
+        return f"{escape(str(value))} s"
+    return clip_escaped(one_line(str(value)), 300)
+
+
+def parameter_parts(job: Job) -> list[str]:
+    labels = _labels(job.mode)
+    inputs = job.request.get("input") or {}
+    parts = []
+    for name, value in inputs.items():
+        if name in ("prompt", "instruction") or value in (None, "", []):
+            continue
+        parts.append(f"*{escape(labels.get(name, name))}* {_value(name, value)}")
+    return parts
+
+
+# ---------------------------------------------------------------------------------------------
+# Status lines
+
+
+def _content_policy(job: Job) -> bool:
+    return BadRequest(job.error_message or "", code=job.error_code).content_policy
+
+
+def _since(job: Job, now: float) -> str:
+    start = job.started_at or job.submitted_at or job.created_at
+    return elapsed(now - start) if start else ""
+
+
+def failure_text(job: Job) -> str:
+    if _content_policy(job):
+        reason = CONTENT_FILTER
+        detail = clip_escaped(one_line(job.error_message or ""), 500)
+        if detail:
+            reason += f"\n>{detail}"
+    else:
+        code = f" (`{clip_escaped(job.error_code, 100)}`)" if job.error_code else ""
+        reason = (clip_escaped(one_line(job.error_message or "no reason given"), 1000) + code)
+    rid = f"\nRequest id: `{clip_escaped(job.request_id, 200)}`" if job.request_id else ""
+    return f"❌ *Failed.* {reason}{rid}"
+
+
+def status_line(job: Job, *, now: float, waiting_position: int | None = None) -> str:
+    state = job.state
+    if state == JobState.PENDING:
+        if waiting_position is None:
+            return "⏳ *Pending:* about to be sent to the gateway."
+        ahead = "next in line" if waiting_position <= 0 else f"{waiting_position} ahead"
+        return f"⏳ *Waiting for a free slot*, {ahead}."
+    if state == JobState.SUBMITTED:
+        return "📤 *Submitting* to the gateway…"
+    if state == JobState.QUEUED:
+        waited = _since(job, now)
+        return "🕒 *Queued* at the gateway" + (f" · {waited}" if waited else "") + "."
+    if state == JobState.RUNNING:
+        return f"🎞️ *Rendering* · {_since(job, now) or '0s'} · {progress_bar(job.progress)}"
+    if state == JobState.SUCCEEDED:
+        return f"✅ *Done* · billed {money(job.billed_cost_usd)} · posting the video in the thread…"
+    if state == JobState.DELIVERED:
+        where = {
+            DeliveryState.LINK: "a download link is in the thread",
+            DeliveryState.GONE: "the video link expired before it could be posted",
+        }.get(job.delivery_state, "the video is in the thread")
+        took = ""
+        if job.finished_at and job.created_at:
+            took = f" · took {elapsed(job.finished_at - job.created_at)}"
+        return f"✅ *Done* · billed {money(job.billed_cost_usd)}{took} · {where}."
+    if state == JobState.FAILED:
+        return failure_text(job)
+    if state == JobState.CANCELED:
+        by = job.extra.get("canceled_by")
+        return "🚫 *Canceled*" + (f" by {mention(by)}" if by else "") + "."
+    if state == JobState.EXPIRED:
+        return "⌛ *Expired:* the video link expired (the gateway keeps tasks and links for about 24 h)."
+    if state == JobState.UNKNOWN:
+        ids = " ".join(f"{k} `{clip_escaped(v, 100)}`" for k, v in
+                       (("task", job.task_id), ("request id", job.request_id)) if v)
+        return ("⚠️ *Outcome unknown:* the submit outcome is unknown; an admin should check the gateway "
+                "before re-running, to avoid paying twice." + (f" ({ids})" if ids else ""))
+    return f"State: {escape(str(state))}"
+
+
+def review_line(job: Job) -> str | None:
+    who = mention(job.reviewed_by)
+    if job.review_state == "approved":
+        return f"✅ Approved by {who}"
+    if job.review_state == "changes_requested":
+        note = clip_escaped(one_line(job.review_note or ""), 1500)
+        return f"✏️ Changes requested by {who}" + (f": {note}" if note else "")
+    return None
+
+
+def _status_text(job: Job) -> str:
+    return {
+        JobState.PENDING: "waiting", JobState.SUBMITTED: "submitting", JobState.QUEUED: "queued",
+        JobState.RUNNING: f"rendering{f' {job.progress}%' if job.progress is not None else ''}",
+        JobState.SUCCEEDED: "done", JobState.DELIVERED: "done", JobState.FAILED: "failed",
+        JobState.CANCELED: "canceled", JobState.EXPIRED: "expired", JobState.UNKNOWN: "outcome unknown",
+    }.get(job.state, str(job.state))
+
+
+# ---------------------------------------------------------------------------------------------
+# The job card
+
+
+def cancel_button(job_id: str) -> dict:
+    confirm = {
+        "title": {"type": "plain_text", "text": "Cancel this job?"},
+        "text": {"type": "plain_text", "text": "The gateway is asked to stop it. Seconds already "
+                                                "rendered may still be billed."},
+        "confirm": {"type": "plain_text", "text": "Cancel job"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+        "style": "danger",
+    }
+    return button("Cancel", CANCEL_ACTION, job_id, style="danger", confirm=confirm)
+
+
+def prompt_quote(job: Job, limit: int = PROMPT_SHOWN) -> str:
+    prompt = one_line(job.prompt)
+    return f">{clip_escaped(prompt, limit)}" if prompt else ">_(no prompt)_"
+
+
+def job_card(job: Job, *, now: float, waiting_position: int | None = None) -> tuple[str, list[dict]]:
+    title = mode_title(job.mode)
+    head = f"*{escape(title)}* · job `{clip_escaped(job.id, 100)}` · asked by {mention(job.user_id)}"
+    blocks = [section(f"{head}\n{prompt_quote(job)}")]
+    params = parameter_parts(job) + [f"*Estimated* {money(job.estimated_cost_usd)}"]
+    blocks.append(context(fit_parts(params, " · ", CONTEXT_MAX)))
+    blocks.append(section(status_line(job, now=now, waiting_position=waiting_position)))
+    review = review_line(job)
+    if review:
+        blocks.append(context(review))
+    if job.state in IN_FLIGHT:
+        blocks.append({"type": "actions", "block_id": "job_actions", "elements": [cancel_button(job.id)]})
+    text = f"{title} job {job.id}: {_status_text(job)} · {clip(one_line(job.prompt), 150)}"
+    return text, blocks
+
+
+def status_message(job: Job, now: float) -> tuple[str, list[dict]]:
+    """`/wan status JOB`: the card without its buttons, plus where the card lives."""
+    text, blocks = job_card(job, now=now)
+    blocks = [b for b in blocks if b.get("type") != "actions"]
+    if job.channel_id and re.fullmatch(r"[CGD][A-Z0-9]+", job.channel_id):
+        blocks.append(context(f"Card and thread in <#{job.channel_id}>."))
+    return text, blocks
+
+
+# ---------------------------------------------------------------------------------------------
+# Thread messages
+
+
+def review_actions(job_id: str) -> dict:
+    elements = [button(label, action_id, job_id, style="primary" if action_id == "review_approve" else None)
+                for action_id, label in REVIEW_ACTIONS.items()]
+    return {"type": "actions", "block_id": "review_actions", "elements": elements}
+
+
+def video_message(job: Job) -> tuple[str, list[dict]]:
+    seconds = job.billed_seconds
+    billed = money(job.billed_cost_usd) + (f" for {seconds:g} s" if seconds is not None else "")
+    head = f"🎬 *{escape(mode_title(job.mode))}* · job `{clip_escaped(job.id, 100)}` · billed {billed}"
+    blocks = [section(f"{head}\n{prompt_quote(job, 1000)}")]
+    review = review_line(job)
+    if review:
+        blocks.append(context(review))
+    blocks.append(review_actions(job.id))
+    return f"Video for job {job.id} · billed {billed}", blocks
+
+
+def link_fallback_message(job: Job, reason: str, expires_hint: str | None) -> tuple[str, list[dict]]:
+    url = job.video_url or ""
+    link = f"<{escape(url)}|Download the video>" if url.startswith(("https://", "http://")) else "(no link)"
+    expiry = f" The link {clip_escaped(expires_hint, 300)}." if expires_hint else ""
+    why = clip_escaped(one_line(reason or "unknown reason"), 1000)
+    text = (f"🎬 Job `{clip_escaped(job.id, 100)}` is ready, but I couldn't upload it here: {why}.\n"
+            f"{link} · billed {money(job.billed_cost_usd)}.{expiry}")
+    if len(text) > SECTION_MAX:  # a huge URL: keep the message valid, say so
+        text = f"🎬 Job `{clip_escaped(job.id, 100)}` is ready, but its link is too long to post."
+    blocks = [section(text), review_actions(job.id)]
+    return f"Video for job {job.id}: download link (upload impossible)", blocks
+
+
+SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie", re.I)
+
+
+def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    out = {}
+    for name, value in headers.items():
+        if name.lower() == "authorization":
+            out[name] = "Bearer $WAN_API_KEY"
+        elif SECRET_HEADER.search(name):
+            out[name] = "$WAN_API_KEY"
+        else:
+            out[name] = str(value)
+    return out
+
+
+def curl_line(method: str, url: str, headers: Mapping[str, str], json_body: Any) -> str:
+    parts = [f"curl -X {shlex.quote(method.upper())} {shlex.quote(url)}"]
+    for name, value in masked_headers(headers).items():
+        if "$WAN_API_KEY" in value:
+            parts.append(f'-H "{name}: {value}"')  # double quotes: the shell expands the key
+        else:
+            parts.append(f"-H {shlex.quote(f'{name}: {value}')}")
+    if not any(n.lower() == "content-type" for n in headers):
+        parts.append("-H 'Content-Type: application/json'")
+    if json_body is not None:
+        parts.append(f"-d {shlex.quote(json.dumps(json_body, ensure_ascii=False))}")
+    return " \\\n  ".join(parts)
+
+
+def _code_chunks(text: str, limit: int = SECTION_MAX - 8) -> list[str]:
+    """Escaped text cut into code-block sections, never inside an entity."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for ch in text:
+        piece = escape(ch)
+        if size + len(piece) > limit:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(piece)
+        size += len(piece)
+    chunks.append("".join(current))
+    return [f"```{c}```" for c in chunks]
+
+
+def api_request_message(method: str, url: str, headers: Mapping[str, str],
+                        json_body: Any) -> tuple[str, list[dict]]:
+    """Show API request: the exact JSON body and a curl line, the key masked."""
+    body = json.dumps(json_body, indent=2, ensure_ascii=False)
+    blocks = [section(f"*{escape(method.upper())}* `{clip_escaped(url, 500)}` with this JSON body:")]
+    body_chunks = _code_chunks(body)
+    curl_chunks = _code_chunks(curl_line(method, url, headers, json_body))
+    if 2 + len(body_chunks) + len(curl_chunks) > MAX_BLOCKS:
+        body_chunks, curl_chunks = body_chunks[: MAX_BLOCKS // 2 - 2], curl_chunks[: MAX_BLOCKS // 2 - 2]
+    blocks += [section(c) for c in body_chunks]
+    blocks.append(section("As a curl command (set `WAN_API_KEY` in your shell first):"))
+    blocks += [section(c) for c in curl_chunks]
+    return f"API request: {method.upper()} {url}", blocks
+
+
+# ---------------------------------------------------------------------------------------------
+# Lists and totals
+
+
+def job_line(job: Job, now: float) -> str:
+    age = elapsed(now - job.created_at) + " ago" if job.created_at else ""
+    prompt = clip_escaped(one_line(job.prompt), 60)
+    mode = next((SHORT_NAMES[m] for m in Mode if m.value == job.mode), job.mode)
+    bits = [f"`{clip_escaped(job.id, 60)}`", escape(mode), f"*{_status_text(job)}*", prompt, age]
+    return " · ".join(b for b in bits if b)
+
+
+def jobs_list(jobs: Iterable[Job], now: float, *, limit: int = 20) -> tuple[str, list[dict]]:
+    jobs = list(jobs)
+    if not jobs:
+        return "No jobs yet", [section("You have no jobs yet. Try `/wan t2v a red fox running through snow`.")]
+    lines = [job_line(job, now) for job in jobs[:limit]]
+    blocks = [section(f"*Your recent jobs* ({len(jobs)})")]
+    chunk: list[str] = []
+    for line in lines:
+        if len("\n".join([*chunk, line])) > SECTION_MAX:
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    if len(jobs) > limit:
+        blocks.append(context(f"Showing the latest {limit}. `/wan status JOB` for one job."))
+    return f"Your recent jobs ({len(jobs)})", blocks[:MAX_BLOCKS]
+
+
+def spend_message(today_usd: float, month_usd: float, *, daily_budget_usd: float | None = None,
+                  team: Mapping[str, float] | None = None, team_today_usd: float | None = None,
+                  team_month_usd: float | None = None) -> tuple[str, list[dict]]:
+    """Your spend today and this month; for admins also the team's (`team`: user id -> month)."""
+    lines = [f"*Your spend:* {money(today_usd)} today · {money(month_usd)} this month"]
+    if daily_budget_usd is not None:
+        left = max(0.0, daily_budget_usd - today_usd)
+        lines.append(f"Daily budget {money(daily_budget_usd)} · {money(left)} left today")
+    blocks = [section("\n".join(lines))]
+    if team_today_usd is not None or team_month_usd is not None or team:
+        team_lines = [f"*Team:* {money(team_today_usd)} today · {money(team_month_usd)} this month"]
+        top = sorted((team or {}).items(), key=lambda item: -item[1])
+        team_lines += [f"• {mention(user)}: {money(usd)} this month" for user, usd in top]
+        blocks.append(section(fit_parts(team_lines, "\n", SECTION_MAX)))
+    return f"Your spend: {money(today_usd)} today, {money(month_usd)} this month", blocks
