@@ -397,7 +397,14 @@ class SlackSender:
             "is_enterprise_install": False,
             "enterprise": None,
         }
-        return await self._interactive(payload, **options)
+        reply = await self._interactive(payload, **options)
+        if self.standin is not None and reply.status == 200 and view.get("id") in self.standin.views:
+            try:
+                answer = reply.json()
+            except ValueError:
+                answer = None
+            self.standin.view_answered(view["id"], answer)
+        return reply
 
     async def view_closed(
         self, view: dict[str, Any], user_id: str = "U0HUMAN", *, is_cleared: bool = False, **options: Any

@@ -92,6 +92,7 @@ class SlackStandIn:
         self.ephemerals: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
+        self.closed_views: set[str] = set()
         self.files: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
@@ -454,6 +455,9 @@ class SlackStandIn:
         if file is None or file.get("_state") != "pending":
             return web.Response(status=404, text="not found")
         if (fault := self._take_fault("upload")) is not None:
+            await request.release()
+            self._calls.append(Call("upload", {"file_id": file["id"]}, time.time(),
+                                    {"ok": False, "error": fault.error}, fault.status))
             return web.Response(status=fault.status, text=fault.error)
         sink = _Sink(self._file_path(file["id"], file["name"]))
         try:
@@ -472,11 +476,14 @@ class SlackStandIn:
         file["_path"] = str(sink.path)
         file["_sha256"] = sink.sha256.hexdigest()
         file["_received"] = sink.size
+        record = {"file_id": file["id"], "bytes": sink.size, "sha256": file["_sha256"]}
         if sink.size != file["_length"]:
             file["_state"] = "failed"
+            self._calls.append(Call("upload", record, time.time(), {"ok": False, "error": "length_mismatch"}, 400))
             return web.Response(status=400, text=f"length mismatch: announced {file['_length']}, got {sink.size}")
         file["_state"] = "uploaded"
         file["size"] = sink.size
+        self._calls.append(Call("upload", record, time.time(), {"ok": True}, 200))
         return web.Response(text=f"OK - {sink.size}")
 
     async def _handle_download(self, request: web.Request) -> web.StreamResponse:
@@ -486,7 +493,10 @@ class SlackStandIn:
         if file is None or "_path" not in file or file.get("_state") in ("pending", "failed"):
             return web.Response(status=404, text="file not found")
         if (fault := self._take_fault("download")) is not None:
+            self._calls.append(Call("download", {"file_id": file["id"]}, time.time(),
+                                    {"ok": False, "error": fault.error}, fault.status))
             return web.Response(status=fault.status, text=fault.error)
+        self._calls.append(Call("download", {"file_id": file["id"]}, time.time(), {"ok": True}, 200))
         return web.FileResponse(file["_path"], headers={"Content-Type": file["mimetype"]})
 
     async def _handle_response_url(self, request: web.Request) -> web.Response:
@@ -737,6 +747,26 @@ class SlackStandIn:
         view = self._store_view(payload, view_id, view_id, None)
         self._emit("view_opened", view=view)
         return {"view": view}
+
+    def view_answered(self, view_id: str, answer: Any) -> None:
+        """Apply the bot's answer to a view_submission as Slack does: `response_action` "update"
+        replaces the view, "push" stacks a new one, "errors" keeps it open, anything else closes it."""
+        action = answer.get("response_action") if isinstance(answer, dict) else None
+        if action == "errors":
+            return
+        if action in ("update", "push") and isinstance(answer.get("view"), dict):
+            old = self.views.get(view_id)
+            if action == "update" and old is not None:
+                view = self._store_view(answer["view"], view_id, old["root_view_id"], old["previous_view_id"])
+                self._emit("view_updated", view=view)
+            else:
+                new_id = self._ids.make("V")
+                root = old["root_view_id"] if old else new_id
+                view = self._store_view(answer["view"], new_id, root, view_id if old else None)
+                self._emit("view_pushed", view=view)
+            return
+        self.closed_views.add(view_id)
+        self._emit("view_closed", view_id=view_id)
 
     def _views_push(self, p: dict[str, Any]) -> dict[str, Any]:
         self._check_trigger(p)

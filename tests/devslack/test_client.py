@@ -192,8 +192,10 @@ async def test_modal_cycle_with_inline_errors(world):
     reply = await sender.view_submission(view, "U1", {"prompt": "", "ratio": "16:9"})
     assert reply.status == 200
     assert reply.json() == {"response_action": "errors", "errors": {"prompt": "Say what to make"}}
+    assert view["id"] not in standin.closed_views  # errors keep the modal open
     reply = await sender.view_submission(view, "U1", {"prompt": "a fox", "ratio": "16:9"})
     assert reply.status == 200 and not reply.text
+    assert view["id"] in standin.closed_views
     submitted = seen["submit"][-1]["view"]
     assert submitted["id"] == view["id"] and submitted["state"]["values"]["duration"]["value"]["value"] == "5"
 

@@ -199,6 +199,16 @@ async def test_views_open_update_push(standin, client):
     assert error_of(e) == "invalid_arguments"
 
 
+async def test_view_answered_update_push_close(standin, client):
+    opened = (await client.views_open(trigger_id="1.1", view=MODAL))["view"]
+    standin.view_answered(opened["id"], {"response_action": "update", "view": dict(MODAL, callback_id="v2")})
+    assert standin.views[opened["id"]]["callback_id"] == "v2"
+    standin.view_answered(opened["id"], {"response_action": "push", "view": dict(MODAL, callback_id="v3")})
+    assert standin.last_view()["previous_view_id"] == opened["id"]
+    standin.view_answered(opened["id"], None)
+    assert opened["id"] in standin.closed_views
+
+
 async def test_trigger_ids_checked_when_asked():
     async with SlackStandIn(check_triggers=True) as s:
         client = AsyncWebClient(token=TOKEN, base_url=s.api_url)
@@ -249,6 +259,8 @@ async def test_external_upload_streams_30mb_into_thread(standin, client, tmp_pat
     assert done["files"][0]["id"] == file_id
     file = standin.files[file_id]
     assert file["size"] == 30 * 1024 * 1024
+    [upload] = standin.calls("upload")
+    assert upload.params == {"file_id": file_id, "bytes": 30 * 1024 * 1024, "sha256": digest.hexdigest()}
     assert file["_sha256"] == digest.hexdigest()
     [share] = standin.messages("C1", thread_ts=card)
     assert share["files"][0]["id"] == file_id and share["text"] == "Here is your video"
