@@ -176,12 +176,12 @@ def _reply_zh(d: Decision) -> str:
     if d.verdict == "refund_due":
         reason = f"（失败原因：{d.error}）" if d.error else ""
         return (
-            f"感谢您的反馈。任务 {ids} 执行失败{reason}，扣除的 {amount} 尚未退回。"
+            f"感谢您的反馈。任务 {ids} 执行失败{reason}，扣除的费用（{amount}）尚未退回。"
             f"我们现在为您退款 {amount}，稍后即可在余额中看到。给您带来不便，非常抱歉。"
         )
     if d.verdict == "already_refunded":
         when = f"已于 {_when(d.refunded_at)} " if d.refunded_at else "已"
-        return f"感谢您的确认。任务 {ids} 执行失败，扣除的 {amount} {when}自动退回到您的账户，可在使用日志中查看退款记录。"
+        return f"感谢您的确认。任务 {ids} 执行失败，扣除的费用（{amount}）{when}自动退回到您的账户，可在使用日志中查看退款记录。"
     if d.verdict == "task_in_progress":
         if d.stuck:
             return f"感谢您的耐心等待。任务 {ids} 仍在运行，耗时比平常长，我们正在与服务方核查，稍后回复您；如果任务失败，费用会退回。"

@@ -90,6 +90,7 @@ def decide(records: list[Record], opts: Options, now: float | None = None, task_
             "they may be two different calls: check which one the customer means"
         )
         result.confidence -= 0.2
+        result.evidence += [r for d in decisions if d.verdict != result.verdict for r in d.evidence]
     if len(decisions) > 1:
         result.tasks = [
             {"task_id": d.task_ids[0] if d.task_ids else None, "verdict": d.verdict, "amount_usd": d.amount_usd}
@@ -131,8 +132,8 @@ def _groups(records: list[Record], task_id: str | None) -> list[_Group]:
     groups = {i: _Group(i) for i in ids}
     orphans = _Group(None)
     for r in records:
-        if not _relevant(r):
-            continue
+        if not _relevant(r) or (r.task_id is None and r.is_task is False and only):
+            continue  # an ordinary chat call next to the task's rows: not part of the task
         key = r.task_id or only
         (groups[key] if key else orphans).records.append(r)
     result = list(groups.values())

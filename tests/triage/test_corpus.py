@@ -1,0 +1,79 @@
+"""Every corpus case through the engine: the verdict, amount and details it must get."""
+
+import math
+
+import pytest
+
+from bot.triage import triage_file
+from bot.wan.task import Task, TaskStatus
+
+from .conftest import CASES, CORPUS, NOW, SECRET_RE
+
+_results: dict[str, bool] = {}
+
+
+def _lookup_for(case):
+    spec = case.get("lookup")
+    if not spec:
+        return None
+    task = Task(**{**spec, "status": TaskStatus(spec["status"])})
+
+    async def lookup(task_id):
+        return task if task_id == task.id else None
+
+    return lookup
+
+
+async def _run(case):
+    return await triage_file(CORPUS / case["file"], task_id=case.get("task"), lookup=_lookup_for(case), now=NOW)
+
+
+def _check(case, result):
+    assert result.verdict == case["verdict"], result.next_step
+    expected = case.get("amount_usd")
+    if expected is None:
+        assert result.amount_usd is None
+    else:
+        assert result.amount_usd is not None and math.isclose(result.amount_usd, expected, abs_tol=1e-6)
+    if "task_ids" in case:
+        assert result.task_ids == case["task_ids"]
+    if "language" in case:
+        assert result.language == case["language"]
+    if "stuck" in case:
+        assert result.stuck is case["stuck"]
+    if "model" in case:
+        assert result.model == case["model"]
+    assert bool(result.conflicts) is case.get("conflicts", False), result.conflicts
+    if "max_confidence" in case:
+        assert result.confidence <= case["max_confidence"]
+    assert result.reply and result.next_step
+    if result.verdict != "needs_more_info":
+        assert result.evidence, "a verdict must show what decided it"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["file"] for c in CASES])
+async def test_corpus_case(case):
+    result = await _run(case)
+    _results[case["file"]] = False
+    _check(case, result)
+    _results[case["file"]] = True
+    output = result.to_json()
+    assert not SECRET_RE.search(output), SECRET_RE.search(output)
+    for secret in case.get("secrets", []):
+        assert secret not in output
+
+
+def test_corpus_covers_every_verdict_and_format():
+    verdicts = {c["verdict"] for c in CASES}
+    assert verdicts == {"misrouted_chat_api", "refund_due", "already_refunded", "task_in_progress", "not_charged",
+                        "needs_more_info"}
+    suffixes = {c["file"].rsplit(".", 1)[1] for c in CASES}
+    assert {"json", "jsonl", "csv", "txt", "log"} <= suffixes
+    assert len(CASES) >= 30
+
+
+def test_report_accuracy():
+    """Printed with -s: the accuracy figure quoted in the closing note."""
+    if _results:
+        right = sum(_results.values())
+        print(f"\ntriage corpus accuracy: {right}/{len(_results)} = {right / len(_results):.0%}")
