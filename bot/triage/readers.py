@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from bot.triage.records import Record, from_mapping, from_text
 
-SMALL_BYTES = 16 << 20  # read whole below this; stream above
+SMALL_BYTES = 8 << 20  # read whole below this; stream above
 CHUNK_BYTES = 1 << 20  # fits in cache: the find and the newline count touch it while hot
 MAX_LINE_BYTES = 8 << 20  # a longer "line" (a one-line JSON export) is split between rows
 MAX_RECORDS = 20_000  # flat memory when a huge file is read with no filter
@@ -175,9 +175,13 @@ def read_stream(stream: BinaryIO, flt: Filter | None = None) -> ReadResult:
     if len(head) < SMALL_BYTES:
         return read_text(head.decode("utf-8", errors="replace"), flt)
     result = ReadResult()
-    first = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    while head.find(b"\n") < 0 and len(head) < MAX_LINE_BYTES and (more := stream.read(CHUNK_BYTES)):
+        head += more  # the first line (a CSV header?) must be whole
+    first = head[: head.find(b"\n")].decode("utf-8", errors="replace")  # no copy of the whole head
     header = _csv_header(first + "\n")
-    for lineno, raw in candidate_lines(head, stream, flt.needles()):
+    lines = candidate_lines(head, stream, flt.needles())
+    del head  # the chunk generator holds the only reference; it lets go once past it
+    for lineno, raw in lines:
         line = raw.decode("utf-8", errors="replace")
         if header:
             if lineno == 1:
@@ -191,40 +195,54 @@ def read_stream(stream: BinaryIO, flt: Filter | None = None) -> ReadResult:
     return result
 
 
+def _chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
+    """The already-read head in 1 MB slices, then the rest of the stream: never a 16 MB copy."""
+    view = memoryview(head)
+    for start in range(0, len(head), CHUNK_BYTES):
+        yield bytes(view[start : start + CHUNK_BYTES])
+    view.release()
+    while data := stream.read(CHUNK_BYTES):
+        yield data
+
+
 def candidate_lines(head: bytes, stream: BinaryIO, needles: list[bytes] | None) -> Iterator[tuple[int, bytes]]:
     """(line number, line) for every line holding a needle (or a keyword when there are none).
 
     Works on 1 MB blocks: `bytes.find` (memchr speed) locates hits, newlines are counted once per
     block, and only hit lines are cut out, so memory stays flat whatever the file's size.
     """
-    lineno = 1  # number of the first line in `block`
+    lineno = 1  # number of the first line in the current block
     carry = b""
-    data = head
-    while True:
+    giant = False  # inside one enormous line (a one-line JSON export)
+    for data in _chunks(head, stream):
         block = carry + data if carry else data
-        if not data:
-            if carry:
-                if _hit(carry, needles):
-                    yield lineno, carry
-            return
         cut = block.rfind(b"\n") + 1
-        if cut == 0 and len(block) > MAX_LINE_BYTES:
-            # one enormous line (a one-line JSON export): split it between rows, same line number
-            cut = block.rfind(b"},{") + 2
-            if cut > 1:
-                body, carry = block[:cut].replace(b"},{", b"}\n{"), block[cut:]
-                for _, line in _hits_in(body, needles, 0):
-                    yield lineno, line
-                data = stream.read(CHUNK_BYTES)
-                continue
+        if cut == 0 and len(block) > MAX_LINE_BYTES and (split := block.rfind(b"},{") + 2) > 1:
+            # split the enormous line between rows; every piece keeps the line's number
+            giant, carry = True, block[split:]
+            yield from _giant_hits(block[:split], needles, lineno)
+            continue
         if cut == 0:
-            carry, data = block, stream.read(CHUNK_BYTES)
+            carry = block
             continue
         body, carry = block[:cut], block[cut:]
-        for offset, line in _hits_in(body, needles, lineno):
-            yield offset, line
+        if giant:
+            giant = False
+            end = body.find(b"\n")
+            yield from _giant_hits(body[:end], needles, lineno)
+            lineno += 1
+            body = body[end + 1 :]
+        yield from _hits_in(body, needles, lineno)
         lineno += body.count(b"\n")
-        data = stream.read(CHUNK_BYTES)
+    if giant:
+        yield from _giant_hits(carry, needles, lineno)
+    elif carry and _hit(carry, needles):
+        yield lineno, carry
+
+
+def _giant_hits(piece: bytes, needles: list[bytes] | None, lineno: int) -> Iterator[tuple[int, bytes]]:
+    for _, line in _hits_in(piece.replace(b"},{", b"}\n{") + b"\n", needles, 0):
+        yield lineno, line
 
 
 def _hits_in(body: bytes, needles: list[bytes] | None, lineno: int) -> Iterator[tuple[int, bytes]]:

@@ -132,7 +132,7 @@ def _groups(records: list[Record], task_id: str | None) -> list[_Group]:
     groups = {i: _Group(i) for i in ids}
     orphans = _Group(None)
     for r in records:
-        if not _relevant(r) or (r.task_id is None and r.is_task is False and only):
+        if not _relevant(r) or (r.task_id is None and only and not r.is_task and (r.is_task is False or r.tokens)):
             continue  # an ordinary chat call next to the task's rows: not part of the task
         key = r.task_id or only
         (groups[key] if key else orphans).records.append(r)

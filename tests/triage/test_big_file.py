@@ -1,0 +1,65 @@
+"""A 300 MB log read with flat memory: the prefilter keeps only the task's lines."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TASK = "task_BIGfile0042"
+
+
+def _row(i, model, quota, pt, ct, other):
+    return json.dumps({"id": i, "created_at": 1764000000 + i, "type": 2, "content": "模型倍率 1.00，补全倍率 1.00",
+                       "username": "acme", "token_name": "prod", "model_name": model, "quota": quota,
+                       "prompt_tokens": pt, "completion_tokens": ct, "use_time": 2, "is_stream": False,
+                       "channel": 3, "group": "default", "other": json.dumps(other)}, ensure_ascii=False)
+
+
+def make_log(path: Path, size: int) -> int:
+    """Write ~size bytes of ordinary traffic with the task's charge in the middle and its failure at
+    the end; return the charge row's line number."""
+    filler = "\n".join(
+        _row(i, "gpt-4o-mini" if i % 3 else "wan2.6-t2v", 1234, 0 if i % 3 == 0 else 120, 300,
+             {"is_task": i % 3 == 0, "task_id": f"task_other{i:06d}", "request_path": "/v1/videos"})
+        for i in range(2000)
+    ).encode() + b"\n"
+    lines_per_block = 2000
+    blocks = size // len(filler)
+    with path.open("wb") as f:
+        for b in range(blocks):
+            if b == blocks // 2:
+                f.write(_row(99, "wan2.6-t2v", 1600000, 0, 0, {"is_task": True, "task_id": TASK}).encode() + b"\n")
+                charge_line = b * lines_per_block + 1
+            f.write(filler)
+        f.write(json.dumps({"task_id": TASK, "platform": "wan", "status": "FAILURE", "quota": 1600000,
+                            "fail_reason": "upstream timeout", "submit_time": 1764000000}).encode() + b"\n")
+    return charge_line
+
+
+@pytest.mark.slow
+def test_300mb_log_flat_memory(tmp_path):
+    path = tmp_path / "big.log"
+    charge_line = make_log(path, 300_000_000)
+    assert path.stat().st_size > 290_000_000
+    out_path = tmp_path / "out.json"
+    started = time.monotonic()
+    with out_path.open("wb") as out_file:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "triage", str(path), "--task", TASK, "--json"],
+                                stdout=out_file, cwd=ROOT)
+        # wait4 gives this one child's own peak RSS (KiB on Linux)
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.monotonic() - started
+    peak_mb = usage.ru_maxrss / 1024
+    assert proc.returncode == 0
+    out = json.loads(out_path.read_bytes())
+    assert (out["verdict"], out["amount_usd"], out["task_ids"]) == ("refund_due", 3.2, [TASK])
+    assert out["evidence"][0]["line"] == charge_line
+    print(f"\n300 MB log: {elapsed:.2f} s, peak RSS {peak_mb:.0f} MB")
+    assert peak_mb < 150, f"peak RSS {peak_mb:.0f} MB"
+    assert elapsed < 30, f"{elapsed:.1f} s"
