@@ -83,7 +83,11 @@ def read_text(text: str, flt: Filter | None = None) -> ReadResult:
     result = ReadResult(lines=text.count("\n") + 1)
     header = _csv_header(text)
     if header:
-        for rec in _csv_rows(text):
+        try:
+            rows = list(_csv_rows(text))
+        except csv.Error:
+            rows = list(scan(text))  # not CSV after all (stray CR, broken quoting): read as text
+        for rec in rows:
             result.add(rec, flt)
         return result
     for rec in scan(text):
