@@ -132,14 +132,19 @@ def _groups(records: list[Record], task_id: str | None) -> list[_Group]:
     groups = {i: _Group(i) for i in ids}
     orphans = _Group(None)
     for r in records:
-        if not _relevant(r) or (r.task_id is None and only and not r.is_task and (r.is_task is False or r.tokens)):
-            continue  # an ordinary chat call next to the task's rows: not part of the task
+        if not _relevant(r) or _chat_call(r):
+            continue
         key = r.task_id or only
         (groups[key] if key else orphans).records.append(r)
     result = list(groups.values())
     if orphans.records:
         result.append(orphans)
     return result
+
+
+def _chat_call(r: Record) -> bool:
+    """An ordinary chat call (a chat model, billed by tokens): not part of any task."""
+    return r.task_id is None and not r.is_task and r.log_type != ERROR and (r.is_task is False or r.tokens > 0)
 
 
 def _relevant(r: Record) -> bool:
