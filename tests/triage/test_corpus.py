@@ -77,3 +77,13 @@ def test_report_accuracy():
     if _results:
         right = sum(_results.values())
         print(f"\ntriage corpus accuracy: {right}/{len(_results)} = {right / len(_results):.0%}")
+
+
+async def test_a_broken_lookup_never_breaks_triage():
+    async def lookup(task_id):
+        raise ConnectionError("gateway down, key sk-shouldnotleak123")
+
+    result = await triage_file(CORPUS / "needs_info_charge_no_status.json", lookup=lookup, now=NOW)
+    assert result.verdict == "needs_more_info" and result.amount_usd == 3.2
+    assert any("look-up" in n for n in result.notes)
+    assert "sk-shouldnotleak123" not in result.to_json()
