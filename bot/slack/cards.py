@@ -150,7 +150,7 @@ def fit_parts(parts: Iterable[str], sep: str, limit: int) -> str:
 def _labels(mode: str) -> dict[str, str]:
     for m in Mode:
         if m.value == mode:
-            return {spec.name: spec.label for spec in MODE_FIELDS[m]}
+            return {spec.name: re.sub(r"\s*\(.*\)$", "", spec.label) for spec in MODE_FIELDS[m]}
     return {}
 
 

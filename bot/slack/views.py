@@ -304,6 +304,13 @@ def parse_modal_submission(view: Mapping[str, Any]) -> tuple[Mode, dict[str, Any
     return mode, fields
 
 
+def prefill_from_job(request_body: Mapping[str, Any]) -> tuple[Mode, dict[str, Any]]:
+    """Tweak: a job's stored request body (`Job.request`) -> the mode and the modal's prefill."""
+    mode = parse_mode(request_body.get("mode") or "")
+    inputs = request_body.get("input") or {}
+    return mode, {k: (list(v) if isinstance(v, list | tuple) else v) for k, v in inputs.items() if v is not None}
+
+
 def selected_mode(values: Mapping[str, Any]) -> Mode | None:
     """The mode picked in a block_actions payload's `view.state.values` (for views.update)."""
     state = ((values or {}).get(MODE_BLOCK) or {}).get(MODE_ACTION) or {}

@@ -11,6 +11,7 @@ from bot.slack.views import (
     mode_modal,
     parse_modal_submission,
     parse_request_changes,
+    prefill_from_job,
     request_changes_modal,
     selected_mode,
 )
@@ -215,3 +216,11 @@ def test_request_changes_modal_round_trip():
     assert view["callback_id"] == REQUEST_CHANGES_CALLBACK
     view["state"] = {"values": {"note": {"note": {"type": "plain_text_input", "value": "  slower camera "}}}}
     assert parse_request_changes(view) == ("j_42", "slower camera")
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_tweak_prefills_the_modal_from_a_stored_request(mode):
+    req = build_request(mode, FULL[mode])
+    got_mode, prefill = prefill_from_job(req.body())
+    view = mode_modal(got_mode, prefill, price_per_second=PRICE)
+    assert build_request(*parse_modal_submission(submitted(view, {}))) == req
