@@ -74,6 +74,7 @@ class TerminalNotifier(Notifier):
         fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
         os.close(fd)
         shutil.copyfile(video, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; the user's video is an ordinary file
         os.replace(tmp, target)
         return DeliveryState.POSTED
 
@@ -117,7 +118,8 @@ async def generate(args: argparse.Namespace) -> int:
     store = await JobStore.open(settings.wanbot_db)
     client = GatewayClient(settings)
     tracker = Tracker(store, client, TerminalNotifier(console, progress),
-                      TrackerOptions.from_settings(settings, origin="cli"))
+                      TrackerOptions.from_settings(settings, origin="cli",
+                                                   first_guess_seconds=3.0 if simulator else None))
     try:
         await tracker.start()
         cost = request.duration * settings.wan_price_per_second

@@ -28,9 +28,9 @@ def next_poll_delay(elapsed: float, expected: float, *, min_interval: float = DE
     if elapsed < expected:
         # Approach the expected finish in thirds, so progress still shows on long jobs.
         return max(min_interval, min(expected - elapsed, expected / 3))
-    # Overdue: back off gently, a quarter of the overrun, within bounds.
+    # Overdue: a tenth of the expected time plus half the overrun, within bounds.
     overdue = elapsed - expected
-    return min(max_interval, max(min_interval, min_interval + 0.25 * overdue))
+    return min(max_interval, max(min_interval, 0.1 * expected + 0.5 * overdue))
 
 
 def retry_delay(consecutive_errors: int, *, retry_after: float | None = None, cap: float = 60.0) -> float:

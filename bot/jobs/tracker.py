@@ -56,6 +56,7 @@ class TrackerOptions:
     trusted_origin: str | None = None   # the gateway's own origin (videos there are trusted)
     download_dir: str | None = None
     origin: str | None = None           # resume only jobs of this origin ("cli" or "slack"); None: all
+    first_guess_seconds: float | None = None  # expected run time before any job was learned (None: Wan's)
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> TrackerOptions:
@@ -402,7 +403,10 @@ class Tracker:
         key = (job.mode, job.duration)
         if key not in self._expected:
             self._expected[key] = await self.store.recent_run_seconds(job.mode, job.duration)
-        return schedule.expected_seconds(self._expected[key], job.duration)
+        recent = self._expected[key]
+        if not recent and self.options.first_guess_seconds is not None:
+            return self.options.first_guess_seconds
+        return schedule.expected_seconds(recent, job.duration)
 
     def _learn(self, job: Job) -> None:
         if job.submitted_at and job.finished_at:

@@ -1,0 +1,98 @@
+import os
+import stat
+
+import pytest
+
+from bot.jobs.models import DeliveryState, Job, JobState
+from bot.jobs.store import MIGRATIONS, JobStore, StaleTransition
+
+
+def _job(job_id: str, **kw) -> Job:
+    return Job(id=job_id, request={"model": "wan2-6", "mode": "text-to-video", "input": {"prompt": "a fox", "duration": 5}},
+               estimated_cost_usd=0.3, **kw)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    s = await JobStore.open(tmp_path / "jobs.db")
+    yield s
+    await s.close()
+
+
+async def test_database_is_owner_only_and_migrated_once(tmp_path):
+    path = tmp_path / "sub" / "wanbot.db"
+    store = await JobStore.open(path)
+    assert await store.schema_version() == len(MIGRATIONS)
+    await store.create_job(_job("j1"))
+    await store.close()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    again = await JobStore.open(path)  # re-running migrations would fail on existing tables
+    assert (await again.get_job("j1")).prompt == "a fox"
+    assert await again.schema_version() == len(MIGRATIONS)
+    await again.close()
+
+
+async def test_job_round_trips_every_field(store):
+    job = _job("j1", user_id="U1", channel_id="C1", origin="slack", extra={"output": "x.mp4"})
+    await store.create_job(job)
+    loaded = await store.get_job("j1")
+    assert loaded.request == job.request
+    assert (loaded.user_id, loaded.channel_id, loaded.origin, loaded.extra) == ("U1", "C1", "slack", {"output": "x.mp4"})
+    assert loaded.state == JobState.PENDING and loaded.delivery_state == DeliveryState.NONE
+    assert loaded.duration == 5 and loaded.mode == "text-to-video"
+
+
+async def test_transition_is_compare_and_set_and_leaves_an_event(store):
+    await store.create_job(_job("j1"))
+    job = await store.transition("j1", JobState.SUBMITTED, expect=[JobState.PENDING], submitted_at=10.0)
+    assert job.state == JobState.SUBMITTED and job.submitted_at == 10.0
+    with pytest.raises(StaleTransition):
+        await store.transition("j1", JobState.SUBMITTED, expect=[JobState.PENDING])
+    job = await store.transition("j1", JobState.FAILED, error_code="x")
+    assert job.finished_at is not None
+    events = await store.events("j1")
+    assert [(e["from"], e["to"]) for e in events] == [(None, "pending"), ("pending", "submitted"), ("submitted", "failed")]
+
+
+async def test_update_refuses_to_change_state(store):
+    await store.create_job(_job("j1"))
+    with pytest.raises(ValueError):
+        await store.update("j1", state=JobState.DELIVERED)
+
+
+async def test_unfinished_jobs_oldest_first_and_by_origin(store):
+    for i, origin in enumerate(["cli", "slack", "cli"]):
+        await store.create_job(_job(f"j{i}", origin=origin, created_at=100.0 + i))
+    await store.transition("j2", JobState.FAILED)
+    assert [j.id for j in await store.unfinished_jobs()] == ["j0", "j1"]
+    assert [j.id for j in await store.unfinished_jobs("slack")] == ["j1"]
+
+
+async def test_delivery_can_be_claimed_once(store):
+    await store.create_job(_job("j1"))
+    assert await store.claim_delivery("j1") is True
+    assert await store.claim_delivery("j1") is False
+    assert (await store.get_job("j1")).delivery_state == DeliveryState.POSTING
+
+
+async def test_repeated_request_keys_are_recognised(store):
+    assert await store.remember_request("T1:trigger-1") is True
+    assert await store.remember_request("T1:trigger-1") is False
+
+
+async def test_find_job_by_unambiguous_prefix(store):
+    await store.create_job(_job("jabc123"))
+    await store.create_job(_job("jabd456"))
+    assert (await store.find_job("jabc1")).id == "jabc123"
+    assert await store.find_job("jab") is None   # too short
+    assert await store.find_job("jab1") is None
+
+
+async def test_spend_sums_billed_costs_per_user(store):
+    await store.create_job(_job("j1", user_id="U1", channel_id="C1"))
+    await store.create_job(_job("j2", user_id="U2", channel_id="C1"))
+    await store.transition("j1", JobState.DELIVERED, billed_cost_usd=0.3)
+    await store.transition("j2", JobState.DELIVERED, billed_cost_usd=0.9)
+    assert (await store.spend(since=0, user_id="U1"))["billed_usd"] == 0.3
+    assert (await store.spend(since=0))["billed_usd"] == 1.2
+    assert await store.spend_by("user_id", since=0) == [("U2", 0.9, 1), ("U1", 0.3, 1)]
