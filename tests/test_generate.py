@@ -1,0 +1,53 @@
+"""`python -m bot generate` end to end against a running simulator, as a user runs it."""
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import av
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def _generate(args: list[str], env_extra: dict, cwd: Path) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAN_", "SLACK_", "WANBOT_"))}
+    env.update({"PYTHONPATH": str(ROOT), **env_extra})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "generate", *args, cwd=cwd, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_generate_saves_a_playable_mp4_and_prints_the_billed_cost(simulator, tmp_path):
+    env = {"WAN_API_BASE": simulator.base_url, "WAN_API_KEY": simulator.config.api_key}
+    code, out, err = await _generate(["--mode", "t2v", "--prompt", "a fox in snow", "--duration", "3",
+                                      "--ratio", "9:16", "-o", "fox.mp4"], env, tmp_path)
+    assert code == 0, err
+    assert "billed $0.18" in out
+    with av.open(str(tmp_path / "fox.mp4")) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) >= 2
+    assert frames[0].height > frames[0].width  # 9:16 was honoured
+
+
+async def test_generate_rejects_bad_fields_before_any_request(simulator, tmp_path):
+    env = {"WAN_API_BASE": simulator.base_url, "WAN_API_KEY": simulator.config.api_key}
+    code, out, err = await _generate(["--mode", "i2v", "--prompt", "x", "--image", "http://10.0.0.1/a.png",
+                                      "--duration", "20"], env, tmp_path)
+    assert code == 2
+    assert "image_url" in err and "duration" in err and "Traceback" not in err
+    assert simulator.stats.requests == []
+
+
+async def test_generate_reports_a_failed_task_in_one_line(simulator, tmp_path):
+    env = {"WAN_API_BASE": simulator.base_url, "WAN_API_KEY": simulator.config.api_key}
+    code, out, err = await _generate(["--prompt", "something forbidden"], env, tmp_path)
+    assert code == 1
+    assert "failed" in err.strip().splitlines()[-1]
+
+
+async def test_generate_without_a_gateway_says_which_setting_is_missing(tmp_path):
+    code, out, err = await _generate(["--prompt", "a fox"], {}, tmp_path)
+    assert code == 2 and "WAN_API_BASE is not set" in err
