@@ -1,0 +1,113 @@
+"""A Slack stand-in, a small Bolt app with the triage listeners, and a Services-like object."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.devslack import SlackSender, SlackStandIn
+from bot.jobs.store import JobStore
+from bot.slack import triage_listeners
+from bot.wan.client import GatewayClient
+
+SECRET = "dev-signing-secret"
+GROUP = "S0SUPPORT"
+CHANNEL = "C0SUP"
+SUPPORT = "U0SUP"      # in the support user group
+LISTED = "U0LIST"      # in WANBOT_SUPPORT_USERS
+ADMIN = "U0ADMIN"      # in WANBOT_ADMIN_USERS
+OUTSIDER = "U0OUT"     # none of them
+CUSTOMER = "U0CUST"
+
+
+@dataclass
+class FakeServices:
+    """The attribute names of bot.slack.services.Services that the triage listeners use."""
+
+    settings: Any
+    store: JobStore
+    gateway: Any
+    client: AsyncWebClient
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.settings.wanbot_admin_users
+
+
+@dataclass
+class World:
+    standin: SlackStandIn
+    sender: SlackSender
+    services: FakeServices
+    store: JobStore
+
+    def everything_sent(self) -> str:
+        """Every Web API call, response_url message and view the bot produced, as one string."""
+        calls = [{"method": c.method, "params": c.params} for c in self.standin.calls()]
+        return json.dumps([calls, self.standin.responses, list(self.standin.views.values())],
+                          ensure_ascii=False, default=str)
+
+
+async def start_world(make_settings, tmp_path, **overrides) -> tuple[World, web.AppRunner]:
+    standin = await SlackStandIn(bot_token="xoxb-dev-local-token", signing_secret=SECRET).start()
+    standin.add_channel(CHANNEL, "support")
+    for user in (SUPPORT, LISTED, ADMIN, OUTSIDER, CUSTOMER):
+        standin.add_user(user, user.lower())
+    standin.add_usergroup(GROUP, [SUPPORT])
+    values = dict(
+        slack_bot_token=standin.bot_token, slack_signing_secret=SECRET, slack_api_url=standin.api_url,
+        wanbot_support_usergroup=GROUP, wanbot_support_users=[LISTED], wanbot_admin_users=[ADMIN],
+    )
+    values.update(overrides)
+    settings = make_settings(**values)
+    gateway = GatewayClient(settings) if settings.wan_api_base else None
+    client = AsyncWebClient(token=standin.bot_token, base_url=standin.api_url)
+    store = await JobStore.open(tmp_path / "triage.db")
+    services = FakeServices(settings=settings, store=store, gateway=gateway, client=client)
+    app = AsyncApp(token=standin.bot_token, signing_secret=SECRET, client=client)
+
+    @app.command("/wan")
+    async def wan(ack, command, respond):
+        await ack()
+        text = command.get("text") or ""
+        if text.split(" ", 1)[0].lower() == "triage":
+            await triage_listeners.handle_triage_command(
+                services, text=text.split(" ", 1)[1] if " " in text else "",
+                user_id=command["user_id"], channel_id=command["channel_id"], respond=respond)
+
+    triage_listeners.register(app, services)
+    runner = web.AppRunner(app.web_app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    sender = SlackSender(f"http://127.0.0.1:{port}", SECRET, standin=standin)
+    return World(standin, sender, services, store), runner
+
+
+@pytest.fixture
+async def make_world(make_settings, tmp_path):
+    started: list[tuple[World, web.AppRunner]] = []
+
+    async def make(**kwargs) -> World:
+        started.append(await start_world(make_settings, tmp_path, **kwargs))
+        return started[-1][0]
+
+    yield make
+    for world, runner in started:
+        await world.sender.close()
+        await runner.cleanup()
+        await world.store.close()
+        if world.services.gateway is not None:
+            await world.services.gateway.aclose()
+        await world.standin.close()
+
+
+@pytest.fixture
+async def world(make_world):
+    return await make_world()
