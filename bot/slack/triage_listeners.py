@@ -84,11 +84,13 @@ class TriageDesk:
 
 
 def desk(services: Any) -> TriageDesk:
-    found = getattr(services, "_triage_desk", None)
-    if found is None:
-        found = TriageDesk(services)
-        services._triage_desk = found
-    return found
+    """The TriageDesk of these services, made on first use (kept in `services.extra` when it has one)."""
+    extra = getattr(services, "extra", None)
+    if not isinstance(extra, dict):
+        extra = services.__dict__.setdefault("_triage_extra", {})
+    if "triage_desk" not in extra:
+        extra["triage_desk"] = TriageDesk(services)
+    return extra["triage_desk"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +247,8 @@ async def fetch_files(services: Any, files: list[dict[str, Any]], folder: Path) 
             continue
         dest = folder / f"{index}.dat"
         try:
-            await download(url, token, dest, api_url=api_url)
+            await download(url, token, dest, api_url=api_url, max_bytes=MAX_FILE_BYTES,
+                           timeout=DOWNLOAD_TIMEOUT)
         except (TimeoutError, DownloadError, aiohttp.ClientError, OSError) as exc:
             reason = str(exc) if isinstance(exc, DownloadError) else type(exc).__name__
             log.warning("triage file download failed", extra={"file_id": file.get("id"), "error": reason})
