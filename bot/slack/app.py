@@ -1,0 +1,78 @@
+"""The Slack app: builds the Bolt AsyncApp, registers every listener module, serves HTTP.
+
+`build_app(services)` is all the wiring; `start_http(services, host, port)` runs the HTTP mode
+endpoints: POST /slack/events (signature verified by Bolt), GET /healthz, GET /metrics.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+
+from bot.slack import listeners
+from bot.slack.metrics import CONTENT_TYPE
+from bot.slack.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def build_app(services: Services) -> AsyncApp:
+    settings = services.settings
+    app = AsyncApp(
+        token=settings.secret("slack_bot_token"),
+        signing_secret=settings.secret("slack_signing_secret") or "",
+        client=services.client,
+        request_verification_enabled=True,
+        process_before_response=False,  # ack first, work after (Slack waits 3 s at most)
+        logger=logging.getLogger("bot.slack.bolt"),
+    )
+    for module in listeners.MODULES:
+        module.register(app, services)
+    if importlib.util.find_spec("bot.slack.triage_listeners") is not None:
+        from bot.slack import triage_listeners
+
+        triage_listeners.register(app, services)
+
+    @app.error
+    async def on_error(error, body):
+        log.error("listener failed", extra={"error": repr(error), "type": (body or {}).get("type")})
+
+    return app
+
+
+async def start_http(services: Services, host: str = "0.0.0.0", port: int = 3000,
+                     app: AsyncApp | None = None) -> web.AppRunner:
+    """Serve the app over HTTP; returns the runner (`runner.addresses` has the bound port;
+    `await runner.cleanup()` stops it)."""
+    bolt = app or build_app(services)
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(request: web.Request) -> web.Response:
+        try:
+            await services.store.schema_version()
+            db_ok = True
+        except Exception:
+            db_ok = False
+        running = services.tracker_running()
+        ok = db_ok and running
+        return web.json_response({"ok": ok, "db": db_ok, "tracker": running}, status=200 if ok else 503)
+
+    async def metrics(request: web.Request) -> web.Response:
+        await services.metrics.refresh_jobs(services.store)
+        return web.Response(body=services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", events)
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("listening", extra={"host": host, "port": runner.addresses[0][1] if runner.addresses else port})
+    return runner

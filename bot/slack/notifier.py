@@ -1,0 +1,203 @@
+"""The jobs Notifier for Slack: the job card kept current, the video uploaded into its thread.
+
+Card updates go through `CardUpdater` (coalesced, throttled). The video is uploaded with the external
+upload flow (`upload.py`); under it a review message carries message metadata
+`{"event_type": "wanbot_video", "event_payload": {"job_id": ...}}`, which is how a restarted
+process finds out that a delivery it had started was in fact finished (exactly one video per job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.jobs.models import DeliveryState, Job, JobState
+from bot.jobs.notifier import Notifier
+from bot.jobs.store import JobStore
+from bot.slack.card_updates import CardUpdater
+from bot.slack.cards import job_card, link_fallback_message, video_message
+from bot.slack.metrics import Metrics
+from bot.slack.posting import INVITE_HINT, NotInChannel, post_message, slack_error, tell_user, with_membership
+from bot.slack.upload import SLACK_FILE_LIMIT, UploadFailed, complete_upload, upload_bytes
+
+log = logging.getLogger(__name__)
+
+VIDEO_EVENT = "wanbot_video"
+# Slack-side failures worth retrying later (the tracker retries a delivery that raises).
+TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+GONE = {"message_not_found", "channel_not_found", "is_archived", "thread_not_found"}
+
+
+def video_filename(job: Job) -> str:
+    return f"wanbot-{job.id}.mp4"
+
+
+def video_metadata(job: Job) -> dict[str, Any]:
+    return {"event_type": VIDEO_EVENT, "event_payload": {"job_id": job.id}}
+
+
+def expiry_hint(job: Job) -> str:
+    """Gateways keep result links about 24 hours."""
+    if not job.finished_at:
+        return "expires about 24 hours after the video was made"
+    until = datetime.fromtimestamp(job.finished_at + 24 * 3600, UTC)
+    return f"expires about {until:%Y-%m-%d %H:%M} UTC (24 hours after the video was made)"
+
+
+def respond_via(url: str | None):
+    """A `respond(...)` for a stored response_url (valid 30 minutes, 5 uses)."""
+    if not url:
+        return None
+
+    async def respond(**kwargs: Any) -> None:
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        answer = await AsyncWebhookClient(url).send(**kwargs)
+        if answer.status_code != 200:
+            raise RuntimeError(f"response_url answered {answer.status_code}")
+
+    return respond
+
+
+class SlackNotifier(Notifier):
+    def __init__(self, client: AsyncWebClient, store: JobStore, metrics: Metrics, *,
+                 upload_cap: int = SLACK_FILE_LIMIT, card_per_minute: float = 40, card_min_interval: float = 3.0,
+                 card_tick_interval: float = 15.0, http: httpx.AsyncClient | None = None):
+        self.client = client
+        self.store = store
+        self.metrics = metrics
+        self.upload_cap = upload_cap
+        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0))
+        self.cards = CardUpdater(self._send_card, per_minute=card_per_minute, min_interval=card_min_interval,
+                                 tick_interval=card_tick_interval)
+        self._uploaded: dict[str, str] = {}  # job id -> file id shared but not yet followed by its message
+
+    def start(self) -> None:
+        self.cards.start()
+
+    async def stop(self, grace: float = 3.0) -> None:
+        await self.cards.stop(grace)
+        await self.http.aclose()
+
+    # -- the card ------------------------------------------------------------------------------
+
+    async def job_changed(self, job: Job, *, waiting_position: int | None = None) -> None:
+        self.metrics.job_changes.labels(state=job.state.value).inc()
+        self.refresh(job, waiting_position)
+
+    def refresh(self, job: Job, waiting_position: int | None = None) -> None:
+        """Re-render the card (e.g. after a review decision)."""
+        if job.channel_id and job.message_ts:
+            self.cards.submit(job, waiting_position)
+
+    async def _send_card(self, job: Job, waiting_position: int | None) -> float | None:
+        fresh = await self.store.get_job(job.id) or job  # render what is stored now, not a stale copy
+        if fresh.state != JobState.PENDING:
+            waiting_position = None
+        text, blocks = job_card(fresh, now=time.time(), waiting_position=waiting_position)
+        try:
+            await self.client.chat_update(channel=fresh.channel_id, ts=fresh.message_ts, text=text, blocks=blocks)
+            self.metrics.card_updates.inc()
+            return None
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            self.metrics.slack_error("chat.update", error)
+            if error == "ratelimited":
+                return float(exc.response.headers.get("Retry-After", 5) if exc.response.headers else 5)
+            log.warning("card update refused", extra={"job_id": job.id, "error": error})
+            return None
+
+    # -- the video -----------------------------------------------------------------------------
+
+    async def post_video(self, job: Job, video: Path) -> DeliveryState:
+        thread_ts = job.thread_ts or job.message_ts
+        size = await asyncio.to_thread(os.path.getsize, video)
+        if size > self.upload_cap:
+            reason = f"the video is {size / 1e6:.0f} MB, over the {self.upload_cap / 1e6:.0f} MB upload limit"
+            return await self._post_link(job, reason)
+        try:
+            file_id = self._uploaded.get(job.id)
+            if file_id is None:
+                file_id = await upload_bytes(self.client, self.http, video, filename=video_filename(job))
+                await with_membership(self.client, job.channel_id, lambda: complete_upload(
+                    self.client, file_id, title=f"Wan video · job {job.id}", channel_id=job.channel_id,
+                    thread_ts=thread_ts))
+                self._uploaded[job.id] = file_id
+        except UploadFailed as exc:
+            return await self._post_link(job, str(exc))
+        except NotInChannel:
+            return await self._post_link(job, "I'm not a member of this channel, so I can't upload here",
+                                         invite=True)
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            self.metrics.slack_error(exc.response.api_url.rsplit("/", 1)[-1] if exc.response else "files", error)
+            if error in TRANSIENT:
+                raise
+            return await self._post_link(job, f"Slack refused the upload ({error})")
+        text, blocks = video_message(job)
+        await post_message(self.client, job.channel_id, thread_ts=thread_ts, text=text, blocks=blocks,
+                           metadata=video_metadata(job))
+        self._uploaded.pop(job.id, None)
+        self._delivered(job)
+        return DeliveryState.POSTED
+
+    async def _post_link(self, job: Job, reason: str, *, invite: bool = False) -> DeliveryState:
+        """The upload is impossible: post the link and its expiry instead (or tell the requester)."""
+        log.info("posting a link instead of the video", extra={"job_id": job.id, "reason": reason})
+        text, blocks = link_fallback_message(job, reason, expiry_hint(job))
+        try:
+            await post_message(self.client, job.channel_id, thread_ts=job.thread_ts or job.message_ts,
+                               text=text, blocks=blocks, metadata=video_metadata(job))
+            posted = True
+        except NotInChannel:
+            posted = False
+        if invite or not posted:
+            await tell_user(self.client, user_id=job.user_id, channel_id=job.channel_id,
+                            text=f"{INVITE_HINT}\n{blocks[0]['text']['text']}", respond=respond_via(job.response_url))
+        self._delivered(job)
+        return DeliveryState.LINK
+
+    def _delivered(self, job: Job) -> None:
+        if job.finished_at:
+            self.metrics.delivery_seconds.observe(max(0.0, time.time() - job.finished_at))
+
+    async def video_already_posted(self, job: Job) -> bool:
+        """Look in the card's thread for this job's video message (or its uploaded file)."""
+        thread_ts = job.thread_ts or job.message_ts
+        if not (job.channel_id and thread_ts):
+            return False
+        file_seen = False
+        cursor = None
+        for _ in range(20):  # 20 pages of 200 replies: far beyond any real thread
+            try:
+                answer = await self.client.conversations_replies(channel=job.channel_id, ts=thread_ts, limit=200,
+                                                                 include_all_metadata=True, cursor=cursor)
+            except SlackApiError as exc:
+                if slack_error(exc) in GONE:
+                    return False
+                raise
+            for message in answer.get("messages", []):
+                meta = message.get("metadata") or {}
+                if meta.get("event_type") == VIDEO_EVENT and (meta.get("event_payload") or {}).get("job_id") == job.id:
+                    return True
+                if any(f.get("name") == video_filename(job) for f in message.get("files") or []):
+                    file_seen = True
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not answer.get("has_more") or not cursor:
+                break
+        if file_seen:
+            # The upload finished but its review message did not: post just the message.
+            text, blocks = video_message(job)
+            await post_message(self.client, job.channel_id, thread_ts=thread_ts, text=text, blocks=blocks,
+                               metadata=video_metadata(job))
+            return True
+        return False

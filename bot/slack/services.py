@@ -1,0 +1,113 @@
+"""Everything the Slack listeners need, built once: settings, store, tracker, gateway, Web API client,
+metrics. `create_services` opens them; `start()` resumes jobs; `stop(grace)` closes it all cleanly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.jobs.notifier import Notifier
+from bot.jobs.store import JobStore
+from bot.jobs.tracker import Tracker, TrackerOptions
+from bot.slack.metrics import InstrumentedGateway, Metrics
+from bot.slack.notifier import SlackNotifier
+from bot.wan.client import GatewayClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: JobStore
+    tracker: Tracker
+    gateway: GatewayClient
+    client: AsyncWebClient        # the bot's Web API client (SLACK_API_URL, retry handlers)
+    metrics: Metrics
+    notifier: Notifier | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # room for other surfaces (triage, dev UI)
+
+    def is_admin(self, user_id: str | None) -> bool:
+        return bool(user_id) and user_id in self.settings.wanbot_admin_users
+
+    def tracker_running(self) -> bool:
+        task = getattr(self.tracker, "_loop_task", None)
+        return task is not None and not task.done()
+
+    def refresh_card(self, job) -> None:
+        """Re-render a job's card (review decisions change it outside the tracker)."""
+        if isinstance(self.notifier, SlackNotifier):
+            self.notifier.refresh(job)
+
+    async def start(self) -> None:
+        if isinstance(self.notifier, SlackNotifier):
+            self.notifier.start()
+        resumed = await self.tracker.start()
+        log.info("tracker started", extra={"resumed": resumed})
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking jobs, let running steps finish within `grace`, flush cards, close everything."""
+        with contextlib.suppress(Exception):
+            await self.tracker.stop(grace)
+        if isinstance(self.notifier, SlackNotifier):
+            with contextlib.suppress(Exception):
+                await self.notifier.stop()
+        with contextlib.suppress(Exception):
+            await self.gateway.aclose()
+        with contextlib.suppress(Exception):
+            await self.client.session.close() if self.client.session else None
+        await self.store.close()
+
+
+def make_web_client(settings: Settings, **kwargs: Any) -> AsyncWebClient:
+    """The Web API client: honours Retry-After on 429, retries 5xx and connection errors."""
+    return AsyncWebClient(
+        token=settings.secret("slack_bot_token"),
+        base_url=settings.slack_api_url,
+        timeout=30,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+        **kwargs,
+    )
+
+
+def default_notifier(client: AsyncWebClient, store: JobStore, metrics: Metrics, **options: Any) -> Notifier:
+    return SlackNotifier(client, store, metrics, **options)
+
+
+async def create_services(settings: Settings, *,
+                          notifier_factory: Callable[..., Notifier] = default_notifier,
+                          notifier_options: dict[str, Any] | None = None,
+                          tracker_options: dict[str, Any] | None = None,
+                          client: AsyncWebClient | None = None) -> Services:
+    """Open the store, the gateway client, the Web API client and a tracker (origin "slack") whose
+    notifier is `notifier_factory(client, store, metrics, **notifier_options)`. Call `start()` next.
+
+    `tracker_options` override TrackerOptions (tests: a small poll_min_interval);
+    `notifier_options` reach SlackNotifier (card_min_interval, card_tick_interval, upload_cap, ...).
+    """
+    settings.require("slack_bot_token", "wan_api_base")
+    metrics = Metrics()
+    store = await JobStore.open(settings.wanbot_db)
+    gateway = GatewayClient(settings)
+    client = client or make_web_client(settings)
+    notifier = notifier_factory(client, store, metrics, **(notifier_options or {}))
+    options = TrackerOptions.from_settings(settings, origin="slack", **(tracker_options or {}))
+    tracker = Tracker(store, InstrumentedGateway(gateway, metrics), notifier, options)
+    return Services(settings=settings, store=store, tracker=tracker, gateway=gateway, client=client,
+                    metrics=metrics, notifier=notifier)
