@@ -51,7 +51,7 @@ MAX_PENDING_REPLIES = 1000
 TEXT_FILETYPES = {"text", "txt", "log", "json", "jsonl", "ndjson", "csv", "tsv", "plain"}
 TEXT_SUFFIXES = {".txt", ".log", ".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".out"}
 TEXT_MIMETYPES = ("text/", "application/json", "application/x-ndjson", "application/jsonl", "application/csv")
-TASK_ID_RE = re.compile(r"(?=[\w\-.:]*\d)[A-Za-z0-9][\w\-.:]{5,127}")
+TASK_ID_RE = re.compile(r"(?=[\w\-]*\d)[A-Za-z0-9][\w\-]{5,127}")  # vt_1a2b3c, task_9x, a uuid
 USAGE = "Paste what to triage after the word: `/wan triage <error message, log lines or a task id>`."
 
 

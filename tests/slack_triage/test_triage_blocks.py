@@ -101,3 +101,13 @@ def test_everything_is_redacted():
 def test_chinese_reply_labelled():
     _, blocks = triage_report(result(language="zh", reply="感谢您的反馈。"), source="x")
     assert "(Chinese)" in all_text(blocks) and "感谢您的反馈" in all_text(blocks)
+
+
+def test_bare_task_id():
+    from bot.slack.triage_listeners import bare_task_id
+
+    assert bare_task_id(" vt_1a2b3c4d5e6f ") == "vt_1a2b3c4d5e6f"
+    assert bare_task_id("`task_abc123`") == "task_abc123"
+    assert bare_task_id("0f8fad5b-d9cb-469f-a165-70867728950e") == "0f8fad5b-d9cb-469f-a165-70867728950e"
+    for text in ("wan2.6-t2v", "invalid_apitype:-1", "hello", "task failed 123", "abcdefgh"):
+        assert bare_task_id(text) is None, text
