@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -120,3 +121,19 @@ async def test_report_through_response_url_when_bot_not_in_channel(world):
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     body = response[0]["body"]
     assert body["response_type"] == "ephemeral" and "misrouted_chat_api" in json.dumps(body)
+
+
+async def test_big_attachment_does_not_stall_other_requests(world):
+    row = json.dumps({"id": 1, "type": 5, "model_name": "wan2.6-t2v", "quota": 0, "content": "upstream error " * 8})
+    data = ((row + "\n") * 150_000).encode()  # ~25 MB
+    file = world.standin.add_file("big.jsonl", data, "application/x-ndjson")
+    message = {"type": "message", "user": CUSTOMER, "ts": "1700000000.001000", "text": "charged?", "files": [file]}
+    reply = await world.sender.message_shortcut("triage_message", message, CHANNEL, user_id=SUPPORT)
+    assert reply.elapsed < 3
+    slowest = 0.0
+    while not world.standin.ephemerals:
+        ping = await world.sender.slash_command("triage invalid apitype: -1", user_id=SUPPORT, channel_id=CHANNEL)
+        slowest = max(slowest, ping.elapsed)
+        await asyncio.sleep(0.05)
+    assert slowest < 1.0
+    assert "not_charged" in report_text(world.standin.ephemerals[0]["message"])
