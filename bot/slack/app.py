@@ -23,9 +23,8 @@ log = logging.getLogger(__name__)
 def build_app(services: Services) -> AsyncApp:
     settings = services.settings
     app = AsyncApp(
-        token=settings.secret("slack_bot_token"),
         signing_secret=settings.secret("slack_signing_secret") or "",
-        client=services.client,
+        client=services.client,  # carries the bot token, SLACK_API_URL and the retry handlers
         request_verification_enabled=True,
         process_before_response=False,  # ack first, work after (Slack waits 3 s at most)
         logger=logging.getLogger("bot.slack.bolt"),
