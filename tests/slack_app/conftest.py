@@ -63,5 +63,5 @@ async def world(simulator, make_settings, tmp_path):
     yield World(standin, sender, services, f"http://127.0.0.1:{port}")
     await sender.close()
     await runner.cleanup()
-    await services.stop(2)
+    await services.stop(0.5)
     await standin.close()
