@@ -30,6 +30,7 @@ from bot.jobs.store import JobStore, StaleTransition
 from bot.wan.client import GatewayClient, SubmitOutcomeUnknown
 from bot.wan.errors import BadRequest, GatewayError, NotFound, RateLimited
 from bot.wan.request import VideoRequest, estimate_cost_usd
+from bot.wan.retry import backoff_delay
 from bot.wan.task import Task, TaskStatus
 
 log = logging.getLogger(__name__)
@@ -327,7 +328,8 @@ class Tracker:
         except GatewayError as exc:
             # The task is alive and paid for upstream: a failed poll never fails the job.
             errors = self._errors[job.id] = self._errors.get(job.id, 0) + 1
-            delay = schedule.retry_delay(errors, retry_after=exc.retry_after)
+            # Full jitter spreads many jobs' retries apart; Retry-After is a floor.
+            delay = max(self.options.poll_min_interval, backoff_delay(errors - 1, retry_after=exc.retry_after))
             log.warning("poll failed; will poll again", extra={"job_id": job.id, "error": str(exc), "in_s": delay})
             await self._plan_poll(job, delay)
             return

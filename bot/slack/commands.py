@@ -215,9 +215,10 @@ def _parse(text: str) -> Command:
     text = clean_slack_text(str(text or "")).strip()
     if not text:
         return OpenModal(None)
-    word, _, rest = text.partition(" ")
-    first = word.strip().lower()
-    rest = rest.strip()
+    # Split on any whitespace: a log pasted on the line after `/wan triage` is the usual case.
+    word, *remainder = text.split(None, 1)
+    first = word.lower()
+    rest = remainder[0].strip() if remainder else ""
     if first in ("help", "-h", "--help", "?"):
         return Help()
     if first == "jobs":

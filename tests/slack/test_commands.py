@@ -289,3 +289,10 @@ def test_the_guard_turns_a_bug_into_usage(monkeypatch):
 
     monkeypatch.setattr(commands, "_parse", boom)
     assert isinstance(parse_command("t2v x"), Usage)
+
+
+def test_triage_with_the_log_pasted_on_the_next_line():
+    command = parse_command("triage\n2026-11-20 10:00:01 invalid apitype: -1\nmodel=wan2.6-t2v")
+    assert isinstance(command, Triage)
+    assert command.text.startswith("2026-11-20 10:00:01 invalid apitype: -1")
+    assert "model=wan2.6-t2v" in command.text
