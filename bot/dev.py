@@ -1,0 +1,340 @@
+"""`python -m bot dev`: the whole product offline, in one process, in your terminal.
+
+Starts the gateway simulator, the local Slack stand-in and the real bot (HTTP mode on loopback, every
+request signed and verified), then a terminal chat: type `/wan t2v a fox`, see the job card and its
+updates, click buttons by number, fill forms with `field=value` lines; finished videos are saved
+under ./wanbot-out/. With piped input, it waits for every job to end before exiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from bot.config import load_settings
+from bot.logs import setup_logging
+
+USER, CHANNEL = "U0DEV", "C0DEV"
+OUT_DIR = Path("wanbot-out")
+HELP = """Type a slash command as in Slack, e.g.:
+  /wan t2v a red fox runs through fresh snow --duration 4
+  /wan                      (opens the form)      /wan help | jobs | spend
+In a form: field=value lines (e.g. prompt=a fox, duration=8, mode=i2v), then `submit` or `close`.
+Buttons: type their number. `wait` waits for running jobs; `quit` (or Ctrl-D) leaves."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", default=str(OUT_DIR), help="where finished videos are saved (default ./wanbot-out)")
+    parser.add_argument("--run-seconds", type=float, default=4.0, help="how long simulated videos take to render")
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="share of simulated tasks that fail")
+
+
+@dataclass
+class Button:
+    label: str
+    action_id: str
+    value: str | None
+    channel: str
+    ts: str
+
+
+def blocks_text(message: dict[str, Any]) -> list[str]:
+    """The readable lines of a Block Kit message (sections, headers, contexts, fields)."""
+    lines: list[str] = []
+    for block in message.get("blocks") or []:
+        kind = block.get("type")
+        if kind in ("section", "header") and block.get("text"):
+            lines.append(block["text"].get("text", ""))
+        if kind == "section":
+            lines.extend(field.get("text", "") for field in block.get("fields") or [])
+        if kind == "context":
+            lines.append("  ".join(el.get("text", "") for el in block.get("elements") or [] if "text" in el))
+    if not lines and message.get("text"):
+        lines.append(message["text"])
+    return [_plain(line) for line in lines if line]
+
+
+def _plain(text: str) -> str:
+    """Slack mrkdwn to terminal text: <@U1> mentions, <url|label> links, entities."""
+    text = re.sub(r"^>", "│ ", text, flags=re.M)
+    text = re.sub(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])", r"\1", text)  # *bold* reads fine without stars
+    text = re.sub(r"<@(\w+)>", r"@\1", text)
+    text = re.sub(r"<(https?://[^|>]+)\|([^>]+)>", r"\2 (\1)", text)
+    text = re.sub(r"<(https?://[^>]+)>", r"\1", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def buttons_of(message: dict[str, Any], channel: str) -> list[Button]:
+    found = []
+    for block in message.get("blocks") or []:
+        for element in block.get("elements") or [] if block.get("type") == "actions" else []:
+            if element.get("type") == "button":
+                found.append(Button(element["text"]["text"], element["action_id"], element.get("value"),
+                                    channel, message.get("ts", "")))
+    return found
+
+
+def form_lines(view: dict[str, Any]) -> list[str]:
+    """A modal as text: its title, then one line per input with its hint and current value."""
+    lines = [f"form: {(view.get('title') or {}).get('text', '')}"]
+    for block in view.get("blocks") or []:
+        if block.get("type") == "input":
+            element = block.get("element") or {}
+            label = (block.get("label") or {}).get("text", "")
+            initial = element.get("initial_value") or (element.get("initial_option") or {}).get("value") or ""
+            choices = [o["value"] for o in element.get("options") or []]
+            hint = (block.get("hint") or {}).get("text", "")
+            optional = " (optional)" if block.get("optional") else ""
+            line = f"  {block['block_id']}: {label}{optional}"
+            if initial:
+                line += f" [{initial}]"
+            if choices:
+                line += f" one of: {', '.join(choices)}"
+            lines.append(line)
+            if hint:
+                lines.append(f"      {hint}")
+        elif block.get("type") in ("section", "context"):
+            lines.extend("  " + text for text in blocks_text({"blocks": [block]}))
+    return lines
+
+
+class TerminalChat:
+    def __init__(self, console: Console, standin, sender, out_dir: Path):
+        self.console = console
+        self.standin = standin
+        self.sender = sender
+        self.out_dir = out_dir
+        self.buttons: list[Button] = []
+        self.view: dict[str, Any] | None = None
+        self.values: dict[str, Any] = {}
+
+    def say(self, text: str, style: str | None = None) -> None:
+        self.console.print(text, style=style, highlight=False, markup=False)
+
+    # -- what the bot does, as it happens -------------------------------------------------------
+
+    async def show_events(self) -> None:
+        queue = self.standin.subscribe()
+        while True:
+            event = await queue.get()
+            try:
+                self.show(event)
+            except Exception as exc:  # a rendering bug must not stop the chat
+                self.say(f"(could not show a {event.kind} event: {exc!r})", "red")
+
+    def show(self, event) -> None:
+        message = event.data.get("message") or {}
+        where = "#general › thread" if event.thread_ts and event.thread_ts != event.ts else "#general"
+        if event.kind == "message":
+            self.say(f"\n[{where}] wanbot:", "bold cyan")
+            for line in blocks_text(message):
+                self.say("  " + line)
+            self._offer(buttons_of(message, event.channel))
+        elif event.kind == "message_changed":
+            lines = blocks_text(message)
+            status = next((line for line in lines if line.startswith(("*Status", "Status"))), None)
+            self.say(f"  ↻ card updated: {status or (message.get('text') or '').splitlines()[0]}", "dim")
+            self._offer(buttons_of(message, event.channel), quiet=True)
+        elif event.kind == "ephemeral":
+            self.say("\n(only you can see this) wanbot:", "bold magenta")
+            for line in blocks_text(message):
+                self.say("  " + line)
+            self._offer(buttons_of(message, event.channel))
+        elif event.kind == "response":
+            body = event.data.get("body") or {}
+            self.say("\n(only you can see this) wanbot:", "bold magenta")
+            for line in blocks_text(body):
+                self.say("  " + line)
+        elif event.kind in ("view_opened", "view_updated", "view_pushed"):
+            self.view = event.data["view"]
+            for line in form_lines(self.view):
+                self.say(line, "yellow")
+            self.say("  (type field=value lines, then `submit`; `close` to cancel)", "dim")
+        elif event.kind == "view_closed":
+            self.view = None
+        elif event.kind == "file_shared":
+            self._save_file(event)
+
+    def _offer(self, buttons: list[Button], quiet: bool = False) -> None:
+        if not buttons:
+            return
+        self.buttons = buttons
+        if not quiet:
+            self.say("  " + "   ".join(f"[{i}] {b.label}" for i, b in enumerate(buttons, 1)), "green")
+
+    def _save_file(self, event) -> None:
+        for file in event.data.get("files") or (event.data.get("message") or {}).get("files") or []:
+            source = self.standin.file_path(file["id"])
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            target = self.out_dir / (file.get("name") or f"{file['id']}.mp4")
+            shutil.copyfile(source, target)
+            self.say(f"  🎬 video posted in the thread, saved to {target} ({target.stat().st_size:,} bytes)",
+                     "bold green")
+
+    # -- what you type --------------------------------------------------------------------------
+
+    async def handle(self, line: str) -> bool:
+        """Act on one typed line; False to quit."""
+        line = line.strip()
+        if not line:
+            return True
+        if line in ("quit", "exit", ":q"):
+            return False
+        if line in ("help", "?"):
+            self.say(HELP)
+        elif line.startswith("/wan"):
+            reply = await self.sender.slash_command(line[4:].strip(), user_id=USER, channel_id=CHANNEL)
+            if reply.status != 200:
+                self.say(f"(Slack would show: the app did not answer, HTTP {reply.status})", "red")
+            elif reply.text.strip():
+                body = reply.json() if reply.text.lstrip().startswith("{") else {"text": reply.text}
+                self.say("\n(only you can see this) wanbot:", "bold magenta")
+                for text in blocks_text(body):
+                    self.say("  " + text)
+        elif line.isdigit() and self.buttons:
+            await self._click(int(line))
+        elif self.view is not None and "=" in line:
+            await self._fill(*line.split("=", 1))
+        elif self.view is not None and line in ("submit", "close"):
+            await self._finish_form(line)
+        else:
+            self.say("(not understood: type `help`)", "dim")
+        return True
+
+    async def _click(self, number: int) -> None:
+        if not 1 <= number <= len(self.buttons):
+            self.say(f"(no button {number})", "dim")
+            return
+        button = self.buttons[number - 1]
+        self.say(f"(you clicked {button.label})", "dim")
+        await self.sender.block_action(button.action_id, button.value, user_id=USER,
+                                       channel_id=button.channel, message_ts=button.ts)
+
+    async def _fill(self, name: str, value: str) -> None:
+        name, value = name.strip(), value.strip()
+        if name == "mode":
+            from bot.wan.request import RequestInvalid, parse_mode
+
+            try:
+                mode = parse_mode(value).value
+            except RequestInvalid as exc:
+                self.say(f"  {exc}", "red")
+                return
+            self.values = {}
+            await self.sender.block_action("mode_select", mode, user_id=USER, view=self.view,
+                                           view_values={"mode": mode})
+            return
+        self.values[name] = value
+
+    async def _finish_form(self, word: str) -> None:
+        view, self.view = self.view, None
+        if word == "close":
+            await self.sender.view_closed(view, user_id=USER)
+            self.values = {}
+            return
+        try:
+            reply = await self.sender.view_submission(view, user_id=USER, values=self.values)
+        except (KeyError, ValueError) as exc:  # a field or option the form does not have
+            self.view = view
+            self.say(f"  {exc}", "red")
+            return
+        answer = reply.json() if reply.text.strip().startswith("{") else {}
+        if answer.get("response_action") == "errors":
+            self.view = view  # the modal stays open with the errors, as in Slack
+            for field, message in answer.get("errors", {}).items():
+                self.say(f"  {field}: {message}", "red")
+            return
+        self.values = {}
+
+
+async def _read_lines(queue: asyncio.Queue) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        await queue.put(line if line else None)
+        if not line:
+            return
+
+
+async def dev(args: argparse.Namespace) -> int:
+    from bot.devslack import SlackSender, SlackStandIn
+    from bot.sim.server import SimConfig, Simulator
+    from bot.slack.app import build_app, start_http
+    from bot.slack.services import create_services
+
+    console = Console(highlight=False, soft_wrap=True)
+    setup_logging("WARNING")
+    logging.getLogger("bot.slack.bolt").setLevel(logging.ERROR)
+    workdir = Path(tempfile.mkdtemp(prefix="wanbot-dev-"))
+    simulator = Simulator(SimConfig(queue_seconds=0.5, run_seconds=args.run_seconds, fail_rate=args.fail_rate))
+    await simulator.start()
+    standin = SlackStandIn()
+    await standin.start()
+    standin.add_channel(CHANNEL, "general", member=True)
+    standin.add_user(USER, "you", is_admin=True)
+    settings = load_settings(
+        slack_bot_token=standin.bot_token, slack_signing_secret=standin.signing_secret,
+        slack_app_token=None, slack_api_url=standin.api_url, wan_api_base=simulator.base_url,
+        wan_api_key=simulator.config.api_key, wanbot_db=str(workdir / "dev.db"),
+        wanbot_admin_users=[USER], wanbot_support_users=[USER])
+    services = await create_services(settings, tracker_options={
+        "poll_min_interval": 0.5, "first_guess_seconds": args.run_seconds, "download_dir": str(workdir)},
+        notifier_options={"card_min_interval": 1.0})
+    await services.start()
+    runner = await start_http(services, "127.0.0.1", 0, app=build_app(services))
+    port = runner.addresses[0][1]
+    sender = SlackSender(f"http://127.0.0.1:{port}", standin.signing_secret, standin=standin)
+    chat = TerminalChat(console, standin, sender, Path(args.out))
+    console.print("wanbot dev: simulated gateway + local Slack, nothing leaves this machine.", style="bold")
+    console.print(HELP, style="dim")
+    shower = asyncio.create_task(chat.show_events())
+    lines: asyncio.Queue = asyncio.Queue()
+    reader = asyncio.create_task(_read_lines(lines))
+    try:
+        while True:
+            if sys.stdin.isatty():
+                console.print("you> ", end="", style="bold")
+            line = await lines.get()
+            if line is None or line.strip() == "wait":
+                await _wait_for_jobs(services, console)
+                if line is None:
+                    break
+                continue
+            if not await chat.handle(line):
+                break
+    finally:
+        await asyncio.sleep(0.3)  # let the last events print
+        shower.cancel()
+        reader.cancel()
+        await sender.close()
+        await runner.cleanup()
+        await services.stop(grace=2)
+        await standin.close()
+        await simulator.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+async def _wait_for_jobs(services, console: Console, limit: float = 300) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while await services.store.unfinished_jobs() and loop.time() < deadline:  # noqa: ASYNC110 (polls the DB)
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(1.5)  # the last card update is throttled
+
+
+def run(args: argparse.Namespace) -> int:
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(dev(args))
+    return 130
