@@ -75,8 +75,10 @@ async def tell_user(client: AsyncWebClient, *, user_id: str | None, channel_id: 
     """Say something only this user sees. True if some route worked."""
     if respond is not None:
         try:
-            await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
-            return True
+            answer = await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+            if getattr(answer, "status_code", 200) == 200:
+                return True
+            log.info("response_url refused", extra={"status": answer.status_code})
         except Exception as exc:  # response_url expired (30 min) or used up (5 times)
             log.info("response_url failed", extra={"error": repr(exc)})
     if user_id and channel_id:

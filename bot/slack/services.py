@@ -63,11 +63,12 @@ class Services:
             await self.tracker.stop(grace)
         if isinstance(self.notifier, SlackNotifier):
             with contextlib.suppress(Exception):
-                await self.notifier.stop()
+                await self.notifier.stop(min(grace, 3.0))  # final card states, briefly
         with contextlib.suppress(Exception):
             await self.gateway.aclose()
-        with contextlib.suppress(Exception):
-            await self.client.session.close() if self.client.session else None
+        if self.client.session is not None:  # only when a caller gave the client its own session
+            with contextlib.suppress(Exception):
+                await self.client.session.close()
         await self.store.close()
 
 
