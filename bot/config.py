@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     wan_model_edit: str = "wan2.1-vace-plus"
     wan_timeout_seconds: float = Field(30.0, gt=0)
     wan_job_time_limit_minutes: float = Field(30.0, gt=0)
+    # Polling: the first poll comes this soon after submit; until recent jobs of the same mode and
+    # duration have finished, the run time is guessed (unset: 30 s + 12 s per second of video).
+    wan_poll_min_seconds: float = Field(2.0, gt=0)
+    wan_expected_seconds: float | None = Field(None, gt=0)
 
     # Bot
     wanbot_db: str = "./wanbot.db"

@@ -68,6 +68,8 @@ class TrackerOptions:
             max_video_bytes=settings.wanbot_max_video_bytes,
             download_timeout=settings.wanbot_download_timeout_seconds,
             trusted_origin=settings.wan_api_base,
+            poll_min_interval=settings.wan_poll_min_seconds,
+            first_guess_seconds=settings.wan_expected_seconds,
         )
         values.update(overrides)
         return cls(**values)
