@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from bot.config import load_settings
 from bot.jobs.models import DeliveryState, Job
 from bot.jobs.notifier import Notifier
 from bot.sim.server import SimConfig, Simulator
+
+# In CI, property tests draw the same examples every run: a landing must not hinge on luck.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture

@@ -88,14 +88,16 @@ async def test_a_real_video_from_the_gateway_is_saved_and_checked(simulator, tmp
 
 
 DOWNLOAD_SCRIPT = """
-import asyncio, resource, sys
+import asyncio, sys
 from bot.jobs.delivery import download_video
 async def main():
     path = await download_video(sys.argv[1], max_bytes=10**9, time_limit=120, trusted_origin=sys.argv[2],
                                 dest_dir=sys.argv[3])
     size = path.stat().st_size
     path.unlink()
-    print(size, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    # VmHWM: this process image's own peak (ru_maxrss would include the forked parent's pages)
+    hwm = next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1]
+    print(size, int(hwm) // 1024)
 asyncio.run(main())
 """
 

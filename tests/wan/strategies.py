@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 from hypothesis import strategies as st
 
@@ -14,7 +15,8 @@ data_images = st.binary(min_size=1, max_size=64).map(
     lambda b: "data:image/png;base64," + base64.b64encode(b).decode())
 texts = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=80).filter(str.strip)
 regions = st.one_of(
-    texts.filter(lambda s: not s.strip()[0].isdigit()).map(lambda s: s[:200]),
+    # free text: anything that does not look like numbers (those must be exactly x,y,w,h)
+    texts.map(lambda s: s[:200]).filter(lambda s: not re.fullmatch(r"[\d\s,.+-]+", s)),
     st.tuples(st.integers(0, 4000), st.integers(0, 4000), st.integers(1, 4000), st.integers(1, 4000))
     .map(lambda t: ",".join(map(str, t))),
 )
