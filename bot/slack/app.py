@@ -12,9 +12,11 @@ import logging
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.slack import listeners
 from bot.slack.metrics import CONTENT_TYPE
+from bot.slack.safe_client import scrub
 from bot.slack.services import Services
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ def build_app(services: Services) -> AsyncApp:
         process_before_response=False,  # ack first, work after (Slack waits 3 s at most)
         logger=logging.getLogger("bot.slack.bolt"),
     )
+    app.use(mask_secrets_in_replies)
     for module in listeners.MODULES:
         module.register(app, services)
     if importlib.util.find_spec("bot.slack.triage_listeners") is not None:
@@ -41,6 +44,25 @@ def build_app(services: Services) -> AsyncApp:
         log.error("listener failed", extra={"error": repr(error), "type": (body or {}).get("type")})
 
     return app
+
+
+async def mask_secrets_in_replies(context, next):
+    """Replies that skip the Web API client (ack bodies, response_url) are masked here, so every
+    word the bot says in Slack passes through `redact` (the client masks the rest)."""
+    if isinstance(context.get("ack"), AsyncAck):
+        context["ack"] = MaskingAck()  # Bolt reads `.response` from it after the listener
+    respond = context.get("respond")
+    if respond is not None:
+        async def masked_respond(*args, **kwargs):
+            return await respond(*scrub(list(args)), **scrub(kwargs))
+
+        context["respond"] = masked_respond
+    await next()
+
+
+class MaskingAck(AsyncAck):
+    async def __call__(self, *args, **kwargs):
+        return await super().__call__(*scrub(list(args)), **scrub(kwargs))
 
 
 async def start_http(services: Services, host: str = "0.0.0.0", port: int = 3000,

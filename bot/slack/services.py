@@ -23,6 +23,7 @@ from bot.jobs.store import JobStore
 from bot.jobs.tracker import Tracker, TrackerOptions
 from bot.slack.metrics import InstrumentedGateway, Metrics
 from bot.slack.notifier import SlackNotifier
+from bot.slack.safe_client import RedactingWebClient
 from bot.wan.client import GatewayClient
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,9 @@ class Services:
 
 
 def make_web_client(settings: Settings, **kwargs: Any) -> AsyncWebClient:
-    """The Web API client: honours Retry-After on 429, retries 5xx and connection errors."""
-    return AsyncWebClient(
+    """The Web API client: honours Retry-After on 429, retries 5xx and connection errors, and masks
+    secrets in everything it sends."""
+    return RedactingWebClient(
         token=settings.secret("slack_bot_token"),
         base_url=settings.slack_api_url,
         timeout=30,
