@@ -66,10 +66,11 @@ class MaskingAck(AsyncAck):
 
 
 async def start_http(services: Services, host: str = "0.0.0.0", port: int = 3000,
-                     app: AsyncApp | None = None) -> web.AppRunner:
+                     app: AsyncApp | None = None, *, slack_events: bool = True) -> web.AppRunner:
     """Serve the app over HTTP; returns the runner (`runner.addresses` has the bound port;
-    `await runner.cleanup()` stops it)."""
-    bolt = app or build_app(services)
+    `await runner.cleanup()` stops it). With `slack_events=False` (Socket Mode) only /healthz and
+    /metrics are served: without a signing secret, /slack/events must not exist at all."""
+    bolt = (app or build_app(services)) if slack_events else None
 
     async def events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
@@ -89,7 +90,8 @@ async def start_http(services: Services, host: str = "0.0.0.0", port: int = 3000
         return web.Response(body=services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     web_app = web.Application()
-    web_app.router.add_post("/slack/events", events)
+    if bolt is not None:
+        web_app.router.add_post("/slack/events", events)
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/metrics", metrics)
     runner = web.AppRunner(web_app, access_log=None)

@@ -53,7 +53,12 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
     app = build_app(services)
     try:
         if settings.slack_app_token:
-            await _socket_mode(services, app, stop)
+            # /healthz and /metrics on $PORT in Socket Mode too (the Docker HEALTHCHECK uses it)
+            runner = await start_http(services, host, port, slack_events=False)
+            try:
+                await _socket_mode(services, app, stop)
+            finally:
+                await runner.cleanup()
         else:
             runner = await start_http(services, host, port, app=app)
             log.info("HTTP mode", extra={"host": host, "port": port})
