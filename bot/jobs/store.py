@@ -326,6 +326,13 @@ class JobStore:
         await self._db.commit()
         return cursor.lastrowid
 
+    async def refunds_due(self, *, since: float) -> tuple[int, float]:
+        """How many `refund_due` triage verdicts since a time, and their total in USD."""
+        sql = "SELECT COUNT(*), COALESCE(SUM(amount_usd), 0) FROM triage_records WHERE verdict = 'refund_due' AND at >= ?"
+        async with self._db.execute(sql, (since,)) as cur:
+            count, usd = await cur.fetchone()
+        return count, round(usd, 4)
+
     async def triage_records(self, *, verdict: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         sql = "SELECT * FROM triage_records WHERE (? IS NULL OR verdict = ?) ORDER BY id DESC LIMIT ?"
         async with self._db.execute(sql, (verdict, verdict, limit)) as cur:

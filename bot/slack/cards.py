@@ -432,16 +432,29 @@ def jobs_list(jobs: Iterable[Job], now: float, *, limit: int = 20) -> tuple[str,
 
 def spend_message(today_usd: float, month_usd: float, *, daily_budget_usd: float | None = None,
                   team: Mapping[str, float] | None = None, team_today_usd: float | None = None,
-                  team_month_usd: float | None = None) -> tuple[str, list[dict]]:
-    """Your spend today and this month; for admins also the team's (`team`: user id -> month)."""
-    lines = [f"*Your spend:* {money(today_usd)} today · {money(month_usd)} this month"]
+                  team_month_usd: float | None = None, estimated_today_usd: float | None = None,
+                  estimated_month_usd: float | None = None, channels: Mapping[str, float] | None = None,
+                  refunds_due: tuple[int, float] | None = None) -> tuple[str, list[dict]]:
+    """Your spend today and this month (billed, and estimated where jobs are still running); for admins
+    also the team's: top users (`team`: user id -> month), top channels, refunds due from triage."""
+    lines = [f"*Your spend:* {money(today_usd)} today · {money(month_usd)} this month (billed)"]
+    if estimated_today_usd is not None and estimated_month_usd is not None:
+        lines.append(f"Estimated at submit: {money(estimated_today_usd)} today · "
+                     f"{money(estimated_month_usd)} this month")
     if daily_budget_usd is not None:
         left = max(0.0, daily_budget_usd - today_usd)
-        lines.append(f"Daily budget {money(daily_budget_usd)} · {money(left)} left today")
+        lines.append(f"Daily budget {money(daily_budget_usd)} · {money(left)} left today (resets 00:00 UTC)")
     blocks = [section("\n".join(lines))]
     if team_today_usd is not None or team_month_usd is not None or team:
         team_lines = [f"*Team:* {money(team_today_usd)} today · {money(team_month_usd)} this month"]
         top = sorted((team or {}).items(), key=lambda item: -item[1])
         team_lines += [f"• {mention(user)}: {money(usd)} this month" for user, usd in top]
+        if channels:
+            team_lines.append("*By channel:*")
+            team_lines += [f"• <#{channel}>: {money(usd)} this month"
+                           for channel, usd in sorted(channels.items(), key=lambda item: -item[1])]
+        if refunds_due is not None:
+            count, usd = refunds_due
+            team_lines.append(f"*Refunds due* (support triage, last 30 days): {count} · {money(usd)}")
         blocks.append(section(fit_parts(team_lines, "\n", SECTION_MAX)))
     return f"Your spend: {money(today_usd)} today, {money(month_usd)} this month", blocks

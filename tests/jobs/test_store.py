@@ -96,3 +96,11 @@ async def test_spend_sums_billed_costs_per_user(store):
     assert (await store.spend(since=0, user_id="U1"))["billed_usd"] == 0.3
     assert (await store.spend(since=0))["billed_usd"] == 1.2
     assert await store.spend_by("user_id", since=0) == [("U2", 0.9, 1), ("U1", 0.3, 1)]
+
+
+async def test_refunds_due_counts_triage_verdicts(store):
+    await store.add_triage_record(staff_user="U1", channel_id="C1", verdict="refund_due", amount_usd=3.2,
+                                  task_ids=["t1"], summary="x")
+    await store.add_triage_record(staff_user="U1", channel_id="C1", verdict="not_charged", amount_usd=None,
+                                  task_ids=[], summary="y")
+    assert await store.refunds_due(since=0) == (1, 3.2)

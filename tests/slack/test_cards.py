@@ -239,3 +239,13 @@ def test_spend_message():
     _, blocks = spend_message(1, 2, team={"U1": 30.0, "U2": 50.0}, team_today_usd=3, team_month_usd=80)
     body = all_text(blocks)
     assert body.index("<@U2>") < body.index("<@U1>") and "$80.00" in body
+
+
+def test_spend_message_shows_estimates_channels_and_refunds_due_for_admins():
+    _, blocks = spend_message(0.3, 0.9, estimated_today_usd=0.6, estimated_month_usd=1.2,
+                              team={"U1": 0.9}, team_today_usd=0.3, team_month_usd=0.9,
+                              channels={"C1": 0.6, "C2": 0.3}, refunds_due=(2, 6.4))
+    text = " ".join(b["text"]["text"] for b in blocks)
+    assert "Estimated at submit: $0.60 today" in text
+    assert text.index("<#C1>") < text.index("<#C2>")
+    assert "Refunds due" in text and "2 · $6.40" in text

@@ -105,14 +105,19 @@ async def spend_answer(services: Services, user_id: str, scope: str) -> tuple[st
     today = await store.spend(since=utc_midnight(now), user_id=user_id)
     month = await store.spend(since=month_start(now), user_id=user_id)
     budget = services.settings.wanbot_user_daily_budget_usd
+    mine = dict(daily_budget_usd=budget, estimated_today_usd=today["estimated_usd"],
+                estimated_month_usd=month["estimated_usd"])
     if scope == "team" and services.is_admin(user_id):
         team_today = await store.spend(since=utc_midnight(now))
         team_month = await store.spend(since=month_start(now))
         by_user = await store.spend_by("user_id", since=month_start(now))
-        return spend_message(today["billed_usd"], month["billed_usd"], daily_budget_usd=budget,
+        by_channel = await store.spend_by("channel_id", since=month_start(now))
+        return spend_message(today["billed_usd"], month["billed_usd"], **mine,
                              team={u: usd for u, usd, _ in by_user}, team_today_usd=team_today["billed_usd"],
-                             team_month_usd=team_month["billed_usd"])
-    text, blocks = spend_message(today["billed_usd"], month["billed_usd"], daily_budget_usd=budget)
+                             team_month_usd=team_month["billed_usd"],
+                             channels={c: usd for c, usd, _ in by_channel},
+                             refunds_due=await store.refunds_due(since=now - 30 * 86400))
+    text, blocks = spend_message(today["billed_usd"], month["billed_usd"], **mine)
     if scope == "team":
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": "The team's spend is for admins (WANBOT_ADMIN_USERS)."}]})
