@@ -15,6 +15,7 @@ from typing import Any
 from bot.redact import redact
 from bot.slack.cards import clip, escape
 from bot.triage import TriageResult
+from bot.triage.report import confidence_level
 
 SECTION_MAX = 3000
 HEADER_MAX = 150
@@ -51,10 +52,6 @@ def money(usd: float | None) -> str:
     if usd is None:
         return "-"
     return f"${usd:.2f}" if round(usd, 2) == usd else f"${usd:.6f}".rstrip("0")
-
-
-def confidence_level(confidence: float) -> str:
-    return "high" if confidence >= 0.8 else "medium" if confidence >= 0.5 else "low"
 
 
 def _code(text: str) -> str:

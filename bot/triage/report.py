@@ -192,8 +192,12 @@ def _reply_zh(d: Decision) -> str:
     return f"感谢您的反馈。为了帮您核查，请提供以下信息：{asks}。"
 
 
+def confidence_level(confidence: float) -> str:
+    return "high" if confidence >= 0.8 else "medium" if confidence >= 0.5 else "low"
+
+
 def render_text(result: TriageResult) -> str:
-    level = "high" if result.confidence >= 0.8 else "medium" if result.confidence >= 0.5 else "low"
+    level = confidence_level(result.confidence)
     lines = [
         f"Verdict:    {result.verdict}" + ("  (STUCK)" if result.stuck else ""),
         f"Confidence: {result.confidence:.2f} ({level})",

@@ -32,6 +32,19 @@ def _clicked(body: dict) -> tuple[str, str]:
     return str(body["actions"][0].get("value") or ""), body["user"]["id"]
 
 
+async def _clicked_job(services: Services, body: dict, respond):
+    """The clicked button's job and the clicker, or (None, user) after telling the clicker it is gone."""
+    job_id, user_id = _clicked(body)
+    job = await services.store.get_job(job_id)
+    if job is None:
+        await _job_gone(job_id, respond)
+    return job, user_id
+
+
+async def _job_gone(job_id: str, respond) -> None:
+    await respond(text=f"Job `{job_id}` is gone.", response_type="ephemeral", replace_original=False)
+
+
 def register(app, services: Services) -> None:
     @app.action(MODE_ACTION)
     async def mode_selected(ack, body):
@@ -51,7 +64,7 @@ def register(app, services: Services) -> None:
         job_id, user_id = _clicked(body)
         job = await record_review(services, job_id, user_id, "approved")
         if job is None:
-            await respond(text=f"Job `{job_id}` is gone.", response_type="ephemeral", replace_original=False)
+            await _job_gone(job_id, respond)
             return
         await services.client.chat_postMessage(channel=job.channel_id, thread_ts=job.thread_ts or job.message_ts,
                                                text=f"✅ Approved by {mention(user_id)}")
@@ -65,10 +78,8 @@ def register(app, services: Services) -> None:
     @app.action("review_rerun")
     async def rerun(ack, body, respond):
         await ack()
-        job_id, user_id = _clicked(body)
-        job = await services.store.get_job(job_id)
+        job, user_id = await _clicked_job(services, body, respond)
         if job is None:
-            await respond(text=f"Job `{job_id}` is gone.", response_type="ephemeral", replace_original=False)
             return
         request = VideoRequest.model_validate(job.request).with_seed(random.randint(0, SEED_MAX))
         await start_job(services, request, user_id=user_id, channel_id=job.channel_id,
@@ -77,10 +88,8 @@ def register(app, services: Services) -> None:
     @app.action("review_tweak")
     async def tweak(ack, body, respond):
         await ack()
-        job_id, _ = _clicked(body)
-        job = await services.store.get_job(job_id)
+        job, _ = await _clicked_job(services, body, respond)
         if job is None:
-            await respond(text=f"Job `{job_id}` is gone.", response_type="ephemeral", replace_original=False)
             return
         mode, prefill = prefill_from_job(job.request)
         view = mode_modal(mode, prefill, price_per_second=services.settings.wan_price_per_second,
@@ -90,10 +99,8 @@ def register(app, services: Services) -> None:
     @app.action("review_show_api")
     async def show_api(ack, body, respond):
         await ack()
-        job_id, _ = _clicked(body)
-        job = await services.store.get_job(job_id)
+        job, _ = await _clicked_job(services, body, respond)
         if job is None:
-            await respond(text=f"Job `{job_id}` is gone.", response_type="ephemeral", replace_original=False)
             return
         request = VideoRequest.model_validate(job.request)
         text, blocks = api_request_message(*services.gateway.describe_submit(request, job.id))
