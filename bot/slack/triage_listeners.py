@@ -25,13 +25,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 
 from bot.redact import redact
 from bot.slack.cards import clip
 from bot.slack.commands import clean_slack_text
+from bot.slack.files import DownloadError, bot_token, download, token_may_go_to  # noqa: F401 (re-exported)
 from bot.slack.permissions import REFUSAL, SupportStaff
 from bot.slack.triage_blocks import POST_REPLY_ACTION, posted_message, summary_line, triage_report
 from bot.triage import TriageResult, triage
@@ -170,19 +170,6 @@ async def handle_triage_command(services: Any, *, text: str, user_id: str, chann
 # Files attached to a message
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
-
-
-def token_may_go_to(url: str, api_url: str | None) -> bool:
-    """True only for Slack's own hosts over https, or the configured Web API's origin."""
-    scheme, host, port = _origin(url)
-    if scheme == "https" and (host == "slack.com" or host.endswith(".slack.com")) and port in (None, 443):
-        return True
-    return bool(api_url) and (scheme, host, port) == _origin(api_url)
-
-
 def is_text_file(file: dict[str, Any]) -> bool:
     name = str(file.get("name") or "")
     return (str(file.get("filetype") or "").lower() in TEXT_FILETYPES
@@ -190,45 +177,11 @@ def is_text_file(file: dict[str, Any]) -> bool:
             or str(file.get("mimetype") or "").lower().startswith(TEXT_MIMETYPES))
 
 
-class DownloadError(Exception):
-    pass
-
-
-async def download(url: str, token: str, dest: Path, *, api_url: str | None,
-                   max_bytes: int = MAX_FILE_BYTES, timeout: float = DOWNLOAD_TIMEOUT) -> int:
-    """Stream `url` into `dest` with the bot token; redirects are followed only to allowed hosts."""
-    client_timeout = aiohttp.ClientTimeout(total=timeout, sock_read=min(timeout, 60.0))
-    async with aiohttp.ClientSession(timeout=client_timeout) as session:
-        for _ in range(4):
-            if not token_may_go_to(url, api_url):
-                raise DownloadError("the file is not on a Slack host, so it was not fetched")
-            async with session.get(url, headers={"Authorization": f"Bearer {token}"},
-                                   allow_redirects=False) as response:
-                if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
-                    url = urljoin(url, response.headers["Location"])
-                    continue
-                if response.status != 200:
-                    raise DownloadError(f"Slack answered HTTP {response.status}")
-                if response.content_type == "text/html":
-                    raise DownloadError("Slack answered a sign-in page (the bot may lack files:read)")
-                if (response.content_length or 0) > max_bytes:
-                    raise DownloadError(f"the file is larger than {max_bytes // (1024 * 1024)} MB")
-                size = 0
-                with dest.open("wb") as out:
-                    async for chunk in response.content.iter_chunked(1024 * 1024):
-                        size += len(chunk)
-                        if size > max_bytes:
-                            raise DownloadError(f"the file is larger than {max_bytes // (1024 * 1024)} MB")
-                        out.write(chunk)
-                return size
-    raise DownloadError("too many redirects")
-
-
 async def fetch_files(services: Any, files: list[dict[str, Any]], folder: Path) -> tuple[list[Path], list[str]]:
     """Download the message's text-like files; returns the paths and notes on what was skipped."""
     paths: list[Path] = []
     notes: list[str] = []
-    token = getattr(services.client, "token", None) or services.settings.secret("slack_bot_token") or ""
+    token = bot_token(services)
     api_url = getattr(services.settings, "slack_api_url", None)
     for index, file in enumerate(files):
         name = str(file.get("name") or file.get("title") or f"file {index + 1}")
