@@ -154,7 +154,33 @@ def _labels(mode: str) -> dict[str, str]:
     return {}
 
 
+def image_label(value: Any) -> str | None:
+    """A short label for an attached image sent inline (a data: URI), never the base64 itself."""
+    text = str(value)
+    if not text[:5].lower() == "data:":
+        return None
+    kind = text[5:].split(";", 1)[0].split("/", 1)[-1][:10] or "image"
+    payload = len(text.split(",", 1)[-1])
+    size = payload // 4 * 3
+    shown = f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KB"
+    return f"attached image ({escape(kind.upper())}, {shown})"
+
+
+def _hide_inline_images(body: Any) -> Any:
+    """The request body as shown to people: an inline image's base64 replaced by its label."""
+    if isinstance(body, dict):
+        return {k: _hide_inline_images(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_hide_inline_images(v) for v in body]
+    if isinstance(body, str) and image_label(body):
+        return f"{body.split(',', 1)[0]},<{image_label(body)}, not shown>"
+    return body
+
+
 def _value(name: str, value: Any) -> str:
+    label = image_label(value) if isinstance(value, str) else None
+    if label:
+        return label
     if isinstance(value, list | tuple):
         return ", ".join(clip_escaped(str(v), 300) for v in value)
     if name == "duration":
@@ -386,7 +412,8 @@ def _code_chunks(text: str, limit: int = SECTION_MAX - 8) -> list[str]:
 
 def api_request_message(method: str, url: str, headers: Mapping[str, str],
                         json_body: Any) -> tuple[str, list[dict]]:
-    """Show API request: the exact JSON body and a curl line, the key masked."""
+    """Show API request: the exact JSON body and a curl line, the key masked (and inline images)."""
+    json_body = _hide_inline_images(json_body)
     body = json.dumps(json_body, indent=2, ensure_ascii=False)
     blocks = [section(f"*{escape(method.upper())}* `{clip_escaped(url, 500)}` with this JSON body:")]
     body_chunks = _code_chunks(body)

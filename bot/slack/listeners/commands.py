@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.jobs.tracker import CannotCancel
 from bot.slack import commands as grammar
+from bot.slack.attachments import resolve_image
 from bot.slack.cards import jobs_list, spend_message, status_message
 from bot.slack.jobflow import start_job, utc_midnight
 from bot.slack.posting import slack_error
@@ -47,14 +48,23 @@ async def handle_command(services: Services, command: dict, *, respond) -> None:
     async def say(text: str, blocks: list[dict] | None = None) -> None:
         await respond(text=text, blocks=blocks, response_type="ephemeral")
 
+    # i2v with an image attached in the channel (or a Slack file link): fetched into a data: URI.
+    resolved = await resolve_image(services, parsed, channel_id=channel_id)
+    if resolved.command is None:
+        await say(resolved.message or "I couldn't use that image.")
+        return
+    parsed = resolved.command
+
     if isinstance(parsed, grammar.Generate):
         # Slack resends a request it thinks timed out (X-Slack-Retry-Num): one job per trigger.
         key = f"cmd:{command.get('team_id')}:{command.get('trigger_id') or (user_id + text)}"
         if not await services.store.remember_request(key):
             log.info("duplicate slash command ignored", extra={"user": user_id})
             return
-        await start_job(services, parsed.request, user_id=user_id, channel_id=channel_id, respond=respond,
-                        response_url=command.get("response_url"))
+        job = await start_job(services, parsed.request, user_id=user_id, channel_id=channel_id,
+                              respond=respond, response_url=command.get("response_url"))
+        if job is not None and resolved.attachment is not None:
+            await say(resolved.attachment.note())
     elif isinstance(parsed, grammar.OpenModal):
         view = mode_modal(parsed.mode, parsed.prefill, price_per_second=services.settings.wan_price_per_second,
                           private_metadata=modal_metadata(channel_id), errors=parsed.problems)
