@@ -215,9 +215,11 @@ def _problems_by_field(errors: Iterable[FieldProblem] | Mapping[str, str] | None
 
 def mode_modal(mode: Mode | None, prefill: Mapping[str, Any] | None = None, *, price_per_second: float,
                private_metadata: str = "",
-               errors: Iterable[FieldProblem] | Mapping[str, str] | None = None) -> dict:
+               errors: Iterable[FieldProblem] | Mapping[str, str] | None = None,
+               kept_image: str | None = None) -> dict:
     """The generate modal. Bare (mode None): the selector and a hint. With a mode: its fields,
-    prefilled, and any problems shown under the field they concern."""
+    prefilled, and any problems shown under the field they concern. `kept_image` (Tweak of a job
+    whose image was attached in Slack): the image field may stay empty to keep that image."""
     prefill = dict(prefill or {})
     blocks: list[dict] = [mode_selector_block(mode)]
     if mode is None:
@@ -235,8 +237,12 @@ def mode_modal(mode: Mode | None, prefill: Mapping[str, Any] | None = None, *, p
             "type": "mrkdwn", "text": f"*{_escape(mode_label(mode))}* · estimated cost {cost or 'unknown'}",
         }]})
         for spec in specs:
-            blocks.append(field_block(spec, prefill.get(spec.name), price_per_second=price_per_second,
-                                      duration=duration))
+            block = field_block(spec, prefill.get(spec.name), price_per_second=price_per_second,
+                                duration=duration)
+            if kept_image and spec.name == "image_url":
+                block["optional"] = True
+                block["hint"] = plain(f"Leave empty to keep the {kept_image}, or paste an https:// URL.", HINT_MAX)
+            blocks.append(block)
             if spec.name in grouped:
                 blocks.append(_problem_block(f"{spec.name}__problem", grouped[spec.name]))
     view = {
@@ -308,7 +314,9 @@ def prefill_from_job(request_body: Mapping[str, Any]) -> tuple[Mode, dict[str, A
     """Tweak: a job's stored request body (`Job.request`) -> the mode and the modal's prefill."""
     mode = parse_mode(request_body.get("mode") or "")
     inputs = request_body.get("input") or {}
-    return mode, {k: (list(v) if isinstance(v, list | tuple) else v) for k, v in inputs.items() if v is not None}
+    # An image attached in Slack travels as a data: URI: never put its base64 into a form field.
+    return mode, {k: (list(v) if isinstance(v, list | tuple) else v) for k, v in inputs.items()
+                  if v is not None and not (isinstance(v, str) and v.startswith("data:"))}
 
 
 def selected_mode(values: Mapping[str, Any]) -> Mode | None:

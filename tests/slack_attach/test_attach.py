@@ -170,3 +170,22 @@ def test_card_and_api_request_show_a_label_not_the_base64():
     assert "data:image/png;base64,&lt;attached image (PNG, 3 KB), not shown&gt;" in shown
     assert data_uri[30:70] not in shown
     assert request.body()["input"]["image_url"] == data_uri  # the stored request keeps the image
+
+
+async def test_tweak_of_a_job_with_an_attached_image_keeps_the_image(world):
+    world.standin.add_file("cat.png", PNG, "image/png", channel=CHANNEL, user=BOB)
+    await world.sender.slash_command("i2v the cat waves --duration 2", user_id=ANA)
+    job = await world.finished((await world.job_for_card()).id)
+    review = await world.standin.wait_for_message(CHANNEL, job.message_ts,
+                                                  lambda m: "review_tweak" in json.dumps(m))
+    await world.sender.block_action("review_tweak", job.id, user_id=ANA, channel_id=CHANNEL,
+                                    message_ts=review["ts"])
+    await world.standin.wait_for_call("views.open")
+    view = world.standin.last_view()
+    image_block = next(b for b in view["blocks"] if b.get("block_id") == "image_url")
+    assert "base64" not in json.dumps(view)                    # no data URI in the form
+    assert image_block["optional"] is True and "keep the attached image" in image_block["hint"]["text"]
+    await world.sender.view_submission(view, user_id=ANA, values={"prompt": "the cat waves twice"})
+    tweaked = await world.job_for_card(count=2)
+    assert tweaked.request["input"]["image_url"] == job.request["input"]["image_url"]
+    assert tweaked.request["input"]["prompt"] == "the cat waves twice"

@@ -9,7 +9,7 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.cards import CANCEL_ACTION, api_request_message, mention
+from bot.slack.cards import CANCEL_ACTION, api_request_message, image_label, mention
 from bot.slack.jobflow import start_job
 from bot.slack.listeners.commands import cancel_job, modal_metadata
 from bot.slack.posting import slack_error, tell_user
@@ -92,8 +92,12 @@ def register(app, services: Services) -> None:
         if job is None:
             return
         mode, prefill = prefill_from_job(job.request)
+        meta = json.loads(modal_metadata(job.channel_id, job.thread_ts or job.message_ts))
+        kept = image_label(job.request.get("input", {}).get("image_url"))
+        if kept:
+            meta["image_job"] = job.id  # an empty image field keeps this job's attached image
         view = mode_modal(mode, prefill, price_per_second=services.settings.wan_price_per_second,
-                          private_metadata=modal_metadata(job.channel_id, job.thread_ts or job.message_ts))
+                          private_metadata=json.dumps(meta), kept_image=kept)
         await open_view(services, body["trigger_id"], view)
 
     @app.action("review_show_api")
@@ -124,8 +128,12 @@ async def switch_mode(services: Services, body: dict) -> None:
         _, prefill = parse_modal_submission(view)
     except (RequestInvalid, ValueError):
         prefill = {}
+    kept = None
+    if metadata_of(view).get("image_job"):
+        job = await services.store.get_job(metadata_of(view)["image_job"])
+        kept = image_label((job.request.get("input", {}) if job else {}).get("image_url"))
     new_view = mode_modal(mode, prefill, price_per_second=services.settings.wan_price_per_second,
-                          private_metadata=view.get("private_metadata") or "")
+                          private_metadata=view.get("private_metadata") or "", kept_image=kept)
     try:
         await services.client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
     except SlackApiError as exc:

@@ -23,6 +23,17 @@ from bot.wan.request import FieldProblem, RequestInvalid, build_request
 log = logging.getLogger(__name__)
 
 
+async def _keep_attached_image(services: Services, view: dict, fields: dict) -> None:
+    """Tweak of a job whose image was attached in Slack: an empty image field keeps that image."""
+    job_id = metadata_of(view).get("image_job")
+    if not job_id or fields.get("image_url"):
+        return
+    job = await services.store.get_job(job_id)
+    image = (job.request.get("input", {}) if job else {}).get("image_url")
+    if isinstance(image, str) and image.startswith("data:"):
+        fields["image_url"] = image
+
+
 def register(app, services: Services) -> None:
     @app.view(GENERATE_CALLBACK)
     async def generate_submitted(ack, body, view):
@@ -30,6 +41,7 @@ def register(app, services: Services) -> None:
         mode = None
         try:
             mode, fields = parse_modal_submission(view)
+            await _keep_attached_image(services, view, fields)
             request = build_request(mode, fields)
         except RequestInvalid as exc:
             await ack(**modal_errors(exc.problems, mode=mode))
