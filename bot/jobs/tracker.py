@@ -154,11 +154,18 @@ class Tracker:
                   estimated_cost_usd=estimate_cost_usd(request, self.options.price_per_second),
                   extra=extra or {})
         await self.store.create_job(job)
-        self._pending.append(job.id)
-        position = self.waiting_position(job.id)
-        await self._notify(job, waiting_position=position)
-        self._wake.set()
+        await self.admit(job)
         return job
+
+    async def admit(self, job: Job) -> None:
+        """Take on a pending job the caller stored itself (e.g. after posting its card)."""
+        if not self._accepting:
+            raise RuntimeError("the tracker is shutting down and takes no new jobs")
+        if job.id in self._pending or job.id in self._upstream:
+            return
+        self._pending.append(job.id)
+        await self._notify(job, waiting_position=self.waiting_position(job.id))
+        self._wake.set()
 
     def waiting_position(self, job_id: str) -> int | None:
         """How many jobs are ahead of this one for an upstream slot (None when not waiting)."""
@@ -281,14 +288,15 @@ class Tracker:
     async def _submit(self, job: Job) -> None:
         request = VideoRequest.model_validate(job.request)
         resumed = job.state == JobState.SUBMITTED
-        attempts = await self.store.count_submit_attempt(job.id)
+        # Counted with the move to `submitted` (one transaction): a crash before it is not an attempt.
+        attempts = job.submit_attempts + 1
         if resumed and attempts > 2:
             await self._end(job, JobState.UNKNOWN, error_code="submit_unknown",
                             error_message="the submit's outcome is unknown after a retry with the same "
                                           "Idempotency-Key; check the gateway before re-running")
             return
         job = await self.store.transition(job.id, JobState.SUBMITTED, expect=[JobState.PENDING, JobState.SUBMITTED],
-                                          submitted_at=job.submitted_at or self.clock(),
+                                          submitted_at=job.submitted_at or self.clock(), submit_attempts=attempts,
                                           detail={"attempt": attempts, "resumed": resumed})
         try:
             task = await self.client.submit(request, idempotency_key=job.id)
@@ -351,6 +359,10 @@ class Tracker:
                                                                        "raw_status": task.raw_status,
                                                                        "body": task.raw})
             status = TaskStatus.QUEUED if job.state in (JobState.SUBMITTED, JobState.QUEUED) else TaskStatus.RUNNING
+        if first and status == TaskStatus.SUCCEEDED and not task.video_url:
+            # The answer to a submit resent after a crash (same key) can say the task is done without
+            # its details: poll it for the video URL and the billing instead of failing the job.
+            status = TaskStatus.RUNNING
         if status == TaskStatus.QUEUED:
             if job.state == JobState.SUBMITTED:
                 job = await self.store.transition(job.id, JobState.QUEUED, expect=[JobState.SUBMITTED], **changes)
