@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     wanbot_download_timeout_seconds: float = Field(300.0, gt=0)
     wanbot_quota_per_usd: float = Field(500_000, gt=0)
     wanbot_triage_stuck_minutes: float = Field(30.0, gt=0)
+    # chat.update is Tier 3 (about 50 a minute per workspace): job cards share this budget
+    wanbot_card_updates_per_minute: float = Field(40.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
     @field_validator("wanbot_support_users", "wanbot_admin_users", mode="before")

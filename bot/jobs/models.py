@@ -74,6 +74,7 @@ class Job:
     reviewed_by: str | None = None
     reviewed_at: float | None = None
     review_note: str | None = None
+    card_state: str | None = None      # the state the Slack card last showed (differs after a crash)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -71,6 +71,14 @@ MIGRATIONS: list[str] = [
         job_id TEXT
     );
     """,
+    # 3: an inbox of incoming commands: stored before Slack gets its ack, answered (done) afterwards,
+    # so a crash in between is replayed on restart instead of silently dropping an acknowledged command
+    """
+    ALTER TABLE seen_requests ADD COLUMN payload TEXT;
+    ALTER TABLE seen_requests ADD COLUMN done INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN card_state TEXT;
+    UPDATE jobs SET card_state = state;
+    """,
 ]
 
 _JOB_COLUMNS = [f.name for f in dataclass_fields(Job)]
@@ -153,7 +161,9 @@ class JobStore:
     # -- jobs ----------------------------------------------------------------------------------
 
     @_serialized
-    async def create_job(self, job: Job) -> Job:
+    async def create_job(self, job: Job, *, request_key: str | None = None) -> Job:
+        """Insert a new job; with `request_key`, the incoming request (see `receive_request`) is marked
+        answered by this job in the same transaction, so a replay can never start it twice."""
         now = time.time()
         job.created_at = job.created_at or now
         job.updated_at = now
@@ -164,8 +174,23 @@ class JobStore:
         await self._db.execute(
             "INSERT INTO job_events (job_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, ?, ?)",
             (job.id, now, job.state.value, json.dumps({"estimated_cost_usd": job.estimated_cost_usd})))
+        if request_key is not None:
+            await self._db.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ?",
+                                   (job.id, request_key))
         await self._db.commit()
         return job
+
+    @_serialized
+    async def discard_job(self, job_id: str) -> bool:
+        """Remove a job that never started: still pending and without a Slack card (it could not be posted)."""
+        async with self._db.execute("SELECT 1 FROM jobs WHERE id = ? AND state = ? AND message_ts IS NULL",
+                                    (job_id, JobState.PENDING.value)) as cur:
+            if await cur.fetchone() is None:
+                return False
+        await self._db.execute("DELETE FROM job_events WHERE job_id = ?", (job_id,))
+        await self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        await self._db.commit()
+        return True
 
     async def get_job(self, job_id: str) -> Job | None:
         async with self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
@@ -264,6 +289,13 @@ class JobStore:
         async with self._db.execute(sql, [*terminal, origin, origin]) as cur:
             return [_row_to_job(row) for row in await cur.fetchall()]
 
+    async def stale_cards(self, *, since: float) -> list[Job]:
+        """Jobs changed since `since` whose Slack card last showed another state (a crash came between)."""
+        sql = ("SELECT * FROM jobs WHERE message_ts IS NOT NULL AND updated_at >= ?"
+               " AND (card_state IS NULL OR card_state != state) ORDER BY created_at, rowid")
+        async with self._db.execute(sql, (since,)) as cur:
+            return [_row_to_job(row) for row in await cur.fetchall()]
+
     async def count_active(self, user_id: str) -> int:
         terminal = [s.value for s in TERMINAL_STATES]
         sql = f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state NOT IN ({', '.join('?' for _ in terminal)})"
@@ -313,6 +345,26 @@ class JobStore:
             "INSERT OR IGNORE INTO seen_requests (key, at, job_id) VALUES (?, ?, ?)", (key, time.time(), job_id))
         await self._db.commit()
         return cursor.rowcount == 1
+
+    @_serialized
+    async def receive_request(self, key: str, payload: dict[str, Any]) -> bool:
+        """Store an incoming request before it is acknowledged. False for a repeat of a stored one."""
+        cursor = await self._db.execute(
+            "INSERT OR IGNORE INTO seen_requests (key, at, payload, done) VALUES (?, ?, ?, 0)",
+            (key, time.time(), json.dumps(payload, ensure_ascii=False)))
+        await self._db.commit()
+        return cursor.rowcount == 1
+
+    @_serialized
+    async def request_done(self, key: str) -> None:
+        await self._db.execute("UPDATE seen_requests SET done = 1, payload = NULL WHERE key = ?", (key,))
+        await self._db.commit()
+
+    async def unanswered_requests(self, *, since: float) -> list[tuple[str, dict[str, Any]]]:
+        """Requests received (and acknowledged) but not answered, oldest first: a crash came between."""
+        async with self._db.execute(
+                "SELECT key, payload FROM seen_requests WHERE done = 0 AND at >= ? ORDER BY at", (since,)) as cur:
+            return [(r["key"], json.loads(r["payload"] or "{}")) for r in await cur.fetchall()]
 
     # -- triage --------------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Starting a job from Slack: limits, the card, then the job (used by /wan, the modal, Re-run, Tweak).
 
-Order: the card is posted first (so a job never exists without its card), then the job is stored
-with the card's ts under the id the card already shows. If storing fails, the card says so.
+Order: the job is stored first (pending, no card yet, and with the incoming request's key in the same
+transaction), then its card is posted and its ts stored, then the tracker takes it. A crash in between
+leaves a stored job without a card: `post_missing_cards` posts it on restart, before anything is
+submitted; a card is never posted for a job that was not stored.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 from bot.jobs.models import Job, JobState
 from bot.jobs.tracker import new_job_id
 from bot.slack.cards import job_card, money
+from bot.slack.notifier import respond_via
 from bot.slack.posting import INVITE_HINT, NotInChannel, Respond, post_message, slack_error, tell_user
 from bot.slack.services import Services
 from bot.wan.request import VideoRequest, estimate_cost_usd
@@ -60,46 +63,68 @@ async def check_limits(services: Services, user_id: str, request: VideoRequest) 
 
 async def start_job(services: Services, request: VideoRequest, *, user_id: str, channel_id: str,
                     thread_ts: str | None = None, respond: Respond | None = None,
-                    response_url: str | None = None) -> Job | None:
-    """Check limits, post the card (in `thread_ts` when given), store and enqueue the job.
+                    response_url: str | None = None, request_key: str | None = None) -> Job | None:
+    """Check limits, store the job, post its card (in `thread_ts` when given), hand it to the tracker.
 
     Returns the job, or None after telling the user why not (limit, channel membership)."""
-    client = services.client
     refusal = await check_limits(services, user_id, request)
     if refusal:
-        await tell_user(client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
+        await tell_user(services.client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
         return None
-    job_id = new_job_id()
-    preview = Job(id=job_id, request=request.body(), origin="slack", user_id=user_id, channel_id=channel_id,
-                  created_at=time.time(),
-                  estimated_cost_usd=estimate_cost_usd(request, services.settings.wan_price_per_second))
-    text, blocks = job_card(preview, now=time.time())
+    job = Job(id=new_job_id(), request=request.body(), origin="slack", user_id=user_id, channel_id=channel_id,
+              thread_ts=thread_ts, response_url=response_url, created_at=time.time(),
+              estimated_cost_usd=estimate_cost_usd(request, services.settings.wan_price_per_second))
+    await services.store.create_job(job, request_key=request_key)
+    job = await post_card(services, job, respond=respond)
+    if job is None:
+        return None
     try:
-        answer = await post_message(client, channel_id, text=text, blocks=blocks, thread_ts=thread_ts)
-    except NotInChannel:
-        await tell_user(client, user_id=user_id, channel_id=channel_id, text=INVITE_HINT, respond=respond)
-        return None
-    except SlackApiError as exc:
-        services.metrics.slack_error("chat.postMessage", slack_error(exc))
-        await tell_user(client, user_id=user_id, channel_id=channel_id, respond=respond,
-                        text=f"I couldn't post the job card here (Slack said `{slack_error(exc)}`); "
-                             "nothing was started. Try again in a minute.")
-        return None
-    card_ts = answer["ts"]
-    try:
-        job = await services.tracker.enqueue(
-            request, origin="slack", user_id=user_id, channel_id=answer.get("channel") or channel_id,
-            message_ts=card_ts, thread_ts=thread_ts or card_ts, response_url=response_url, job_id=job_id)
-    except Exception as exc:
-        log.exception("could not store the job", extra={"job_id": job_id})
-        why = "the bot is restarting" if isinstance(exc, RuntimeError) else "an internal error"
-        note = f"⚠️ Not started: {why}. Nothing was charged; please try again."
-        try:
-            await client.chat_update(channel=channel_id, ts=card_ts, text=note,
-                                     blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": note}}])
-        except SlackApiError:
-            await tell_user(client, user_id=user_id, channel_id=channel_id, text=note, respond=respond)
-        return None
+        await services.tracker.admit(job)
+    except RuntimeError:  # shutting down: the job is stored with its card; the restart resumes it
+        log.info("job stored while shutting down; it starts after the restart", extra={"job_id": job.id})
+        return job
     log.info("job started from slack", extra={"job_id": job.id, "user": user_id, "channel": channel_id})
     return job
 
+
+async def post_card(services: Services, job: Job, *, respond: Respond | None = None) -> Job | None:
+    """Post a stored pending job's card and store its ts. If it cannot be posted the job ends failed
+    (nothing was sent to the gateway) and the user is told; returns None then."""
+    client = services.client
+    text, blocks = job_card(job, now=time.time())
+    respond = respond or respond_via(job.response_url)
+    try:
+        answer = await post_message(client, job.channel_id, text=text, blocks=blocks, thread_ts=job.thread_ts)
+    except NotInChannel:
+        await _not_started(services, job, "the bot is not in the channel")
+        await tell_user(client, user_id=job.user_id, channel_id=job.channel_id, text=INVITE_HINT, respond=respond)
+        return None
+    except Exception as exc:
+        error = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+        if isinstance(exc, SlackApiError):
+            services.metrics.slack_error("chat.postMessage", error)
+        await _not_started(services, job, f"the job card could not be posted ({error})")
+        await tell_user(client, user_id=job.user_id, channel_id=job.channel_id, respond=respond,
+                        text=f"I couldn't post the job card here (Slack said `{error}`); "
+                             "nothing was started. Try again in a minute.")
+        return None
+    card_ts = answer["ts"]
+    return await services.store.update(job.id, channel_id=answer.get("channel") or job.channel_id,
+                                       message_ts=card_ts, thread_ts=job.thread_ts or card_ts,
+                                       card_state=job.state.value)
+
+
+async def _not_started(services: Services, job: Job, why: str) -> None:
+    """The card could not be posted: nothing was sent to the gateway, so the job is removed."""
+    await services.store.discard_job(job.id)
+    log.info("job not started: no card", extra={"job_id": job.id, "why": why})
+
+
+async def post_missing_cards(services: Services) -> int:
+    """After a crash: post the card of every stored Slack job that has none (before any is submitted)."""
+    posted = 0
+    for job in await services.store.unfinished_jobs("slack"):
+        if job.message_ts is None and job.channel_id and job.state == JobState.PENDING:
+            if await post_card(services, job) is not None:
+                posted += 1
+    return posted

@@ -107,6 +107,8 @@ class SlackNotifier(Notifier):
         try:
             await self.client.chat_update(channel=fresh.channel_id, ts=fresh.message_ts, text=text, blocks=blocks)
             self.metrics.card_updates.inc()
+            if fresh.card_state != fresh.state.value:
+                await self.store.update(fresh.id, card_state=fresh.state.value)
             return None
         except SlackApiError as exc:
             error = slack_error(exc)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,8 @@ from bot.slack.safe_client import RedactingWebClient
 from bot.wan.client import GatewayClient
 
 log = logging.getLogger(__name__)
+
+CARD_REFRESH_DAYS = 7  # on start, cards of jobs changed this recently are re-rendered if a crash left them stale
 
 
 @dataclass
@@ -53,10 +56,19 @@ class Services:
             self.notifier.refresh(job)
 
     async def start(self) -> None:
+        """Resume after a crash: post the cards of jobs stored without one (before anything is
+        submitted), resume every unfinished job, answer commands acknowledged but not answered."""
+        from bot.slack.jobflow import post_missing_cards
+        from bot.slack.listeners.commands import replay_unanswered
+
         if isinstance(self.notifier, SlackNotifier):
             self.notifier.start()
+        cards = await post_missing_cards(self)
         resumed = await self.tracker.start()
-        log.info("tracker started", extra={"resumed": resumed})
+        replayed = await replay_unanswered(self)
+        for job in await self.store.stale_cards(since=time.time() - CARD_REFRESH_DAYS * 86400):
+            self.refresh_card(job)  # a crash came between a job's change and its card update
+        log.info("tracker started", extra={"resumed": resumed, "cards_posted": cards, "commands_replayed": replayed})
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking jobs, let running steps finish within `grace`, flush cards, close everything."""
@@ -109,8 +121,9 @@ async def create_services(settings: Settings, *,
     store = await JobStore.open(settings.wanbot_db)
     gateway = GatewayClient(settings)
     client = client or make_web_client(settings)
-    notifier = notifier_factory(client, store, metrics, **(notifier_options or {}))
-    options = TrackerOptions.from_settings(settings, origin="slack", **(tracker_options or {}))
-    tracker = Tracker(store, InstrumentedGateway(gateway, metrics), notifier, options)
+    options = {"card_per_minute": settings.wanbot_card_updates_per_minute, **(notifier_options or {})}
+    notifier = notifier_factory(client, store, metrics, **options)
+    tracker = Tracker(store, InstrumentedGateway(gateway, metrics), notifier,
+                      TrackerOptions.from_settings(settings, origin="slack", **(tracker_options or {})))
     return Services(settings=settings, store=store, tracker=tracker, gateway=gateway, client=client,
                     metrics=metrics, notifier=notifier)

@@ -28,7 +28,8 @@ class World:
     async def job_for_card(self, channel: str = CHANNEL, count: int = 1, timeout: float = 5.0) -> Job:
         """The `count`-th job (oldest first) started in `channel`, waiting for it if need be."""
         for _ in range(int(timeout / 0.05)):
-            jobs = [j for j in await self.services.store.list_jobs(limit=100) if j.channel_id == channel]
+            jobs = [j for j in await self.services.store.list_jobs(limit=100)
+                    if j.channel_id == channel and j.message_ts]  # stored, and its card posted
             if len(jobs) >= count:
                 return sorted(jobs, key=lambda j: j.created_at)[count - 1]
             await asyncio.sleep(0.05)

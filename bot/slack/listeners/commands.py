@@ -15,7 +15,9 @@ from bot.slack import commands as grammar
 from bot.slack.attachments import resolve_image
 from bot.slack.cards import jobs_list, spend_message, status_message
 from bot.slack.jobflow import start_job, utc_midnight
+from bot.slack.notifier import respond_via
 from bot.slack.posting import slack_error
+from bot.slack.safe_client import scrub
 from bot.slack.services import Services
 from bot.slack.views import mode_modal
 
@@ -35,11 +37,45 @@ def modal_metadata(channel_id: str | None, thread_ts: str | None = None) -> str:
 def register(app, services: Services) -> None:
     @app.command("/wan")
     async def wan_command(ack, command, respond, client):
+        # Stored before the ack, so a crash after it is replayed on restart (`replay_unanswered`) rather
+        # than dropped; a Slack retry (X-Slack-Retry-Num) of a stored command is only acknowledged.
+        key = request_key(command)
+        fresh = await services.store.receive_request(key, command)
         await ack()  # within 3 s, always: everything else happens after
-        await handle_command(services, command, respond=respond)
+        if not fresh:
+            log.info("duplicate slash command ignored", extra={"user": command.get("user_id")})
+            return
+        try:
+            await handle_command(services, command, respond=respond, request_key=key)
+        finally:
+            await services.store.request_done(key)
 
 
-async def handle_command(services: Services, command: dict, *, respond) -> None:
+def request_key(command: dict) -> str:
+    return f"cmd:{command.get('team_id')}:{command.get('trigger_id') or (command.get('user_id', '') + command.get('text', ''))}"
+
+
+async def replay_unanswered(services: Services, max_age: float = 1800.0) -> int:
+    """Answer the commands a crash cut off after their ack (a response_url lasts 30 minutes)."""
+    requests = await services.store.unanswered_requests(since=time.time() - max_age)
+    for key, command in requests:
+        log.info("answering a command acknowledged before a restart", extra={"user": command.get("user_id")})
+        reply = respond_via(command.get("response_url"))
+
+        async def respond(*args, reply=reply, **kwargs) -> None:
+            if reply is not None:
+                await reply(*scrub(list(args)), **scrub(kwargs))
+
+        try:
+            await handle_command(services, command, respond=respond, request_key=key)
+        except Exception:
+            log.exception("replaying a command failed")
+        finally:
+            await services.store.request_done(key)
+    return len(requests)
+
+
+async def handle_command(services: Services, command: dict, *, respond, request_key: str | None = None) -> None:
     text = command.get("text") or ""
     user_id = command.get("user_id") or ""
     channel_id = command.get("channel_id") or ""
@@ -57,12 +93,12 @@ async def handle_command(services: Services, command: dict, *, respond) -> None:
 
     if isinstance(parsed, grammar.Generate):
         # Slack resends a request it thinks timed out (X-Slack-Retry-Num): one job per trigger.
-        key = f"cmd:{command.get('team_id')}:{command.get('trigger_id') or (user_id + text)}"
-        if not await services.store.remember_request(key):
+        key = request_key or f"cmd:{command.get('team_id')}:{command.get('trigger_id') or (user_id + text)}"
+        if request_key is None and not await services.store.remember_request(key):
             log.info("duplicate slash command ignored", extra={"user": user_id})
             return
         job = await start_job(services, parsed.request, user_id=user_id, channel_id=channel_id,
-                              respond=respond, response_url=command.get("response_url"))
+                              respond=respond, response_url=command.get("response_url"), request_key=key)
         if job is not None and resolved.attachment is not None:
             await say(resolved.attachment.note())
     elif isinstance(parsed, grammar.OpenModal):
