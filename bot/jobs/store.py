@@ -79,6 +79,12 @@ MIGRATIONS: list[str] = [
     ALTER TABLE jobs ADD COLUMN card_state TEXT;
     UPDATE jobs SET card_state = state;
     """,
+    # 4: the customer reply of a triage, so "Post reply in thread" still works after a restart
+    """
+    ALTER TABLE triage_records ADD COLUMN reply TEXT;
+    ALTER TABLE triage_records ADD COLUMN reply_channel TEXT;
+    ALTER TABLE triage_records ADD COLUMN reply_thread_ts TEXT;
+    """,
 ]
 
 _JOB_COLUMNS = [f.name for f in dataclass_fields(Job)]
@@ -377,6 +383,18 @@ class JobStore:
             (time.time(), staff_user, channel_id, verdict, amount_usd, json.dumps(task_ids), summary))
         await self._db.commit()
         return cursor.lastrowid
+
+    @_serialized
+    async def keep_triage_reply(self, record_id: int, *, channel_id: str, thread_ts: str, reply: str) -> None:
+        await self._db.execute(
+            "UPDATE triage_records SET reply = ?, reply_channel = ?, reply_thread_ts = ? WHERE id = ?",
+            (reply, channel_id, thread_ts, record_id))
+        await self._db.commit()
+
+    async def triage_record(self, record_id: int) -> dict[str, Any] | None:
+        async with self._db.execute("SELECT * FROM triage_records WHERE id = ?", (record_id,)) as cur:
+            row = await cur.fetchone()
+        return {**dict(row), "task_ids": json.loads(row["task_ids"])} if row else None
 
     async def refunds_due(self, *, since: float) -> tuple[int, float]:
         """How many `refund_due` triage verdicts since a time, and their total in USD."""

@@ -72,12 +72,34 @@ class TriageDesk:
         self.staff = SupportStaff(services.settings, services.client)
         self.replies: OrderedDict[str, PendingReply] = OrderedDict()
 
-    def keep_reply(self, reply: PendingReply) -> str:
+    async def keep_reply(self, reply: PendingReply) -> str:
+        """Remember a reply for its "Post reply" button; with a triage record, in the database too,
+        so the button still works after a restart (ref `t<record id>`)."""
         ref = secrets.token_urlsafe(9)
+        if reply.record_id is not None:
+            try:
+                await self.services.store.keep_triage_reply(
+                    reply.record_id, channel_id=reply.channel_id, thread_ts=reply.thread_ts,
+                    reply=redact(reply.text))
+                ref = f"t{reply.record_id}"
+            except Exception:
+                log.exception("could not store the triage reply", extra={"record_id": reply.record_id})
         self.replies[ref] = reply
         while len(self.replies) > MAX_PENDING_REPLIES:
             self.replies.popitem(last=False)
         return ref
+
+    async def find_reply(self, ref: str | None) -> PendingReply | None:
+        if not ref:
+            return None
+        if ref in self.replies:
+            return self.replies[ref]
+        if ref.startswith("t") and ref[1:].isdigit():
+            record = await self.services.store.triage_record(int(ref[1:]))
+            if record and record.get("reply") and record.get("reply_channel"):
+                return PendingReply(record["reply_channel"], record["reply_thread_ts"], record["reply"],
+                                    record["staff_user"] or "", record["id"])
+        return None
 
     async def check(self, user_id: str | None, action: str) -> bool:
         return await self.staff.check(user_id, action)
@@ -253,7 +275,7 @@ async def triage_message(services: Any, *, user_id: str, channel_id: str, messag
     message_ts = message.get("ts")
     if message_ts and channel_id:
         thread_ts = str(message.get("thread_ts") or message_ts)
-        ref = json.dumps({"r": desk(services).keep_reply(
+        ref = json.dumps({"r": await desk(services).keep_reply(
             PendingReply(channel_id, thread_ts, result.reply, user_id, record_id))})
     fallback, blocks = triage_report(result, source=source, reply_ref=ref)
     await _ephemeral(client, channel_id, user_id, fallback, blocks, respond=respond)
@@ -304,7 +326,7 @@ def register(app: Any, services: Any) -> None:
             await respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
             return
         ref = _ref(action.get("value"))
-        reply = triage_desk.replies.get(ref or "")
+        reply = await triage_desk.find_reply(ref)
         if reply is None:
             await respond(text="This reply is no longer available (the bot restarted). Run triage again.",
                           response_type="ephemeral", replace_original=False)
@@ -327,7 +349,7 @@ def register(app: Any, services: Any) -> None:
         await ack()
         if not await triage_desk.check(user_id, "post_reply"):
             return
-        reply = triage_desk.replies.get(_ref(view.get("private_metadata")) or "")
+        reply = await triage_desk.find_reply(_ref(view.get("private_metadata")))
         if reply is None:
             return
         await _post_reply(services, reply, text, user_id, reply.channel_id, None)
