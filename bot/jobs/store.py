@@ -266,13 +266,6 @@ class JobStore:
         await self._db.commit()
         return cursor.rowcount == 1
 
-    @_serialized
-    async def count_submit_attempt(self, job_id: str) -> int:
-        await self._db.execute("UPDATE jobs SET submit_attempts = submit_attempts + 1 WHERE id = ?", (job_id,))
-        await self._db.commit()
-        async with self._db.execute("SELECT submit_attempts FROM jobs WHERE id = ?", (job_id,)) as cur:
-            return (await cur.fetchone())[0]
-
     async def list_jobs(self, *, user_id: str | None = None, states: Iterable[JobState] | None = None,
                         limit: int = 20) -> list[Job]:
         where, params = ["1=1"], []
