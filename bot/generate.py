@@ -21,6 +21,7 @@ from bot.jobs.store import JobStore
 from bot.jobs.tracker import Tracker, TrackerOptions
 from bot.logs import setup_logging
 from bot.wan.client import GatewayClient
+from bot.wan.formats import get_format
 from bot.wan.request import MODE_FIELDS, RequestInvalid, build_request, parse_mode
 
 DEFAULT_OUT_DIR = "wanbot-out"
@@ -110,6 +111,12 @@ async def generate(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     setup_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
     settings.require("wan_api_base")
+    if problems := get_format(settings).check(request):  # this gateway's own limits
+        for problem in problems:
+            console.print(f"wanbot: {problem.field}: {problem.message}", highlight=False)
+        if simulator:
+            await simulator.close()
+        return 2
 
     output = Path(args.output) if args.output else None
     progress = None if args.quiet or not console.is_terminal else Progress(

@@ -51,3 +51,13 @@ async def test_generate_reports_a_failed_task_in_one_line(simulator, tmp_path):
 async def test_generate_without_a_gateway_says_which_setting_is_missing(tmp_path):
     code, out, err = await _generate(["--prompt", "a fox"], {}, tmp_path)
     assert code == 2 and "WAN_API_BASE is not set" in err
+
+
+async def test_a_gateway_limit_is_checked_before_anything_is_sent(simulator, tmp_path):
+    # DashScope's r2v takes at most 10 s although the model page allows 15
+    env = {"WAN_API_BASE": simulator.base_url, "WAN_API_KEY": simulator.config.api_key,
+           "WAN_API_FORMAT": "dashscope"}
+    code, out, err = await _generate(["--mode", "r2v", "--prompt", "a dancer", "--reference",
+                                      "https://example.com/a.png", "--duration", "12"], env, tmp_path)
+    assert code == 2 and "duration" in err and "DashScope" in err
+    assert simulator.stats.requests == []

@@ -252,6 +252,10 @@ class WireFormat(ABC):
     def cancel(self, task_id: str) -> HttpCall | None:
         return None
 
+    def check(self, req: VideoRequest) -> list[FieldProblem]:
+        """Limits of this gateway beyond the model page's (checked before anything is sent)."""
+        return []
+
     def parse_submit(self, body: Any) -> Task:
         """The created task; a submit answer without a status means it is queued."""
         return parse_task(body, default_status=TaskStatus.QUEUED)
@@ -414,6 +418,9 @@ class OpenAIFormat(WireFormat):
         return _build(mode, flat, problems)
 
 
+DASHSCOPE_R2V_MAX_SECONDS = 10
+
+
 class DashScopeFormat(WireFormat):
     """Alibaba Cloud Model Studio's native async API."""
 
@@ -422,6 +429,12 @@ class DashScopeFormat(WireFormat):
 
     def __init__(self, models: dict[Mode, str]):
         self.models = models
+
+    def check(self, req: VideoRequest) -> list[FieldProblem]:
+        if req.mode == Mode.R2V and req.duration > DASHSCOPE_R2V_MAX_SECONDS:
+            return [FieldProblem("duration", f"must be 2 to {DASHSCOPE_R2V_MAX_SECONDS} seconds for r2v on "
+                                             "DashScope (WAN_API_FORMAT=dashscope)")]
+        return []
 
     def submit(self, req: VideoRequest) -> HttpCall:
         inp, params = _dashscope_parts(req)

@@ -306,3 +306,15 @@ def test_parse_error_body(body, expected):
 def test_mode_names_are_in_unified_bodies():
     req = build_request("edit", {"instruction": "x", "video_url": "https://e.com/v.mp4"})
     assert UnifiedFormat().submit(req).json["mode"] == Mode.VIDEO_EDIT.value
+
+
+def test_only_dashscope_limits_r2v_to_ten_seconds():
+    from bot.wan.formats import DashScopeFormat, OpenAIFormat, UnifiedFormat
+
+    long_r2v = build_request("r2v", {"reference_url": "https://example.com/a.png", "prompt": "x", "duration": 12})
+    short_r2v = build_request("r2v", {"reference_url": "https://example.com/a.png", "prompt": "x", "duration": 10})
+    dashscope = DashScopeFormat({mode: "m" for mode in Mode})
+    assert [p.field for p in dashscope.check(long_r2v)] == ["duration"]
+    assert dashscope.check(short_r2v) == []
+    assert UnifiedFormat().check(long_r2v) == []
+    assert OpenAIFormat("/v1/videos", {mode: "m" for mode in Mode}).check(long_r2v) == []

@@ -90,6 +90,9 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await say(resolved.message or "I couldn't use that image.")
         return
     parsed = resolved.command
+    if isinstance(parsed, grammar.Generate) and (problems := services.gateway.format.check(parsed.request)):
+        # valid for the model, not for this gateway: the form shows why, prefilled
+        parsed = grammar.OpenModal(parsed.request.mode, parsed.request.fields(), problems)
 
     if isinstance(parsed, grammar.Generate):
         # Slack resends a request it thinks timed out (X-Slack-Retry-Num): one job per trigger.

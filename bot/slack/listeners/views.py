@@ -43,6 +43,8 @@ def register(app, services: Services) -> None:
             mode, fields = parse_modal_submission(view)
             await _keep_attached_image(services, view, fields)
             request = build_request(mode, fields)
+            if problems := services.gateway.format.check(request):
+                raise RequestInvalid(problems)
         except RequestInvalid as exc:
             await ack(**modal_errors(exc.problems, mode=mode))
             return
