@@ -118,8 +118,13 @@ class TerminalChat:
         self.buttons: list[Button] = []
         self.view: dict[str, Any] | None = None
         self.values: dict[str, Any] = {}
+        self.interactive = sys.stdin.isatty()
+        self.prompt_shown = False
 
     def say(self, text: str, style: str | None = None) -> None:
+        if self.prompt_shown:  # write over the waiting prompt, then show it again below
+            self.console.file.write("\r\033[K")
+            self.prompt_shown = False
         self.console.print(text, style=style, highlight=False, markup=False)
 
     # -- what the bot does, as it happens -------------------------------------------------------
@@ -132,6 +137,13 @@ class TerminalChat:
                 self.show(event)
             except Exception as exc:  # a rendering bug must not stop the chat
                 self.say(f"(could not show a {event.kind} event: {exc!r})", "red")
+            if self.interactive and queue.empty():
+                self.prompt()  # the bot's output pushed the prompt away: show it again
+
+    def prompt(self) -> None:
+        if not self.prompt_shown:
+            self.console.print("you> ", end="", style="bold")
+            self.prompt_shown = True
 
     def show(self, event) -> None:
         message = event.data.get("message") or {}
@@ -303,9 +315,10 @@ async def dev(args: argparse.Namespace) -> int:
     reader = asyncio.create_task(_read_lines(lines))
     try:
         while True:
-            if sys.stdin.isatty():
-                console.print("you> ", end="", style="bold")
+            if chat.interactive:
+                chat.prompt()
             line = await lines.get()
+            chat.prompt_shown = False  # Enter ended the prompt's line
             if line is None or line.strip() == "wait":
                 await _wait_for_jobs(services, console)
                 if line is None:
