@@ -67,11 +67,15 @@ class Settings(BaseSettings):
     wanbot_download_timeout_seconds: float = Field(300.0, gt=0)
     wanbot_quota_per_usd: float = Field(500_000, gt=0)
     wanbot_triage_stuck_minutes: float = Field(30.0, gt=0)
+    # Triage: extra model name patterns billed as video/image models (fnmatch, comma-separated), and
+    # the page customer replies link to for the task API (no link when unset).
+    wanbot_triage_media_models: IdList = []
+    wanbot_task_api_docs_url: str | None = None
     # chat.update is Tier 3 (about 50 a minute per workspace): job cards share this budget
     wanbot_card_updates_per_minute: float = Field(40.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
-    @field_validator("wanbot_support_users", "wanbot_admin_users", mode="before")
+    @field_validator("wanbot_support_users", "wanbot_admin_users", "wanbot_triage_media_models", mode="before")
     @classmethod
     def _ids(cls, value: object) -> object:
         return _split_ids(value)

@@ -46,7 +46,8 @@ async def triage(
     if lookup is not None:
         records += await _look_up(records, task_id, lookup, notes)
     decision = decide(records, Options.from_settings(settings), now=now, task_id=task_id)
-    return build(decision, "zh" if chinese else "en", notes)
+    return build(decision, "zh" if chinese else "en", notes,
+                 docs_url=getattr(settings, "wanbot_task_api_docs_url", None))
 
 
 async def triage_text(text: str, **kwargs: Any) -> TriageResult:

@@ -12,8 +12,6 @@ from datetime import UTC, datetime
 from bot.redact import redact
 from bot.triage.rules import Decision
 
-TASK_API_DOCS = "https://docs.wanbot.example/video-tasks"  # where replies point for the task API
-
 
 @dataclass
 class Evidence:
@@ -47,7 +45,8 @@ class TriageResult:
         return redact(json.dumps(asdict(self), ensure_ascii=False))
 
 
-def build(decision: Decision, language: str, notes: list[str] | None = None) -> TriageResult:
+def build(decision: Decision, language: str, notes: list[str] | None = None,
+          docs_url: str | None = None) -> TriageResult:
     evidence = [
         Evidence(
             source="gateway look-up" if r.kind == "lookup" else r.source,
@@ -65,7 +64,7 @@ def build(decision: Decision, language: str, notes: list[str] | None = None) -> 
         stuck=decision.stuck,
         conflicts=[redact(c) for c in decision.conflicts],
         next_step=redact(next_step(decision)),
-        reply=redact(reply(decision, language)),
+        reply=redact(reply(decision, language, docs_url)),
         language=language,
         missing=[redact(m) for m in decision.missing],
         tasks=decision.tasks,
@@ -113,11 +112,12 @@ def next_step(d: Decision) -> str:
     return text
 
 
-def reply(d: Decision, language: str) -> str:
-    return (_reply_zh if language == "zh" else _reply_en)(d)
+def reply(d: Decision, language: str, docs_url: str | None = None) -> str:
+    """The customer reply; `docs_url` (WANBOT_TASK_API_DOCS_URL) is linked when the team has one."""
+    return (_reply_zh if language == "zh" else _reply_en)(d, docs_url)
 
 
-def _reply_en(d: Decision) -> str:
+def _reply_en(d: Decision, docs_url: str | None = None) -> str:
     ids = _ids(d)
     if d.verdict == "misrouted_chat_api":
         charged = f" That call was billed {_money(d.amount_usd)} as a chat request." if d.amount_usd else ""
@@ -126,8 +126,9 @@ def _reply_en(d: Decision) -> str:
             "(/v1/chat/completions), which video and image models do not support, so it could not produce "
             f"a video.{charged} Video generation is an asynchronous task API: submit the task to "
             "/v1/video/generations, keep the task id from the answer, then poll the task until it has "
-            f"finished and download the video. The guide is here: {TASK_API_DOCS}. "
-            "We are happy to help you set it up."
+            "finished and download the video. "
+            + (f"The guide is here: {docs_url}. " if docs_url else "")
+            + "We are happy to help you set it up."
         )
     if d.verdict == "refund_due":
         reason = f" (reason reported: {d.error})" if d.error else ""
@@ -162,7 +163,7 @@ def _reply_en(d: Decision) -> str:
     return f"Thank you for reaching out. To check this for you, could you please send us: {asks}?"
 
 
-def _reply_zh(d: Decision) -> str:
+def _reply_zh(d: Decision, docs_url: str | None = None) -> str:
     ids = _ids(d)
     amount = _money(d.amount_usd).replace("$", "") + " 美元" if d.amount_usd is not None else "相应金额"
     if d.verdict == "misrouted_chat_api":
@@ -171,7 +172,9 @@ def _reply_zh(d: Decision) -> str:
             "感谢您提供的信息。这次请求是通过对话接口（/v1/chat/completions）调用的视频模型，"
             f"视频和图片模型不支持该接口，因此没有生成视频。{charged}"
             "视频生成使用异步任务接口：先向 /v1/video/generations 提交任务并保存返回的任务 ID，"
-            f"然后轮询任务状态，完成后下载视频。使用说明：{TASK_API_DOCS}。如需协助，我们很乐意帮您配置。"
+            "然后轮询任务状态，完成后下载视频。"
+            + (f"使用说明：{docs_url}。" if docs_url else "")
+            + "如需协助，我们很乐意帮您配置。"
         )
     if d.verdict == "refund_due":
         reason = f"（失败原因：{d.error}）" if d.error else ""

@@ -87,3 +87,22 @@ async def test_a_broken_lookup_never_breaks_triage():
     assert result.verdict == "needs_more_info" and result.amount_usd == 3.2
     assert any("look-up" in n for n in result.notes)
     assert "sk-shouldnotleak123" not in result.to_json()
+
+
+async def test_replies_link_the_task_api_docs_only_when_configured(make_settings):
+    from bot.triage import triage_text
+
+    text = "POST /v1/chat/completions model=wan2.6-t2v -> invalid apitype: -1, prompt_tokens: 1204"
+    plain = await triage_text(text, settings=make_settings())
+    assert plain.verdict == "misrouted_chat_api" and "http" not in plain.reply
+    linked = await triage_text(text, settings=make_settings(wanbot_task_api_docs_url="https://docs.acme.test/tasks"))
+    assert "https://docs.acme.test/tasks" in linked.reply
+
+
+async def test_extra_media_model_patterns_come_from_settings(make_settings):
+    from bot.triage import triage_text
+
+    text = "model=acme-moviemaker-pro prompt_tokens: 900 completion_tokens: 20"
+    assert (await triage_text(text, settings=make_settings())).verdict == "needs_more_info"
+    result = await triage_text(text, settings=make_settings(wanbot_triage_media_models="acme-movie*"))
+    assert result.verdict == "misrouted_chat_api"
