@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 IN_FLIGHT = (JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING)
 MAX_DELIVERY_ATTEMPTS = 5
+MAX_STEP_FAILURES = 5
 
 
 class CannotCancel(Exception):
@@ -58,6 +59,7 @@ class TrackerOptions:
     download_dir: str | None = None
     origin: str | None = None           # resume only jobs of this origin ("cli" or "slack"); None: all
     first_guess_seconds: float | None = None  # expected run time before any job was learned (None: Wan's)
+    step_retry_seconds: float = 30.0    # after an unexpected error in a step (a bug): try again this much later
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> TrackerOptions:
@@ -95,6 +97,7 @@ class Tracker:
         self._busy: set[str] = set()             # job ids with a step running now
         self._deferred: set[str] = set()         # came due while busy: run again when the step ends
         self._errors: dict[str, int] = {}        # consecutive poll/delivery errors per job
+        self._step_failures: dict[str, int] = {}  # consecutive unexpected exceptions per job
         self._expected: dict[tuple[str, int], list[float]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
@@ -183,17 +186,21 @@ class Tracker:
             raise CannotCancel(f"job {job_id} has already ended ({job.state})")
         if job.state == JobState.SUCCEEDED:
             raise CannotCancel(f"job {job_id} has finished; its video is being delivered")
-        upstream_canceled = False
+        if job.state == JobState.SUBMITTED:
+            # The task id is not known yet: canceling now would leave a paid task running unseen.
+            raise CannotCancel(f"job {job_id} is being submitted right now; try again in a few seconds")
+        upstream_canceled, note = False, None
         if job.task_id:
             try:
                 upstream_canceled = await self.client.cancel(job.task_id)
+                if not upstream_canceled:
+                    note = "the gateway has no cancel for this format: the task may still run and be billed upstream"
             except GatewayError as exc:
                 log.warning("upstream cancel failed", extra={"job_id": job_id, "error": str(exc)})
-        note = None if upstream_canceled or not job.task_id else \
-            "the gateway has no cancel for this format: the task may still run and be billed upstream"
+                note = f"the gateway's cancel failed ({exc}): the task may still run and be billed upstream"
         try:
             job = await self.store.transition(
-                job_id, JobState.CANCELED, expect=[JobState.PENDING, *IN_FLIGHT],
+                job_id, JobState.CANCELED, expect=[JobState.PENDING, JobState.QUEUED, JobState.RUNNING],
                 error_message=note, detail={"by": by, "upstream_canceled": upstream_canceled})
         except StaleTransition:
             raise CannotCancel(f"job {job_id} changed state while canceling; try again") from None
@@ -278,10 +285,27 @@ class Tracker:
             log.info("job moved on while a step ran", extra={"job_id": job_id, "detail": str(exc)})
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # A bug must not stop the scheduler or lose the job: log it and come back later.
-            log.exception("job step failed; will retry", extra={"job_id": job_id})
-            self._schedule(job_id, self.clock() + 30)
+        except Exception as exc:
+            # A bug must not stop the scheduler or lose the job: log it and come back later; a failure
+            # that keeps coming back ends the job instead of holding its slot forever.
+            failures = self._step_failures[job_id] = self._step_failures.get(job_id, 0) + 1
+            log.exception("job step failed", extra={"job_id": job_id, "failures": failures})
+            if failures < MAX_STEP_FAILURES:
+                self._schedule(job_id, self.clock() + self.options.step_retry_seconds)
+            else:
+                await self._give_up(job_id, exc)
+        else:
+            self._step_failures.pop(job_id, None)
+
+    async def _give_up(self, job_id: str, exc: Exception) -> None:
+        with contextlib.suppress(StaleTransition, KeyError):
+            job = await self.store.transition(
+                job_id, JobState.FAILED, expect=[JobState.PENDING, *IN_FLIGHT, JobState.SUCCEEDED],
+                error_code="internal_error",
+                error_message=f"wanbot could not handle this job ({type(exc).__name__}); an admin should check the logs")
+            self._release(job_id)
+            await self._notify(job)
+            self._finish(job)
 
     # -- submit ---------------------------------------------------------------------------------
 
@@ -303,10 +327,10 @@ class Tracker:
         except RateLimited as exc:
             # Not accepted upstream: back to pending, keep our place, come back after the wait.
             job = await self.store.transition(job.id, JobState.PENDING, expect=[JobState.SUBMITTED],
-                                              submit_attempts=0, detail={"rate_limited": str(exc)})
-            self._errors[job.id] = self._errors.get(job.id, 0) + 1
-            self._schedule(job.id, self.clock() + schedule.retry_delay(self._errors[job.id],
-                                                                        retry_after=exc.retry_after))
+                                              submit_attempts=0, submitted_at=None,
+                                              detail={"rate_limited": str(exc)})
+            errors = self._errors[job.id] = self._errors.get(job.id, 0) + 1
+            self._schedule(job.id, self.clock() + backoff_delay(errors - 1, retry_after=exc.retry_after))
             return
         except SubmitOutcomeUnknown as exc:
             await self._end(job, JobState.UNKNOWN, error_code="submit_unknown", error_message=exc.message,
@@ -321,14 +345,7 @@ class Tracker:
     # -- poll -----------------------------------------------------------------------------------
 
     async def _poll(self, job: Job) -> None:
-        now = self.clock()
-        if job.submitted_at and now - job.submitted_at > self.options.time_limit_seconds:
-            minutes = self.options.time_limit_seconds / 60
-            with contextlib.suppress(GatewayError):
-                await self.client.cancel(job.task_id)
-            await self._end(job, JobState.FAILED, error_code="time_limit",
-                            error_message=f"the video did not finish within {minutes:g} minutes")
-            return
+        over_limit = bool(job.submitted_at) and self.clock() - job.submitted_at > self.options.time_limit_seconds
         try:
             task = await self.client.get_task(job.task_id)
         except NotFound:
@@ -336,6 +353,9 @@ class Tracker:
                             error_message="the gateway no longer knows this task (task ids expire after 24 h)")
             return
         except GatewayError as exc:
+            if over_limit:
+                await self._fail_time_limit(job)
+                return
             # The task is alive and paid for upstream: a failed poll never fails the job.
             errors = self._errors[job.id] = self._errors.get(job.id, 0) + 1
             # Full jitter spreads many jobs' retries apart; Retry-After is a floor.
@@ -344,7 +364,19 @@ class Tracker:
             await self._plan_poll(job, delay)
             return
         self._errors.pop(job.id, None)
+        if over_limit and not task.status.ended:
+            # Checked after the poll: a task that finished while we were away (a restart, a long
+            # gap between polls) is delivered, never failed for lateness.
+            await self._fail_time_limit(job)
+            return
         await self._apply_task(job, task)
+
+    async def _fail_time_limit(self, job: Job) -> None:
+        minutes = self.options.time_limit_seconds / 60
+        with contextlib.suppress(GatewayError):
+            await self.client.cancel(job.task_id)
+        await self._end(job, JobState.FAILED, error_code="time_limit",
+                        error_message=f"the video did not finish within {minutes:g} minutes")
 
     async def _apply_task(self, job: Job, task: Task, *, first: bool = False) -> None:
         now = self.clock()
@@ -433,7 +465,7 @@ class Tracker:
     # -- deliver --------------------------------------------------------------------------------
 
     async def _deliver(self, job: Job) -> None:
-        if job.delivery_state == DeliveryState.POSTING and await self.notifier.video_already_posted(job):
+        if job.delivery_state == DeliveryState.POSTING and await self._already_posted(job):
             await self._end(job, JobState.DELIVERED, expect=[JobState.SUCCEEDED], delivery_state=DeliveryState.POSTED)
             return
         if job.delivery_state == DeliveryState.NONE and not await self.store.claim_delivery(job.id):
@@ -467,6 +499,16 @@ class Tracker:
                     os.unlink(path)
         self._errors.pop(job.id, None)
         await self._end(job, JobState.DELIVERED, expect=[JobState.SUCCEEDED], delivery_state=outcome)
+
+    async def _already_posted(self, job: Job) -> bool:
+        """Did a crashed process finish posting? If the surface cannot tell (e.g. the bot lost access to
+        the thread), post again: a second post beats a video never delivered."""
+        try:
+            return await self.notifier.video_already_posted(job)
+        except Exception as exc:
+            log.warning("cannot tell whether the video was posted; posting it", extra={"job_id": job.id,
+                                                                                      "error": repr(exc)})
+            return False
 
     async def _delivery_problem(self, job: Job, reason: str, *, retryable: bool) -> None:
         errors = self._errors[job.id] = self._errors.get(job.id, 0) + 1

@@ -8,8 +8,10 @@ submitted; a card is never posted for a job that was not stored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+import weakref
 from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
@@ -23,6 +25,16 @@ from bot.slack.services import Services
 from bot.wan.request import VideoRequest, estimate_cost_usd
 
 log = logging.getLogger(__name__)
+
+
+_user_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _user_lock(user_id: str) -> asyncio.Lock:
+    lock = _user_locks.get(user_id)
+    if lock is None:
+        lock = _user_locks[user_id] = asyncio.Lock()
+    return lock
 
 
 def utc_midnight(now: float) -> float:
@@ -67,14 +79,17 @@ async def start_job(services: Services, request: VideoRequest, *, user_id: str, 
     """Check limits, store the job, post its card (in `thread_ts` when given), hand it to the tracker.
 
     Returns the job, or None after telling the user why not (limit, channel membership)."""
-    refusal = await check_limits(services, user_id, request)
-    if refusal:
-        await tell_user(services.client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
-        return None
-    job = Job(id=new_job_id(), request=request.body(), origin="slack", user_id=user_id, channel_id=channel_id,
-              thread_ts=thread_ts, response_url=response_url, created_at=time.time(),
-              estimated_cost_usd=estimate_cost_usd(request, services.settings.wan_price_per_second))
-    await services.store.create_job(job, request_key=request_key)
+    # One user's check and insert never interleave with another start of theirs (a double-click on
+    # Re-run, two commands at once): otherwise both would pass the budget check and both be billed.
+    async with _user_lock(user_id):
+        refusal = await check_limits(services, user_id, request)
+        if refusal:
+            await tell_user(services.client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
+            return None
+        job = Job(id=new_job_id(), request=request.body(), origin="slack", user_id=user_id,
+                  channel_id=channel_id, thread_ts=thread_ts, response_url=response_url, created_at=time.time(),
+                  estimated_cost_usd=estimate_cost_usd(request, services.settings.wan_price_per_second))
+        await services.store.create_job(job, request_key=request_key)
     job = await post_card(services, job, respond=respond)
     if job is None:
         return None

@@ -37,7 +37,10 @@ from bot.wan.task import Task
 log = logging.getLogger(__name__)
 
 SUBMIT_5XX_ATTEMPTS = 3        # one try plus two retries
-SUBMIT_429_ATTEMPTS = 6        # then the tracker keeps the job pending and tries again later
+# A 429 is retried here only briefly: the tracker then keeps the job pending and schedules the next
+# try itself, so no coroutine sleeps through a long Retry-After while holding an upstream slot.
+SUBMIT_429_ATTEMPTS = 2
+SUBMIT_429_MAX_WAIT = 2.0
 SUBMIT_5XX_DELAYS = (0.5, 1.5)
 
 
@@ -99,9 +102,10 @@ class GatewayClient:
                 return task
             except RateLimited as exc:
                 rate_limits += 1
-                if rate_limits >= SUBMIT_429_ATTEMPTS:
+                delay = backoff_delay(rate_limits - 1, retry_after=exc.retry_after, rng=self._rng)
+                if rate_limits >= SUBMIT_429_ATTEMPTS or delay > SUBMIT_429_MAX_WAIT:
                     raise
-                await self._sleep(backoff_delay(rate_limits - 1, retry_after=exc.retry_after, rng=self._rng))
+                await self._sleep(delay)
             except ServerError:
                 server_errors += 1
                 if server_errors >= SUBMIT_5XX_ATTEMPTS:
