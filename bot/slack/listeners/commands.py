@@ -40,7 +40,8 @@ def register(app, services: Services) -> None:
         # Stored before the ack, so a crash after it is replayed on restart (`replay_unanswered`) rather
         # than dropped; a Slack retry (X-Slack-Retry-Num) of a stored command is only acknowledged.
         key = request_key(command)
-        fresh = await services.store.receive_request(key, command)
+        # Slack's legacy verification `token` is a credential: it is never written to the database.
+        fresh = await services.store.receive_request(key, {k: v for k, v in command.items() if k != "token"})
         await ack()  # within 3 s, always: everything else happens after
         if not fresh:
             log.info("duplicate slash command ignored", extra={"user": command.get("user_id")})
