@@ -131,6 +131,9 @@ _MODEL_RE = re.compile(
 )
 _PATH_RE = re.compile(r"(/v1/[\w\-/]+)")
 _QUOTA_RE = re.compile(r"\bquota[\"'\s]*[:=：]\s*(\d+(?:\.\d+)?)", re.I)
+# A charge said in USD in prose: "扣费 0.0024", "charged $0.30", "billed: 0.30 USD"
+_CHARGE_RE = re.compile(
+    r"(?:扣费|扣款|消费|charged|billed)[\s:=：]*(?:US)?\$?\s*(\d+(?:\.\d+)?)\s*(?:美元|USD|usd|\$)?", re.I)
 _CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -178,6 +181,8 @@ def from_text(text: str, line: int | None) -> Record | None:
             break
     if rec.kind == "text" and (m := _QUOTA_RE.search(text)):
         rec.quota = float(m.group(1))
+    elif rec.kind == "text" and found and (m := _CHARGE_RE.search(text)):
+        rec.usd = float(m.group(1))
     rec.chinese = len(_CJK_RE.findall(text)) >= 2
     if not found and not rec.chinese:
         return None

@@ -268,6 +268,10 @@ def _decide_misroute(records: list[Record], opts: Options) -> Decision:
     quota = sum(r.quota or 0 for r in {(r.row_id or id(r)): r for r in charged if r.kind == "log"}.values())
     usd = sum(r.usd or 0 for r in charged if r.kind == "litellm")
     amount = round(_usd(quota, opts) + usd, 6) if charged else (0.0 if _only_free(records) else None)
+    prose = [r for r in records if r.kind == "text" and (r.usd or r.quota)]
+    if amount is None and prose:
+        # no log row: the charge as pasted ("扣费 0.0024", "quota: 1200")
+        amount = round(sum(_usd(r.quota or 0, opts) + (r.usd or 0) for r in prose), 6)
     strong = any(r.api_type_error or (r.kind != "text" and r.tokens > 0) for r in records)
     return Decision(
         verdict="misrouted_chat_api", confidence=0.9 if strong else 0.7, evidence=list(records),
