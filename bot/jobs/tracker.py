@@ -385,7 +385,10 @@ class Tracker:
                        request_id=task.request_id or job.request_id)
         status = task.status
         if first:
+            # The job's clock (time limit, learned run time) starts when the gateway accepts the task,
+            # not when the first try was sent: waits behind 429s are not the task's run time.
             changes["task_id"] = task.id
+            changes["submitted_at"] = now
         if status == TaskStatus.UNRECOGNISED:
             log.warning("unknown upstream status; polling again", extra={"job_id": job.id,
                                                                        "raw_status": task.raw_status,
