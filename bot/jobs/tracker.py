@@ -188,7 +188,12 @@ class Tracker:
             raise CannotCancel(f"job {job_id} has finished; its video is being delivered")
         if job.state == JobState.SUBMITTED:
             # The task id is not known yet: canceling now would leave a paid task running unseen.
-            raise CannotCancel(f"job {job_id} is being submitted right now; try again in a few seconds")
+            # Wait for the submit's answer (it is on the wire), then cancel the task it created.
+            job = await self._wait_while_submitting(job)
+            if job.state.terminal:
+                raise CannotCancel(f"job {job_id} has already ended ({job.state})")
+            if job.state == JobState.SUBMITTED:
+                raise CannotCancel(f"job {job_id} is being submitted right now; try again in a few seconds")
         upstream_canceled, note = False, None
         if job.task_id:
             try:
@@ -207,6 +212,13 @@ class Tracker:
         self._release(job_id)
         await self._notify(job)
         self._finish(job)
+        return job
+
+    async def _wait_while_submitting(self, job: Job, limit: float = 15.0) -> Job:
+        deadline = self.clock() + limit
+        while job.state == JobState.SUBMITTED and self.clock() < deadline:
+            await asyncio.sleep(0.1)
+            job = await self.store.get_job(job.id)
         return job
 
     async def wait_for(self, job_id: str, timeout: float | None = None) -> Job:

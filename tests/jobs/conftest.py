@@ -8,6 +8,7 @@ from bot.jobs.store import JobStore
 from bot.jobs.tracker import Tracker, TrackerOptions
 from bot.wan.client import GatewayClient
 from bot.wan.request import build_request
+from tests.conftest import bounded
 
 
 def t2v(prompt="a red fox in snow", **fields):
@@ -33,6 +34,4 @@ async def run_tracker(simulator, make_settings, recorder, tmp_path):
 
     yield start
     for tracker, client, store in started:
-        await tracker.stop(grace=1)
-        await client.aclose()
-        await store.close()
+        await bounded(tracker.stop(grace=1), client.aclose(), store.close())

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from bot.jobs.models import Job, JobState
-from bot.jobs.tracker import CannotCancel
 
 from .conftest import t2v
 
@@ -45,17 +42,14 @@ async def test_time_spent_rate_limited_before_acceptance_does_not_count_against_
     assert job.state == JobState.DELIVERED, (job.error_code, job.error_message, await tracker.store.events(job.id))
 
 
-async def test_cancel_during_the_submit_is_refused_so_no_paid_task_goes_unseen(run_tracker, simulator):
+async def test_cancel_during_the_submit_waits_for_the_task_id_then_cancels_it_upstream(run_tracker, simulator):
     simulator.config.update({"latency": 0.6})
     tracker = await run_tracker()
     job = await tracker.enqueue(t2v())
     await _wait_state(tracker, job.id, {JobState.SUBMITTED})
-    with pytest.raises(CannotCancel, match="being submitted"):
-        await tracker.cancel(job.id)
-    job = await _wait_state(tracker, job.id, {JobState.QUEUED, JobState.RUNNING})
-    canceled = await tracker.cancel(job.id)   # once the task id is known, cancel reaches the gateway
-    assert canceled.state == JobState.CANCELED
-    assert simulator.tasks[job.task_id].canceled_progress is not None
+    canceled = await tracker.cancel(job.id)   # waits for the submit's answer: no paid task goes unseen
+    assert canceled.state == JobState.CANCELED and canceled.task_id
+    assert simulator.tasks[canceled.task_id].canceled_progress is not None
 
 
 async def test_a_job_that_keeps_crashing_a_step_ends_failed_instead_of_holding_its_slot(run_tracker, recorder):

@@ -11,6 +11,7 @@ from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.models import Job
 from bot.slack.app import start_http
 from bot.slack.services import Services, create_services
+from tests.conftest import bounded
 
 CHANNEL = "C0DEV"          # public, the bot is a member
 OUTSIDE = "C0OUT"          # public, the bot is not a member (it may join)
@@ -62,7 +63,4 @@ async def world(simulator, make_settings, tmp_path):
     port = runner.addresses[0][1]
     sender = SlackSender(f"http://127.0.0.1:{port}", standin.signing_secret, standin=standin)
     yield World(standin, sender, services, f"http://127.0.0.1:{port}")
-    await sender.close()
-    await runner.cleanup()
-    await services.stop(0.5)
-    await standin.close()
+    await bounded(sender.close(), runner.cleanup(), services.stop(0.5), standin.close())

@@ -15,6 +15,7 @@ from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.store import JobStore
 from bot.slack import triage_listeners
 from bot.wan.client import GatewayClient
+from tests.conftest import bounded
 
 SECRET = "dev-signing-secret"
 GROUP = "S0SUPPORT"
@@ -100,12 +101,9 @@ async def make_world(make_settings, tmp_path):
 
     yield make
     for world, runner in started:
-        await world.sender.close()
-        await runner.cleanup()
-        await world.store.close()
-        if world.services.gateway is not None:
-            await world.services.gateway.aclose()
-        await world.standin.close()
+        gateway = world.services.gateway
+        await bounded(world.sender.close(), runner.cleanup(), world.store.close(),
+                      *([gateway.aclose()] if gateway is not None else []), world.standin.close())
 
 
 @pytest.fixture
