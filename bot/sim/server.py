@@ -39,6 +39,7 @@ class SimConfig:
     queue_seconds: float = _help("seconds a task stays queued", 0.5)
     run_seconds: float = _help("seconds a task runs after the queue", 2.0)
     seconds_per_video_second: float = _help("extra run seconds per requested video second", 0.0)
+    run_jitter: float = _help("each task's run time is scaled by a random factor within 1 +/- this", 0.0)
     price_per_second: float = _help("USD billed per video second", 0.06)
     latency: float = _help("seconds added to every API call", 0.0)
     rate_429: float = _help("share of API calls answered 429", 0.0)
@@ -68,6 +69,8 @@ class SimConfig:
         for name in ("rate_429", "rate_5xx", "fail_rate", "hang_rate", "malformed_rate", "unknown_status_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
+        if not 0.0 <= self.run_jitter < 1.0:
+            raise ValueError("run_jitter must be at least 0 and below 1")
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply runtime changes; raises ValueError naming a bad or unknown field."""
@@ -199,12 +202,14 @@ class SimState:
         word = cfg.fail_prompt_word.lower()
         will_fail = bool(word and word in prompt.lower()) or cfg.chance(cfg.fail_rate)
         prefix = {"unified": "vt_", "openai": "video_", "dashscope": ""}[wire]
+        # Real render times vary for the same request; drawn only when asked, like the faults.
+        jitter = 1.0 + cfg.rng.uniform(-cfg.run_jitter, cfg.run_jitter) if cfg.run_jitter else 1.0
         task = SimTask(
             id=prefix + uuid.uuid4().hex[:12] if prefix else str(uuid.uuid4()),
             wire=wire, mode=mode, model=model, prompt=prompt, duration=duration,
             ratio=_ratio(fields_), created=self.clock(), created_wall=time.time(),
             queue_seconds=cfg.queue_seconds,
-            run_seconds=cfg.run_seconds + cfg.seconds_per_video_second * duration,
+            run_seconds=(cfg.run_seconds + cfg.seconds_per_video_second * duration) * jitter,
             will_fail=will_fail,
         )
         self.tasks[task.id] = task
@@ -567,6 +572,16 @@ async def get_stats(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+async def get_tasks(request: web.Request) -> web.Response:
+    """Each task's timings (wall clock) and poll count: benchmarks measure detection delay with it."""
+    state = request.app[STATE]
+    return web.json_response({t.id: {
+        "status": t.state(state.config, state.clock())[0], "duration": t.duration,
+        "created": t.created_wall, "finishes_at": t.created_wall + t.queue_seconds + t.run_seconds,
+        "polls": state.stats.polls.get(t.id, 0),
+    } for t in state.tasks.values()})
+
+
 async def post_reset(request: web.Request) -> web.Response:
     request.app[STATE].reset()
     return web.json_response({"ok": True})
@@ -591,6 +606,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
         web.get("/_sim/config", get_config),
         web.post("/_sim/config", post_config),
         web.get("/_sim/stats", get_stats),
+        web.get("/_sim/tasks", get_tasks),
         web.post("/_sim/reset", post_reset),
     ])
     return app

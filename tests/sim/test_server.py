@@ -334,3 +334,18 @@ def test_video_is_real_mp4_and_cached():
         frames = list(container.decode(video=0))
     assert len(frames) == 12 and (frames[0].width, frames[0].height) == (160, 90)
     assert CODEC in ("libx264", "libopenh264", "mpeg4")
+
+
+async def test_run_jitter_spreads_run_times_and_tasks_report_their_finish(sim, client):
+    await client.post("/_sim/config", json={"run_seconds": 100.0, "run_jitter": 0.5})
+    ids = [(await client.post("/v1/video/generations", json=unified(prompt=f"p{i}"))).json()["id"]
+           for i in range(20)]
+    await client.get(f"/v1/video/generations/{ids[0]}")
+    tasks = (await client.get("/_sim/tasks")).json()
+    runs = [tasks[i]["finishes_at"] - tasks[i]["created"] - sim.config.queue_seconds for i in ids]
+    assert all(50 <= r <= 150 for r in runs)
+    assert max(runs) - min(runs) > 20  # really spread, not one value
+    assert tasks[ids[0]]["polls"] == 1 and tasks[ids[1]]["polls"] == 0
+    assert tasks[ids[0]]["status"] in ("queued", "running")  # 100 s tasks have not ended
+    bad = await client.post("/_sim/config", json={"run_jitter": 1.0})
+    assert bad.status_code == 400 and "run_jitter" in bad.json()["error"]
