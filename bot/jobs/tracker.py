@@ -51,6 +51,7 @@ class TrackerOptions:
     delivery_concurrency: int = 4       # simultaneous video downloads/uploads
     poll_min_interval: float = schedule.DEFAULT_MIN_INTERVAL
     poll_max_interval: float = schedule.DEFAULT_MAX_INTERVAL
+    poll_progress_interval: float = schedule.DEFAULT_PROGRESS_INTERVAL  # longest gap while progress moves
     time_limit_seconds: float = 30 * 60
     price_per_second: float = 0.06
     max_video_bytes: int = 1_000_000_000
@@ -99,6 +100,8 @@ class Tracker:
         self._errors: dict[str, int] = {}        # consecutive poll/delivery errors per job
         self._step_failures: dict[str, int] = {}  # consecutive unexpected exceptions per job
         self._expected: dict[tuple[str, int], list[float]] = {}
+        # Per job in flight: its progress readings (memory only: after a restart fresh polls rebuild it).
+        self._paces: dict[str, schedule.Pace] = {}
         self._tasks: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
         self._done: dict[str, asyncio.Event] = {}
@@ -411,6 +414,7 @@ class Tracker:
             # its details: poll it for the video URL and the billing instead of failing the job.
             status = TaskStatus.RUNNING
         if status == TaskStatus.QUEUED:
+            self._note_progress(job.id, now, 0)
             if job.state == JobState.SUBMITTED:
                 job = await self.store.transition(job.id, JobState.QUEUED, expect=[JobState.SUBMITTED], **changes)
                 await self._notify(job)
@@ -421,10 +425,12 @@ class Tracker:
             if job.state != JobState.RUNNING:
                 job = await self.store.transition(job.id, JobState.RUNNING, expect=list(IN_FLIGHT),
                                                   started_at=now, **changes)
+                self._note_progress(job.id, now, task.progress)
                 await self._notify(job)
             else:
                 changed = progress != job.progress
                 job = await self.store.update(job.id, **changes)
+                self._note_progress(job.id, now, task.progress)
                 if changed:
                     await self._notify(job)
             await self._plan_poll(job)
@@ -456,11 +462,20 @@ class Tracker:
                 delay = self.options.poll_min_interval
             else:
                 delay = schedule.next_poll_delay(elapsed, await self._expected_for(job),
+                                                 to_finish=self._seconds_to_finish(job.id),
                                                  min_interval=self.options.poll_min_interval,
-                                                 max_interval=self.options.poll_max_interval)
+                                                 max_interval=self.options.poll_max_interval,
+                                                 progress_interval=self.options.poll_progress_interval)
         at = self.clock() + delay
         await self.store.update(job.id, next_poll_at=at)
         self._schedule(job.id, at)
+
+    def _note_progress(self, job_id: str, now: float, progress: int | None) -> None:
+        self._paces.setdefault(job_id, schedule.Pace()).observe(now, progress)
+
+    def _seconds_to_finish(self, job_id: str) -> float | None:
+        pace = self._paces.get(job_id)
+        return pace.seconds_to_finish() if pace else None
 
     async def _expected_for(self, job: Job) -> float:
         key = (job.mode, job.duration)
@@ -561,6 +576,7 @@ class Tracker:
     def _release(self, job_id: str) -> None:
         """Give the job's upstream slot to the next pending job."""
         self._upstream.discard(job_id)
+        self._paces.pop(job_id, None)
         with contextlib.suppress(ValueError):
             self._pending.remove(job_id)
         self._wake.set()

@@ -1,4 +1,11 @@
-from bot.jobs.schedule import default_expected_seconds, expected_seconds, next_poll_delay, retry_delay
+from bot.jobs.schedule import (
+    Pace,
+    default_expected_seconds,
+    expected_seconds,
+    next_poll_delay,
+    retry_delay,
+    seconds_to_finish,
+)
 from bot.wan.retry import backoff_delay, parse_retry_after
 
 
@@ -35,3 +42,47 @@ def test_backoff_doubles_with_full_jitter_and_honours_retry_after():
     assert backoff_delay(0, retry_after=7, rng=lambda: 0.5) == 7
     assert retry_delay(1, retry_after=5) == 5
     assert parse_retry_after("3") == 3.0 and parse_retry_after("Wed, 21 Oct 2015") is None
+
+
+def _follow(queue: float, run: float, expected: float) -> tuple[int, float]:
+    """(polls, seconds from the task's end to the poll that saw it) for a task whose progress is
+    floored like real gateways report it, polled as the tracker does (first poll at 2 s)."""
+    end = queue + run
+    t, polls, pace = 2.0, 0, Pace(not_started=0.0)  # the submit's answer said queued
+    while True:
+        polls += 1
+        if t >= end:
+            return polls, t - end
+        pace.observe(t, 0 if t < queue else max(1, int(100 * (t - queue) / run)))
+        t += next_poll_delay(t, expected, to_finish=pace.seconds_to_finish())
+
+
+def test_progress_pace_finds_the_end_with_few_polls_and_little_delay():
+    # Render times of the same request spread over minutes: the learned median (180 s) is far off for
+    # most of them, but the task's own pace puts the poll just after its end.
+    for run in (60, 97, 150, 180, 233, 300):
+        polls, late = _follow(queue=5, run=run, expected=180)
+        assert polls <= 7, (run, polls)                 # every 5 s would be 13-61 polls
+        assert late <= 0.02 * run + 2.0, (run, late)    # within a poll interval of the end
+
+
+def test_seconds_to_finish_needs_a_pace():
+    assert seconds_to_finish((10, 20), (40, 50)) == 50.0
+    assert seconds_to_finish((10, 20), (10, 20)) is None      # one reading
+    assert seconds_to_finish((10, 50), (40, 50)) is None      # stalled
+    assert seconds_to_finish((10, 20), (40, 100)) is None     # already done
+    assert seconds_to_finish((0, 0), (2, 1)) is None          # 1 % is rounding, not a pace
+
+
+def test_a_stalled_task_falls_back_to_the_backing_off_schedule():
+    # Without a pace (e.g. stuck at 99 % while encoding) the overdue back-off applies, not 2 s polls.
+    assert next_poll_delay(400, 180, to_finish=None) == 30.0
+    assert next_poll_delay(100, 180, to_finish=500) == 60.0   # far away: still show progress each minute
+    assert next_poll_delay(100, 180, to_finish=0.1) == 2.0    # never faster than the minimum
+
+
+def test_a_long_queue_does_not_make_the_first_estimate_late():
+    # Queued for 30 s, then a 60 s render: the first running reading alone would overestimate the
+    # remaining time; looking again half-way keeps the detection close to the end.
+    polls, late = _follow(queue=30, run=60, expected=180)
+    assert polls <= 5 and late <= 3.0
