@@ -242,6 +242,18 @@ def row(label: str, jobs: int, delivered: int, requests: list[int], delays: list
             f"{percentile(delays, 0.5):.1f} s | {percentile(delays, 0.95):.1f} s | {ratio} | {wall} | {cpu} | {rss} |")
 
 
+def summary(r: Run) -> dict:
+    ours = statistics.mean(r.requests_per_job)
+    naive_req, naive_delays = naive_on_same_tasks(r.run_times, NAIVE_INTERVAL)
+    tuned_req, _ = naive_on_same_tasks(r.run_times, max(percentile(r.delays, 0.95) / 0.95, 0.1))
+    return {"kind": r.kind, "jobs": r.jobs, "delivered": r.delivered, "requests_mean": ours,
+            "delay_p50": percentile(r.delays, 0.5), "delay_p95": percentile(r.delays, 0.95),
+            "naive_requests_mean": statistics.mean(naive_req), "naive_delay_p95": percentile(naive_delays, 0.95),
+            "fewer_than_naive": statistics.mean(naive_req) / ours,
+            "fewer_than_tuned_naive": statistics.mean(tuned_req) / ours,
+            "wall": r.wall, "cpu": r.cpu, "peak_rss_mb": r.peak_rss_mb, "idle_rss_mb": r.idle_rss_mb}
+
+
 def report(runs: list[Run], naive: Run | None, f: float) -> None:
     print(f"\nTime factor {f:g} (figures in real-world seconds). Requests = submit + polls per job, as the "
           "simulator counted them. Delay = task finished -> the tracker saw it.\n")
@@ -274,6 +286,7 @@ def main() -> None:
     parser.add_argument("--naive-jobs", type=int, default=1000, help="N of the measured naive run (0: skip)")
     parser.add_argument("--time-factor", type=float, default=5.0, help="run this many times faster (default 5)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -286,6 +299,10 @@ def main() -> None:
         print(f"measured {n} jobs: {runs[-1].delivered} delivered in {runs[-1].wall:.0f} s", file=sys.stderr)
     naive = measure("naive", args.naive_jobs, f, args.seed) if args.naive_jobs else None
     report(runs, naive, f)
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"time_factor": f, "runs": [summary(r) for r in runs],
+                       "naive": summary(naive) if naive else None}, out, indent=1)
 
 
 if __name__ == "__main__":
