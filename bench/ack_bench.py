@@ -1,7 +1,12 @@
 """Ack latency: signed `/wan t2v` slash commands from 50 concurrent clients into the HTTP app, next to
 a bare Bolt AsyncApp that only acks (the floor).
 
-    .venv/bin/python -m bench.ack_bench [--requests 2000] [--concurrency 50] [--rounds 3] [--json PATH]
+    .venv/bin/python -m bench.ack_bench [--requests 2000] [--concurrency 50] [--rounds 3] [--rate R] [--json PATH]
+
+Closed loop by default (a flood: each client sends again as soon as it is answered, so latency is
+concurrency / throughput, and the app's post-ack work competes with its acks on one event loop);
+`--rate R` sends R requests a second in all instead (open loop), the latency of an unsaturated app.
+Both servers answer through Bolt, which polls for the ack every 10 ms: that is most of the floor.
 
 Processes (nothing shares an event loop with anything else):
 - the Slack stand-in (`bot.devslack.SlackStandIn`, its channels and users set up) and the gateway
@@ -248,8 +253,11 @@ class Load:
         })
 
 
-async def fire(url: str, load: Load, count: int, concurrency: int) -> dict[str, Any]:
-    """`count` requests from `concurrency` clients; latencies of the answered ones, statuses, wall."""
+async def fire(url: str, load: Load, count: int, concurrency: int, rate: float | None = None) -> dict[str, Any]:
+    """`count` requests from `concurrency` clients; latencies of the answered ones, statuses, wall.
+
+    Without `rate` each client sends its next request as soon as its last one is answered (closed
+    loop); with it, request n is sent at n/rate seconds (open loop), by whichever client is free."""
     import aiohttp
 
     from bot.devslack import sign
@@ -257,12 +265,16 @@ async def fire(url: str, load: Load, count: int, concurrency: int) -> dict[str, 
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     left = count
+    begin = 0.0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
         async def client() -> None:
             nonlocal left
             while left > 0:
                 left -= 1
+                if rate:
+                    due = begin + (count - left - 1) / rate
+                    await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 body = load.body()
                 stamp = str(int(time.time()))
                 headers = {"Content-Type": "application/x-www-form-urlencoded",
@@ -281,9 +293,9 @@ async def fire(url: str, load: Load, count: int, concurrency: int) -> dict[str, 
                 if status == "200":
                     latencies.append(elapsed)
 
-        started = time.perf_counter()
+        begin = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
-        wall = time.perf_counter() - started
+        wall = time.perf_counter() - begin
     return {"latencies": latencies, "statuses": statuses, "wall": wall}
 
 
@@ -352,11 +364,11 @@ class Bench:
     async def measure(self, name: str, url: str, server: Proc) -> dict[str, Any]:
         args = self.args
         load = Load(self.secret, self.standin_url)
-        warm = await fire(url, load, args.warmup, args.concurrency)
+        warm = await fire(url, load, args.warmup, args.concurrency, args.rate)
         everyone = [*self.support, server, *([self.floor] if server is not self.floor else [])]
         quiet = await wait_quiet(everyone)
         cpu_before = {p.name: p.cpu() for p in everyone}
-        result = await fire(url, load, args.requests, args.concurrency)
+        result = await fire(url, load, args.requests, args.concurrency, args.rate)
         row = summarize(result, args.requests)
         row.update(target=name, quiet_before=quiet, warmup_statuses=warm["statuses"], sent=load.sent,
                    cpu_s={p.name: round(p.cpu() - cpu_before[p.name], 2) for p in everyone})
@@ -450,7 +462,8 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]], summary: dict
     rows, ratios, started = summary["rows"], summary["ratios"], summary["started"]
     lines = [
         f"## Ack latency: {args.requests} signed `/wan t2v` per round, {args.concurrency} concurrent clients, "
-        f"{args.rounds} round(s), medians of the rounds",
+        f"{args.rounds} round(s), " + (f"open loop at {args.rate:g} req/s, " if args.rate else "closed loop, ")
+        + "medians of the rounds",
         "",
         "| target | answered 200 | p50 | p99 | max | throughput |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -506,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000, help="timed requests per target per round")
     parser.add_argument("--concurrency", type=int, default=50, help="concurrent clients")
     parser.add_argument("--warmup", type=int, default=100, help="untimed requests before each timed run")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="open loop: send this many requests a second in all (default: closed loop, "
+                             "each client sends again as soon as it is answered)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (each: floor and app, alternating order)")
     parser.add_argument("--run-seconds", type=float, default=600.0,
                         help="simulated render time: no task finishes during a round")
@@ -527,8 +543,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 asyncio.run(run_standin(args.port, secret))
         return 0
-    if min(args.requests, args.concurrency, args.rounds) < 1 or args.warmup < 0:
-        parser.error("--requests, --concurrency and --rounds must be at least 1")
+    if min(args.requests, args.concurrency, args.rounds) < 1 or args.warmup < 0 or (args.rate or 1) <= 0:
+        parser.error("--requests, --concurrency and --rounds must be at least 1, --rate above 0")
     rounds = asyncio.run(main_async(args))
     summary = combine(rounds)
     print(report(args, rounds, summary))
