@@ -212,32 +212,36 @@ def _chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
 def candidate_lines(head: bytes, stream: BinaryIO, needles: list[bytes] | None) -> Iterator[tuple[int, bytes]]:
     """(line number, line) for every line holding a needle (or a keyword when there are none).
 
-    Works on 1 MB blocks: `bytes.find` (memchr speed) locates hits, newlines are counted once per
-    block, and only hit lines are cut out, so memory stays flat whatever the file's size.
+    Works on 1 MB blocks: `bytes.find` locates hits, newlines are counted once per block, and only
+    hit lines are cut out, so memory stays flat whatever the file's size. A block is searched in
+    place (find/count with bounds): only the line straddling two blocks is joined, never the block,
+    as copying every block twice cost a third of the time on a 1 GB log.
     """
-    lineno = 1  # number of the first line in the current block
-    carry = b""
+    lineno = 1  # number of the next line to be numbered
+    carry = b""  # the unfinished line at the end of the previous block
     giant = False  # inside one enormous line (a one-line JSON export)
     for data in _chunks(head, stream):
-        block = carry + data if carry else data
-        cut = block.rfind(b"\n") + 1
-        if cut == 0 and len(block) > MAX_LINE_BYTES and (split := block.rfind(b"},{") + 2) > 1:
-            # split the enormous line between rows; every piece keeps the line's number
-            giant, carry = True, block[split:]
-            yield from _giant_hits(block[:split], needles, lineno)
+        first = data.find(b"\n")
+        if first < 0:  # no line ends in this block: the carried line grows (rare)
+            block = carry + data
+            if len(block) > MAX_LINE_BYTES and (split := block.rfind(b"},{") + 2) > 1:
+                # split the enormous line between rows; every piece keeps the line's number
+                giant, carry = True, block[split:]
+                yield from _giant_hits(block[:split], needles, lineno)
+            else:
+                carry = block
             continue
-        if cut == 0:
-            carry = block
-            continue
-        body, carry = block[:cut], block[cut:]
+        line = carry + data[:first] if carry else data[:first]  # the line ending in this block
         if giant:
             giant = False
-            end = body.find(b"\n")
-            yield from _giant_hits(body[:end], needles, lineno)
-            lineno += 1
-            body = body[end + 1 :]
-        yield from _hits_in(body, needles, lineno)
-        lineno += body.count(b"\n")
+            yield from _giant_hits(line, needles, lineno)
+        elif _hit(line, needles):
+            yield lineno, line
+        lineno += 1
+        end = data.rfind(b"\n") + 1
+        yield from _hits_in(data, needles, lineno, first + 1, end)
+        lineno += data.count(b"\n", first + 1, end)
+        carry = data[end:]
     if giant:
         yield from _giant_hits(carry, needles, lineno)
     elif carry and _hit(carry, needles):
@@ -249,33 +253,37 @@ def _giant_hits(piece: bytes, needles: list[bytes] | None, lineno: int) -> Itera
         yield lineno, line
 
 
-def _hits_in(body: bytes, needles: list[bytes] | None, lineno: int) -> Iterator[tuple[int, bytes]]:
+def _hits_in(data: bytes, needles: list[bytes] | None, lineno: int, lo: int = 0,
+             hi: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """Hit lines in data[lo:hi], whole lines ending in a newline; `lineno` is the first one's number."""
+    hi = len(data) if hi is None else hi
     if needles is None:
-        for i, line in enumerate(body.split(b"\n")[:-1]):
+        for i, line in enumerate(data[lo:hi].split(b"\n")[:-1]):
             if _hit(line, None):
                 yield lineno + i, line
         return
-    low = body.lower() if len(needles) > 1 else body  # model filters are case-insensitive
-    positions = sorted({p for n in needles for p in _find_all(low, n)})
-    counted, line_at = 0, lineno
+    low = data.lower() if len(needles) > 1 else data  # model filters are case-insensitive
+    positions = sorted({p for n in needles for p in _find_all(low, n, lo, hi)})
+    counted, line_at = lo, lineno
     next_free = -1
     for pos in positions:
         if pos < next_free:
             continue  # same line as the previous hit
-        start = body.rfind(b"\n", 0, pos) + 1
-        end = body.find(b"\n", pos)
-        end = len(body) if end < 0 else end
-        line_at += body.count(b"\n", counted, start)
+        start = data.rfind(b"\n", lo, pos) + 1 or lo
+        end = data.find(b"\n", pos, hi)
+        end = hi if end < 0 else end
+        line_at += data.count(b"\n", counted, start)
         counted = start
         next_free = end
-        yield line_at, body[start:end]
+        yield line_at, data[start:end]
 
 
-def _find_all(body: bytes, needle: bytes) -> Iterator[int]:
-    pos = body.find(needle)
+def _find_all(body: bytes, needle: bytes, lo: int = 0, hi: int | None = None) -> Iterator[int]:
+    hi = len(body) if hi is None else hi
+    pos = body.find(needle, lo, hi)
     while pos >= 0:
         yield pos
-        pos = body.find(needle, pos + len(needle))
+        pos = body.find(needle, pos + len(needle), hi)
 
 
 def _hit(line: bytes, needles: list[bytes] | None) -> bool:
