@@ -181,18 +181,18 @@ async def job_life(store: JobStore, job: Job, polls: int, calls: Calls, rng: ran
                                submitted_at=now(), submit_attempts=1, detail={"attempt": 1, "resumed": False})
     task_id, request_id = "task_" + _hex(rng, 24), _hex(rng, 32)
     j = await store.transition(jid, JobState.QUEUED, expect=[JobState.SUBMITTED], poll_count=0, progress=0,
-                               request_id=request_id, task_id=task_id, submitted_at=now())
+                               request_id=request_id, task_id=task_id, submitted_at=now(),
+                               next_poll_at=now() + 2)  # the next poll is written with the poll's changes
     await card(j)
-    j = await store.update(jid, next_poll_at=now() + 2)
     c["get_job"] += 1
     c["transition"] += 2
-    c["update"] += 1
     # polls (Tracker._step -> _poll -> _apply_task -> _plan_poll)
     for k in range(1, polls + 1):
         j = await store.get_job(jid)
         c["get_job"] += 1
         progress = min(99, int(100 * k / polls))
-        changes = dict(poll_count=j.poll_count + 1, progress=progress, request_id=request_id)
+        changes = dict(poll_count=j.poll_count + 1, progress=progress, request_id=request_id,
+                       next_poll_at=now() + 30)
         if k == polls:
             j = await store.transition(
                 jid, JobState.SUCCEEDED, expect=[JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING],
@@ -212,8 +212,6 @@ async def job_life(store: JobStore, job: Job, polls: int, calls: Calls, rng: ran
             j = await store.update(jid, **changes)
             c["update"] += 1
         await card(j)  # progress moved: the card is re-rendered
-        j = await store.update(jid, next_poll_at=now() + 30)
-        c["update"] += 1
     # deliver (Tracker._deliver -> _end)
     j = await store.get_job(jid)
     c["get_job"] += 1

@@ -241,18 +241,23 @@ class JobStore:
             expected = [state.value for state in expect]
             where += f" AND state IN ({', '.join('?' for _ in expected)})"
             params.extend(expected)
-        rows = await self._db.execute_fetchall("SELECT state FROM jobs WHERE id = ?", (job_id,))
-        if not rows:
-            raise KeyError(job_id)
-        row = rows[0]
-        cursor = await self._db.execute(f"UPDATE jobs SET {assignments} WHERE {where}", params)
-        if cursor.rowcount != 1:
-            raise StaleTransition(f"job {job_id} is {row['state']}, not in {sorted(s.value for s in expect or [])}")
-        await self._db.execute(
-            "INSERT INTO job_events (job_id, at, from_state, to_state, detail) VALUES (?, ?, ?, ?, ?)",
-            (job_id, now, row["state"], to.value, json.dumps(detail or {}, default=str, ensure_ascii=False)))
+        # Three trips to the database thread (each costs ~0.1 ms under load): the event is recorded from
+        # the row as it stands, only if it is in an expected state; then the update returns the new row.
+        recorded = await self._db.execute(
+            "INSERT INTO job_events (job_id, at, from_state, to_state, detail) "
+            f"SELECT id, ?, state, ?, ? FROM jobs WHERE {where}",
+            [now, to.value, json.dumps(detail or {}, default=str, ensure_ascii=False), *params[len(changes):]])
+        if recorded.rowcount != 1:
+            await self._db.rollback()
+            rows = await self._db.execute_fetchall("SELECT state FROM jobs WHERE id = ?", (job_id,))
+            if not rows:
+                raise KeyError(job_id)
+            raise StaleTransition(
+                f"job {job_id} is {rows[0]['state']}, not in {sorted(s.value for s in expect or [])}")
+        rows = await self._db.execute_fetchall(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *",
+                                               [*params[:len(changes)], job_id])
         await self._db.commit()
-        return await self.get_job(job_id)
+        return _row_to_job(rows[0])
 
     @_serialized
     async def update(self, job_id: str, **changes: Any) -> Job:
@@ -262,9 +267,9 @@ class JobStore:
         changes["updated_at"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in changes)
         params = [_encode(name, value) for name, value in changes.items()] + [job_id]
-        await self._db.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", params)
+        rows = await self._db.execute_fetchall(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", params)
         await self._db.commit()
-        return await self.get_job(job_id)
+        return _row_to_job(rows[0]) if rows else None
 
     @_serialized
     async def claim_delivery(self, job_id: str) -> bool:

@@ -20,7 +20,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.jobs import schedule
 from bot.jobs.delivery import DeliveryError, VideoGone, download_video
@@ -415,25 +415,27 @@ class Tracker:
             status = TaskStatus.RUNNING
         if status == TaskStatus.QUEUED:
             self._note_progress(job.id, now, 0)
+            # The next poll time is written with the poll's other changes: one store write per poll.
+            changes["next_poll_at"] = await self._next_poll_at(replace(job, **changes))
             if job.state == JobState.SUBMITTED:
                 job = await self.store.transition(job.id, JobState.QUEUED, expect=[JobState.SUBMITTED], **changes)
                 await self._notify(job)
             else:
                 job = await self.store.update(job.id, **changes)
-            await self._plan_poll(job)
+            self._schedule(job.id, changes["next_poll_at"])
         elif status == TaskStatus.RUNNING:
+            self._note_progress(job.id, now, task.progress)
+            changes["next_poll_at"] = await self._next_poll_at(replace(job, **changes))
             if job.state != JobState.RUNNING:
                 job = await self.store.transition(job.id, JobState.RUNNING, expect=list(IN_FLIGHT),
                                                   started_at=now, **changes)
-                self._note_progress(job.id, now, task.progress)
                 await self._notify(job)
             else:
                 changed = progress != job.progress
                 job = await self.store.update(job.id, **changes)
-                self._note_progress(job.id, now, task.progress)
                 if changed:
                     await self._notify(job)
-            await self._plan_poll(job)
+            self._schedule(job.id, changes["next_poll_at"])
         elif status == TaskStatus.SUCCEEDED:
             billed_seconds = task.billed_seconds if task.billed_seconds is not None else float(job.duration)
             billed = task.cost_usd if task.cost_usd is not None else billed_seconds * self.options.price_per_second
@@ -456,6 +458,11 @@ class Tracker:
                             error_message="the gateway says the task expired (task ids last 24 h)", **changes)
 
     async def _plan_poll(self, job: Job, delay: float | None = None) -> None:
+        at = await self._next_poll_at(job, delay)
+        await self.store.update(job.id, next_poll_at=at)
+        self._schedule(job.id, at)
+
+    async def _next_poll_at(self, job: Job, delay: float | None = None) -> float:
         if delay is None:
             elapsed = self.clock() - (job.submitted_at or self.clock())
             if job.poll_count == 0:
@@ -466,9 +473,7 @@ class Tracker:
                                                  min_interval=self.options.poll_min_interval,
                                                  max_interval=self.options.poll_max_interval,
                                                  progress_interval=self.options.poll_progress_interval)
-        at = self.clock() + delay
-        await self.store.update(job.id, next_poll_at=at)
-        self._schedule(job.id, at)
+        return self.clock() + delay
 
     def _note_progress(self, job_id: str, now: float, progress: int | None) -> None:
         self._paces.setdefault(job_id, schedule.Pace()).observe(now, progress)
