@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -120,7 +121,9 @@ async def create_services(settings: Settings, *,
     metrics = Metrics()
     store = await JobStore.open(settings.wanbot_db)
     gateway = GatewayClient(settings)
-    client = client or make_web_client(settings)
+    # One HTTP session for every Web API call: without it slack_sdk opens a new connection (a TCP and
+    # TLS handshake with slack.com) per call. Closed in stop().
+    client = client or make_web_client(settings, session=aiohttp.ClientSession())
     options = {"card_per_minute": settings.wanbot_card_updates_per_minute, **(notifier_options or {})}
     notifier = notifier_factory(client, store, metrics, **options)
     tracker = Tracker(store, InstrumentedGateway(gateway, metrics), notifier,
