@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from bot.aio import wait_event
 from bot.jobs import schedule
 from bot.jobs.delivery import DeliveryError, VideoGone, download_video
 from bot.jobs.models import DeliveryState, Job, JobState
@@ -256,8 +257,7 @@ class Tracker:
                 self._spawn(job_id)
             self._wake.clear()
             timeout = max(0.0, self._heap[0][0] - self.clock()) if self._heap else None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+            await wait_event(self._wake, timeout)
 
     def _admit(self) -> None:
         """Move pending jobs into free upstream slots, oldest first."""

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.aio import wait_event
 from bot.jobs.models import Job
 
 log = logging.getLogger(__name__)
@@ -126,14 +127,19 @@ class CardUpdater:
         while True:
             self._wake.clear()
             now = time.monotonic()
+            if self._pending:
+                gate = max(self._blocked_until - now, self.bucket.wait_time())
+                if gate > 0:
+                    # Nothing can be sent before the gate opens, whatever arrives meanwhile: sleep
+                    # instead of rescanning every pending card on each new render (thousands of
+                    # cards wait here when many jobs start at once).
+                    await asyncio.sleep(gate)
+                    continue
             job_id, wait = self._due(now)
             if job_id is not None:
-                wait = max(self._blocked_until - now, self.bucket.wait_time())
-                if wait <= 0:
-                    await self._flush(job_id)
-                    continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                await self._flush(job_id)
+                continue
+            await wait_event(self._wake, wait)
 
     async def _flush(self, job_id: str) -> None:
         pending = self._pending.pop(job_id)

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 
+from bot.aio import wait_event
 from bot.config import Settings, load_settings
 from bot.logs import setup_logging
 
@@ -89,8 +90,7 @@ async def _socket_mode(services, app, stop: asyncio.Event) -> None:
 
 async def _watchdog(services, handler, stop: asyncio.Event, interval: float = WATCHDOG_SECONDS) -> None:
     while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+        if await wait_event(stop, interval):
             return
         try:
             await services.client.auth_test()
