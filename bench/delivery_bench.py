@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.procstat import status_kib
+
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000
 WARMUP_BYTES = 1 * MB
@@ -53,12 +55,6 @@ HEADER_BYTES = 32  # bot.sim.server.MP4_HEADER_FAKE: the oversize video is this 
 
 # --- memory -----------------------------------------------------------------------------------
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def _reset_peak() -> bool:
@@ -76,14 +72,14 @@ class RssSampler:
 
     def __init__(self, interval: float = 0.005):
         self.interval = interval
-        self.peak = _status_kib("VmRSS")
+        self.peak = status_kib("VmRSS")
         self.samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, _status_kib("VmRSS"))
+            self.peak = max(self.peak, status_kib("VmRSS"))
             self.samples += 1
             self._stop.wait(self.interval)
 
@@ -94,7 +90,7 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _status_kib("VmRSS"))
+        self.peak = max(self.peak, status_kib("VmRSS"))
 
 
 # --- the worker (one measured delivery per process) -------------------------------------------
@@ -195,11 +191,11 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
             raise SystemExit(f"warm-up upload incomplete: {warm['uploaded_bytes']} of {WARMUP_BYTES} bytes")
         await _set_video_size(args.sim, args.size)
         gc.collect()
-        baseline = _status_kib("VmRSS")
+        baseline = status_kib("VmRSS")
         exact = _reset_peak()
         with RssSampler() as sampler:
             result = await path.deliver(args.video_url, args.size)
-        hwm = _status_kib("VmHWM") if exact else 0
+        hwm = status_kib("VmHWM") if exact else 0
     finally:
         await path.close()
     peak = max(hwm, sampler.peak)

@@ -43,6 +43,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from bench.procstat import status_kib
+
 QUEUE_SECONDS = 5.0
 RUN_BASE_SECONDS = 40.0
 RUN_SECONDS_PER_VIDEO_SECOND = 16.0
@@ -54,12 +56,6 @@ DURATIONS = range(2, 16)
 # --- the measured side: a worker process ------------------------------------------------------
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def _requests(n: int, seed: int) -> list[dict]:
@@ -105,7 +101,7 @@ async def _run_tracker(cfg: dict) -> dict:
         first_guess_seconds=(30.0 + 12.0 * 5) / f)  # Wan's first guess for a 5 s video, scaled
     tracker = Tracker(store, client, notifier, options)
     await tracker.start()
-    idle_rss_kb = _status_kb("VmRSS")
+    idle_rss_kb = status_kib("VmRSS")
     started = time.time()
     for request in _requests(n, cfg["seed"]):
         await tracker.enqueue(build_request("t2v", request))
@@ -128,7 +124,7 @@ async def _run_naive(cfg: dict) -> dict:
     f = cfg["time_factor"]
     settings = load_settings(wan_api_base=cfg["base"], wan_api_key="sk-sim-local", wanbot_db=cfg["db"])
     client = GatewayClient(settings)
-    idle_rss_kb = _status_kb("VmRSS")
+    idle_rss_kb = status_kib("VmRSS")
     results: dict[str, float] = {}
 
     submits = asyncio.Semaphore(16)  # as the tracker's upstream gate: 1000 submits at once overflow the pool
@@ -161,7 +157,7 @@ def worker(cfg: dict) -> None:
     run = _run_tracker if cfg["kind"] == "tracker" else _run_naive
     result = asyncio.run(run(cfg))
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result.update(cpu=usage.ru_utime + usage.ru_stime, peak_rss_kb=_status_kb("VmHWM"))
+    result.update(cpu=usage.ru_utime + usage.ru_stime, peak_rss_kb=status_kib("VmHWM"))
     with open(cfg["out"], "w") as out:
         json.dump(result, out)
 

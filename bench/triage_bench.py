@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/triage_bench.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
+from bench.procstat import status_kib  # noqa: E402  (after the path is set)
+
 MB = 1_000_000
 MIB = 1 << 20
 TASK = "task_BENCH00042"
@@ -128,12 +130,6 @@ def run_engine(path: Path) -> dict[str, Any]:
     return json.loads(done.stdout.decode().strip().splitlines()[-1])
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def engine_worker(path: Path) -> dict[str, Any]:
@@ -142,12 +138,12 @@ def engine_worker(path: Path) -> dict[str, Any]:
 
     from bot.triage.engine import triage
 
-    base_kib = _status_kib("VmRSS")
+    base_kib = status_kib("VmRSS")
     start = time.perf_counter()
     result = asyncio.run(triage(paths=[path], task_id=TASK))
     seconds = time.perf_counter() - start
     verdict = json.loads(result.to_json())["verdict"]
-    return {"seconds": seconds, "peak_kib": _status_kib("VmHWM"), "base_kib": base_kib, "verdict": verdict}
+    return {"seconds": seconds, "peak_kib": status_kib("VmHWM"), "base_kib": base_kib, "verdict": verdict}
 
 
 # --- one size -----------------------------------------------------------------------------------
