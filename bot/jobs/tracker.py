@@ -28,15 +28,14 @@ from bot.jobs.delivery import DeliveryError, VideoGone, download_video
 from bot.jobs.models import DeliveryState, Job, JobState
 from bot.jobs.notifier import Notifier
 from bot.jobs.store import JobStore, StaleTransition
-from bot.wan.client import GatewayClient, SubmitOutcomeUnknown
-from bot.wan.errors import BadRequest, GatewayError, NotFound, RateLimited
+from bot.wan.client import GatewayClient
+from bot.wan.errors import BadRequest, GatewayError, NotFound, RateLimited, SubmitOutcomeUnknown
 from bot.wan.request import VideoRequest, estimate_cost_usd
 from bot.wan.retry import backoff_delay
 from bot.wan.task import Task, TaskStatus
 
 log = logging.getLogger(__name__)
 
-IN_FLIGHT = (JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING)
 MAX_DELIVERY_ATTEMPTS = 5
 MAX_STEP_FAILURES = 5
 
@@ -111,6 +110,11 @@ class Tracker:
         self._loop_task: asyncio.Task | None = None
         self._accepting = False
 
+    @property
+    def running(self) -> bool:
+        """The scheduler loop is alive (for health checks)."""
+        return self._loop_task is not None and not self._loop_task.done()
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> int:
@@ -141,7 +145,7 @@ class Tracker:
     def _adopt(self, job: Job) -> None:
         if job.state == JobState.PENDING:
             self._pending.append(job.id)
-        elif job.state in IN_FLIGHT:
+        elif job.state.in_flight_upstream:
             self._upstream.add(job.id)
             self._schedule(job.id, job.next_poll_at or self.clock())
         elif job.state == JobState.SUCCEEDED:
@@ -315,7 +319,7 @@ class Tracker:
     async def _give_up(self, job_id: str, exc: Exception) -> None:
         with contextlib.suppress(StaleTransition, KeyError):
             job = await self.store.transition(
-                job_id, JobState.FAILED, expect=[JobState.PENDING, *IN_FLIGHT, JobState.SUCCEEDED],
+                job_id, JobState.FAILED, expect=list(JobState.ACTIVE),
                 error_code="internal_error",
                 error_message=f"wanbot could not handle this job ({type(exc).__name__}); an admin should check the logs")
             self._release(job_id)
@@ -427,7 +431,7 @@ class Tracker:
             self._note_progress(job.id, now, task.progress)
             changes["next_poll_at"] = await self._next_poll_at(replace(job, **changes))
             if job.state != JobState.RUNNING:
-                job = await self.store.transition(job.id, JobState.RUNNING, expect=list(IN_FLIGHT),
+                job = await self.store.transition(job.id, JobState.RUNNING, expect=list(JobState.IN_FLIGHT_UPSTREAM),
                                                   started_at=now, **changes)
                 await self._notify(job)
             else:
@@ -440,7 +444,7 @@ class Tracker:
             billed_seconds = task.billed_seconds if task.billed_seconds is not None else float(job.duration)
             billed = task.cost_usd if task.cost_usd is not None else billed_seconds * self.options.price_per_second
             job = await self.store.transition(
-                job.id, JobState.SUCCEEDED, expect=list(IN_FLIGHT), video_url=task.video_url, progress=100,
+                job.id, JobState.SUCCEEDED, expect=list(JobState.IN_FLIGHT_UPSTREAM), video_url=task.video_url, progress=100,
                 billed_seconds=billed_seconds, billed_cost_usd=round(billed, 4), finished_at=now,
                 **{k: v for k, v in changes.items() if k != "progress"})
             self._learn(job)
@@ -570,7 +574,7 @@ class Tracker:
 
     async def _end(self, job: Job, state: JobState, *, expect=None, **changes) -> None:
         if expect is None:
-            expect = [JobState.PENDING, *IN_FLIGHT]
+            expect = [JobState.PENDING, *JobState.IN_FLIGHT_UPSTREAM]
         changes = {k: v for k, v in changes.items() if not (k == "request_id" and v is None)}
         job = await self.store.transition(job.id, state, expect=expect, **changes)
         self._release(job.id)

@@ -41,8 +41,7 @@ class Services:
         return bool(user_id) and user_id in self.settings.wanbot_admin_users
 
     def tracker_running(self) -> bool:
-        task = getattr(self.tracker, "_loop_task", None)
-        return task is not None and not task.done()
+        return self.tracker.running
 
     def refresh_card(self, job) -> None:
         """Re-render a job's card (review decisions change it outside the tracker)."""
