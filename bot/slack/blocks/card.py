@@ -40,7 +40,7 @@ REVIEW_ACTIONS = {
     "review_tweak": "🎛️ Tweak",
     "review_show_api": "🧾 Show API request",
 }
-IN_FLIGHT = (JobState.PENDING, JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING)
+CANCELABLE = frozenset({JobState.PENDING, *JobState.IN_FLIGHT_UPSTREAM})  # the card shows Cancel
 MODE_TITLES = {
     "text-to-video": "Text to video",
     "image-to-video": "Image to video",
@@ -230,7 +230,7 @@ def job_card(job: Job, *, now: float, waiting_position: int | None = None) -> tu
     review = review_line(job)
     if review:
         blocks.append(context(review))
-    if job.state in IN_FLIGHT:
+    if job.state in CANCELABLE:
         blocks.append({"type": "actions", "block_id": "job_actions", "elements": [cancel_button(job.id)]})
     text = f"{title} job {job.id}: {status_word(job)} · {clip(one_line(job.prompt), 150)}"
     return text, blocks

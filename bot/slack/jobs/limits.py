@@ -44,7 +44,7 @@ async def check_limits(services: Services, user_id: str, request: VideoRequest) 
     today = await services.store.spend(since=utc_midnight(now), user_id=user_id)
     # Billed spend, plus what the jobs still in flight are expected to cost.
     in_flight = await services.store.list_jobs(user_id=user_id, limit=1000, states=[
-        JobState.PENDING, JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING])
+        JobState.PENDING, *JobState.IN_FLIGHT_UPSTREAM])
     committed = today["billed_usd"] + sum(j.estimated_cost_usd for j in in_flight)
     cost = estimate_cost_usd(request, settings.wan_price_per_second)
     if committed + cost > budget + 1e-9:
