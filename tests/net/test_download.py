@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.delivery import DeliveryError, download_video
-from bot.slack.files import DownloadError, download
+from bot.slack.web.files import DownloadError, download
 
 PUBLIC = "1.1.1.1"  # a global address; nothing here is reachable, so a connection to it just fails
 
