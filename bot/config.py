@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # the page customer replies link to for the task API (no link when unset).
     wanbot_triage_media_models: IdList = []
     wanbot_task_api_docs_url: str | None = None
+    # Triage: the reply language when the input holds no prose of the customer's
+    wanbot_triage_language: Literal["en", "zh"] = "en"
     # chat.update is Tier 3 (about 50 a minute per workspace): job cards share this budget
     wanbot_card_updates_per_minute: float = Field(40.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class JobState(StrEnum):
@@ -19,18 +19,30 @@ class JobState(StrEnum):
     EXPIRED = "expired"
     UNKNOWN = "unknown"        # submit outcome unknown after a retry with the same key: a human checks
 
+    # State groups, one home each (filled in below the class: members do not exist inside its body).
+    IN_FLIGHT_UPSTREAM: ClassVar[frozenset[JobState]]  # the gateway holds (or may hold) a task for it
+    ACTIVE: ClassVar[frozenset[JobState]]              # not ended: counts toward per-user and budget limits
+    TERMINAL: ClassVar[frozenset[JobState]]            # ended: nothing more happens to it
+
     @property
     def terminal(self) -> bool:
-        return self in TERMINAL_STATES
+        return self in JobState.TERMINAL
 
     @property
     def in_flight_upstream(self) -> bool:
-        """Counts against WAN_MAX_IN_FLIGHT: the gateway holds (or may hold) a task for it."""
-        return self in (JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING)
+        """Counts against WAN_MAX_IN_FLIGHT."""
+        return self in JobState.IN_FLIGHT_UPSTREAM
+
+    @property
+    def active(self) -> bool:
+        return self in JobState.ACTIVE
 
 
-TERMINAL_STATES = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELED,
-                             JobState.EXPIRED, JobState.UNKNOWN})
+JobState.IN_FLIGHT_UPSTREAM = frozenset({JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING})
+# Pending, in flight upstream, or succeeded but not yet delivered.
+JobState.ACTIVE = frozenset({JobState.PENDING, *JobState.IN_FLIGHT_UPSTREAM, JobState.SUCCEEDED})
+JobState.TERMINAL = frozenset(JobState) - JobState.ACTIVE
+TERMINAL_STATES = JobState.TERMINAL  # the older name, still imported by the store and the metrics
 
 
 class DeliveryState(StrEnum):

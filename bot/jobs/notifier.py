@@ -22,6 +22,10 @@ class Notifier:
     async def job_changed(self, job: Job, *, waiting_position: int | None = None) -> None:
         return None
 
+    def refresh(self, job: Job) -> None:
+        """Show the job again as stored (e.g. after a review decision changed it outside the tracker)."""
+        return None
+
     async def post_video(self, job: Job, video: Path) -> DeliveryState:
         """Hand the finished video over (post, copy, upload). Return POSTED, or LINK if only a link
         could be given. Raise to have the tracker retry the delivery later (nothing must be half-posted)."""

@@ -6,7 +6,6 @@ endpoints: POST /slack/events (signature verified by Bolt), GET /healthz, GET /m
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 
 from aiohttp import web
@@ -16,8 +15,8 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.slack import listeners
 from bot.slack.metrics import CONTENT_TYPE
-from bot.slack.safe_client import scrub
 from bot.slack.services import Services
+from bot.slack.web.client import scrub
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +31,7 @@ def build_app(services: Services) -> AsyncApp:
         logger=logging.getLogger("bot.slack.bolt"),
     )
     app.use(mask_secrets_in_replies)
-    for module in listeners.MODULES:
-        module.register(app, services)
-    if importlib.util.find_spec("bot.slack.triage_listeners") is not None:
-        from bot.slack import triage_listeners
-
-        triage_listeners.register(app, services)
+    listeners.register(app, services)
 
     @app.error
     async def on_error(error, body):

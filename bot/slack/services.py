@@ -1,36 +1,29 @@
 """Everything the Slack listeners need, built once: settings, store, tracker, gateway, Web API client,
-metrics. `create_services` opens them; `start()` resumes jobs; `stop(grace)` closes it all cleanly.
+metrics. `create_services` opens them; `bot.slack.recovery.resume` starts them, picking up after a
+crash; `stop(grace)` closes it all cleanly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.jobs.notifier import Notifier
 from bot.jobs.store import JobStore
 from bot.jobs.tracker import Tracker, TrackerOptions
+from bot.slack.jobs.notifier import SlackNotifier
 from bot.slack.metrics import InstrumentedGateway, Metrics
-from bot.slack.notifier import SlackNotifier
-from bot.slack.safe_client import RedactingWebClient
+from bot.slack.web.client import make_web_client
 from bot.wan.client import GatewayClient
 
 log = logging.getLogger(__name__)
-
-CARD_REFRESH_DAYS = 7  # on start, cards of jobs changed this recently are re-rendered if a crash left them stale
 
 
 @dataclass
@@ -48,28 +41,12 @@ class Services:
         return bool(user_id) and user_id in self.settings.wanbot_admin_users
 
     def tracker_running(self) -> bool:
-        task = getattr(self.tracker, "_loop_task", None)
-        return task is not None and not task.done()
+        return self.tracker.running
 
     def refresh_card(self, job) -> None:
         """Re-render a job's card (review decisions change it outside the tracker)."""
         if isinstance(self.notifier, SlackNotifier):
             self.notifier.refresh(job)
-
-    async def start(self) -> None:
-        """Resume after a crash: post the cards of jobs stored without one (before anything is
-        submitted), resume every unfinished job, answer commands acknowledged but not answered."""
-        from bot.slack.jobflow import post_missing_cards
-        from bot.slack.listeners.commands import replay_unanswered
-
-        if isinstance(self.notifier, SlackNotifier):
-            self.notifier.start()
-        cards = await post_missing_cards(self)
-        resumed = await self.tracker.start()
-        replayed = await replay_unanswered(self)
-        for job in await self.store.stale_cards(since=time.time() - CARD_REFRESH_DAYS * 86400):
-            self.refresh_card(job)  # a crash came between a job's change and its card update
-        log.info("tracker started", extra={"resumed": resumed, "cards_posted": cards, "commands_replayed": replayed})
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking jobs, let running steps finish within `grace`, flush cards, close everything."""
@@ -84,22 +61,6 @@ class Services:
             with contextlib.suppress(Exception):
                 await self.client.session.close()
         await self.store.close()
-
-
-def make_web_client(settings: Settings, **kwargs: Any) -> AsyncWebClient:
-    """The Web API client: honours Retry-After on 429, retries 5xx and connection errors, and masks
-    secrets in everything it sends."""
-    return RedactingWebClient(
-        token=settings.secret("slack_bot_token"),
-        base_url=settings.slack_api_url,
-        timeout=30,
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        ],
-        **kwargs,
-    )
 
 
 def default_notifier(client: AsyncWebClient, store: JobStore, metrics: Metrics, **options: Any) -> Notifier:

@@ -1,4 +1,4 @@
-"""`python -m bot triage PATH|- [--json] [--task ID] [--model PATTERN]`."""
+"""`python -m bot triage PATH|- [--json] [--task ID] [--model PATTERN] [--lang zh|en]`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--task", metavar="ID", help="only this task's rows (fast on big files)")
     parser.add_argument("--model", metavar="PATTERN", help="only rows of models matching this pattern (wan*)")
+    parser.add_argument("--lang", choices=("zh", "en"), help="reply language (default: the customer's, "
+                        "else WANBOT_TRIAGE_LANGUAGE)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +24,8 @@ def run(args: argparse.Namespace) -> int:
     from bot.triage.engine import triage
 
     settings = load_settings()
-    kwargs = {"task_id": args.task, "model": args.model, "settings": settings, "lookup": _lookup(settings)}
+    kwargs = {"task_id": args.task, "model": args.model, "settings": settings, "lookup": _lookup(settings),
+              "lang": args.lang}
     if args.path == "-":
         kwargs["streams"] = [sys.stdin.buffer]
     else:

@@ -30,8 +30,14 @@ async def triage(
     lookup: Lookup | None = None,
     settings: Any | None = None,
     now: float | None = None,
+    lang: str | None = None,
 ) -> TriageResult:
-    """Triage pasted texts, files and binary streams together (rows are joined by task id)."""
+    """Triage pasted texts, files and binary streams together (rows are joined by task id).
+
+    `now` is the complaint's time when the caller knows it (a Slack message's ts); without it the
+    customer's own words, then the input's newest timestamp, then the wall clock measure "stuck".
+    `lang` ("zh"/"en", from --lang or the modal) overrides the language of the customer's prose.
+    """
     flt = Filter(task_id=task_id, model=model)
     records: list[Record] = []
     notes: list[str] = []
@@ -42,11 +48,11 @@ async def triage(
         _collect(await asyncio.to_thread(_read_path, Path(path), flt), records, notes)
     for stream in streams:
         _collect(await asyncio.to_thread(read_stream, stream, flt), records, notes)
-    chinese = any(r.chinese for r in records if r.kind == "text")
+    language = lang or prose_language(records) or getattr(settings, "wanbot_triage_language", None) or "en"
     if lookup is not None:
         records += await _look_up(records, task_id, lookup, notes)
     decision = decide(records, Options.from_settings(settings), now=now, task_id=task_id)
-    return build(decision, "zh" if chinese else "en", notes,
+    return build(decision, language, notes,
                  docs_url=getattr(settings, "wanbot_task_api_docs_url", None))
 
 
@@ -56,6 +62,16 @@ async def triage_text(text: str, **kwargs: Any) -> TriageResult:
 
 async def triage_file(path: str | Path, **kwargs: Any) -> TriageResult:
     return await triage(paths=[path], **kwargs)
+
+
+def prose_language(records: list[Record]) -> str | None:
+    """The customer's language: the majority of their prose lines (the gateway's own log lines, which
+    new-api writes in Chinese, do not count); a tie goes to the first line."""
+    langs = [r.lang for r in records if r.prose and r.lang]
+    if not langs:
+        return None
+    zh, en = langs.count("zh"), langs.count("en")
+    return "zh" if zh > en else "en" if en > zh else langs[0]
 
 
 def _read_path(path: Path, flt: Filter) -> ReadResult:

@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import BinaryIO
 
-from bot.triage.records import Record, from_mapping, from_text
+from bot.triage.records import Record
+from bot.triage.rows import from_mapping
+from bot.triage.textfacts import from_text
 
 SMALL_BYTES = 8 << 20  # read whole below this; stream above
 CHUNK_BYTES = 1 << 20  # fits in cache: the find and the newline count touch it while hot
 MAX_LINE_BYTES = 8 << 20  # a longer "line" (a one-line JSON export) is split between rows
 MAX_RECORDS = 20_000  # flat memory when a huge file is read with no filter
+MAX_PROSE = 50  # lines of the customer's words kept for the language and the complaint's time
 
 _decoder = json.JSONDecoder()
 _OPEN_RE = re.compile(r"[{\[]")
@@ -65,10 +68,15 @@ class ReadResult:
     records: list[Record] = field(default_factory=list)
     lines: int = 0
     truncated: bool = False
+    prose: int = 0
 
     def add(self, rec: Record, flt: Filter) -> None:
         if not flt.keep(rec):
             return
+        if rec.kind == "prose":
+            self.prose += 1
+            if self.prose > MAX_PROSE:
+                return
         if len(self.records) >= MAX_RECORDS:
             self.truncated = True
             return

@@ -103,10 +103,22 @@ def next_step(d: Decision) -> str:
             + ("It looks STUCK: check it upstream and escalate to the gateway operators." if d.stuck
                else "Ask the customer to wait and check again later.")
         ),
+        "task_succeeded": (
+            f"Task {_ids(d)} succeeded: its charge of {_money(d.amount_usd)} stands, no refund is owed. Tell the "
+            "customer where the video went and that task video links expire after 24 h (download again or re-run)."
+        ),
         "not_charged": "Nothing was charged (only error rows with quota 0). Tell the customer so.",
         "needs_more_info": "Ask the customer for: " + "; ".join(d.missing or ["the task id and a log export"]) + ".",
     }
     text = steps[d.verdict]
+    if d.verdict == "refund_due" and d.refunded_usd:
+        text += f" Charged {_money(d.charged_usd)}, of which {_money(d.refunded_usd)} was already returned."
+    if d.total_grew and d.verdict == "already_refunded":
+        text += (" The customer's \"total quota grew after the refund\" is new-api's display artefact (#4211): "
+                 "the refund restored the balance but not the used quota, so balance + used shows more.")
+    if d.tasks:
+        due = sum(t["due_usd"] for t in d.tasks)
+        text += f" {len(d.tasks)} tasks in view; total due {_money(due)} (see the per-task table)."
     if d.conflicts:
         text += " Evidence conflicts, check by hand before acting: " + " | ".join(d.conflicts)
     return text
@@ -118,6 +130,35 @@ def reply(d: Decision, language: str, docs_url: str | None = None) -> str:
 
 
 def _reply_en(d: Decision, docs_url: str | None = None) -> str:
+    text = _reply_en_main(d, docs_url)
+    others = [_other_en(o) for o in d.others if o.task_ids]
+    return text + (" " + " ".join(others) if others else "")
+
+
+def _other_en(o: Decision) -> str:
+    tid = o.task_ids[0]
+    return {
+        "refund_due": f"Task {tid} also failed: we are refunding its {_money(o.amount_usd)} as well.",
+        "already_refunded": f"Task {tid} failed and its {_money(o.amount_usd)} was already refunded.",
+        "task_succeeded": f"Task {tid} succeeded, so its charge of {_money(o.amount_usd)} stands.",
+        "task_in_progress": f"Task {tid} is still running.",
+        "not_charged": f"Task {tid} was not charged.",
+    }.get(o.verdict, f"For task {tid} we need more details.")
+
+
+def _other_zh(o: Decision) -> str:
+    tid = o.task_ids[0]
+    amount = _money(o.amount_usd).replace("$", "") + " 美元" if o.amount_usd is not None else "相应金额"
+    return {
+        "refund_due": f"任务 {tid} 也执行失败，我们同时为您退款 {amount}。",
+        "already_refunded": f"任务 {tid} 执行失败，费用（{amount}）已退回。",
+        "task_succeeded": f"任务 {tid} 已成功完成，其费用（{amount}）正常收取。",
+        "task_in_progress": f"任务 {tid} 仍在运行中。",
+        "not_charged": f"任务 {tid} 没有扣费。",
+    }.get(o.verdict, f"任务 {tid} 需要更多信息才能核查。")
+
+
+def _reply_en_main(d: Decision, docs_url: str | None = None) -> str:
     ids = _ids(d)
     if d.verdict == "misrouted_chat_api":
         charged = f" That call was billed {_money(d.amount_usd)} as a chat request." if d.amount_usd else ""
@@ -132,8 +173,10 @@ def _reply_en(d: Decision, docs_url: str | None = None) -> str:
         )
     if d.verdict == "refund_due":
         reason = f" (reason reported: {d.error})" if d.error else ""
+        partial = (f" Of the {_money(d.charged_usd)} charged, {_money(d.refunded_usd)} was returned automatically;"
+                   if d.refunded_usd else "")
         return (
-            f"Thank you for reporting this. Task {ids} failed{reason} and the charge of "
+            f"Thank you for reporting this. Task {ids} failed{reason}.{partial} The charge of "
             f"{_money(d.amount_usd)} has not been returned yet. We are refunding {_money(d.amount_usd)} "
             "to your account now, and you will see it in your balance shortly. Sorry for the trouble."
         )
@@ -142,6 +185,16 @@ def _reply_en(d: Decision, docs_url: str | None = None) -> str:
         return (
             f"Thank you for checking with us. Task {ids} failed, and its charge of {_money(d.amount_usd)} "
             f"was refunded to your account automatically{when}. You can see the refund in your usage log."
+            + (" If your total quota looks higher than before, that is a display issue of the gateway: the "
+               "refund restored your balance, but the \"used\" figure was not reduced, so balance plus used "
+               "shows more than you topped up. Your balance itself is correct." if d.total_grew else "")
+        )
+    if d.verdict == "task_succeeded":
+        return (
+            f"Thank you for checking with us. Task {ids} finished successfully, so the charge of "
+            f"{_money(d.amount_usd)} is correct. The video is available from the task result (poll the task "
+            "or open it in your task log). Task video links expire after 24 hours: if yours has expired, "
+            "query the task again for a fresh link or re-run the task."
         )
     if d.verdict == "task_in_progress":
         if d.stuck:
@@ -164,6 +217,12 @@ def _reply_en(d: Decision, docs_url: str | None = None) -> str:
 
 
 def _reply_zh(d: Decision, docs_url: str | None = None) -> str:
+    text = _reply_zh_main(d, docs_url)
+    others = [_other_zh(o) for o in d.others if o.task_ids]
+    return text + "".join(others)
+
+
+def _reply_zh_main(d: Decision, docs_url: str | None = None) -> str:
     ids = _ids(d)
     amount = _money(d.amount_usd).replace("$", "") + " 美元" if d.amount_usd is not None else "相应金额"
     if d.verdict == "misrouted_chat_api":
@@ -178,13 +237,21 @@ def _reply_zh(d: Decision, docs_url: str | None = None) -> str:
         )
     if d.verdict == "refund_due":
         reason = f"（失败原因：{d.error}）" if d.error else ""
+        partial = (f"已扣 {_money(d.charged_usd).replace('$', '')} 美元，其中 "
+                   f"{_money(d.refunded_usd).replace('$', '')} 美元已自动退回，" if d.refunded_usd else "")
         return (
-            f"感谢您的反馈。任务 {ids} 执行失败{reason}，扣除的费用（{amount}）尚未退回。"
+            f"感谢您的反馈。任务 {ids} 执行失败{reason}，{partial}扣除的费用（{amount}）尚未退回。"
             f"我们现在为您退款 {amount}，稍后即可在余额中看到。给您带来不便，非常抱歉。"
         )
     if d.verdict == "already_refunded":
         when = f"已于 {_when(d.refunded_at)} " if d.refunded_at else "已"
-        return f"感谢您的确认。任务 {ids} 执行失败，扣除的费用（{amount}）{when}自动退回到您的账户，可在使用日志中查看退款记录。"
+        grew = ("如果您看到总额度比之前多，这是网关的显示问题：退款恢复了剩余额度，但没有同步减少已用额度，"
+                "所以“剩余额度 + 已用额度”显示的总额度偏高，您的剩余额度本身是正确的。" if d.total_grew else "")
+        return (f"感谢您的确认。任务 {ids} 执行失败，扣除的费用（{amount}）{when}自动退回到您的账户，"
+                f"可在使用日志中查看退款记录。{grew}")
+    if d.verdict == "task_succeeded":
+        return (f"感谢您的确认。任务 {ids} 已成功完成，扣除的费用（{amount}）是正确的。视频可以通过查询任务结果获取。"
+                "任务的视频链接 24 小时后失效：如已失效，请重新查询任务获取新链接，或重新提交任务。")
     if d.verdict == "task_in_progress":
         if d.stuck:
             return f"感谢您的耐心等待。任务 {ids} 仍在运行，耗时比平常长，我们正在与服务方核查，稍后回复您；如果任务失败，费用会退回。"
@@ -193,6 +260,22 @@ def _reply_zh(d: Decision, docs_url: str | None = None) -> str:
         return "感谢您提供的信息。我们核查了记录：这次失败的请求没有扣费，您的余额没有变化。"
     asks = "；".join(d.missing or ["任务 ID"])
     return f"感谢您的反馈。为了帮您核查，请提供以下信息：{asks}。"
+
+
+def _cell(amount: float | None) -> str:
+    return "-" if amount is None else f"{amount:.2f}"
+
+
+def task_table(tasks: list[dict]) -> list[str]:
+    """Per task: task, model, charged, state, refunded, due (USD), then the total due."""
+    head = ("task", "model", "charged", "state", "refunded", "due", "verdict")
+    rows = [(t["task_id"], t["model"] or "-", _cell(t["charged_usd"]), t["state"] or "-",
+             _cell(t["refunded_usd"]), _cell(t["due_usd"]), t["verdict"]) for t in tasks]
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    lines = ["Per task:"] + ["  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+                             for r in [head, *rows]]
+    lines.append(f"  total due: {_money(sum(t['due_usd'] for t in tasks))}")
+    return lines
 
 
 def confidence_level(confidence: float) -> str:
@@ -214,8 +297,7 @@ def render_text(result: TriageResult) -> str:
     lines.append("Evidence:")
     lines += [f"  [{e.source}] {e.text}" for e in result.evidence] or ["  (none)"]
     if result.tasks:
-        lines.append("Per task:")
-        lines += [f"  {t['task_id'] or '(chat calls)'}: {t['verdict']}" for t in result.tasks]
+        lines += task_table(result.tasks)
     lines += [f"Note: {n}" for n in result.notes]
     lines += ["", f"Next step: {result.next_step}", "", f"Reply ({result.language}):", result.reply]
     return redact("\n".join(lines))

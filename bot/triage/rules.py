@@ -1,8 +1,9 @@
 """Rules: records -> one verdict with its evidence, amount, conflicts and what is missing.
 
-Records are grouped by task id (rows with no id join the only task the input names); each task gets
-its own verdict, chat-API misuse forms a group of its own, and the most actionable group decides the
-overall verdict. Evidence that disagrees is listed in `conflicts` and lowers the confidence.
+Records are grouped per task (bot.triage.grouping); each task gets its own verdict from its charge
+history (bot.triage.ledger) and its last known state; chat-API misuse forms a group of its own. The
+complaint's task (given, or named in the customer's words) decides; else the most urgent verdict
+does, and `tasks` lists every task. Evidence that disagrees is listed in `conflicts`.
 
 Confidence is a number from 0 to 1: about 0.9 when decisive rows decide it, 0.6-0.7 when only prose
 or indirect evidence does, 0.5 for `needs_more_info`, minus 0.2 for every conflict (never below 0.1).
@@ -14,10 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.triage.records import CONSUME, ERROR, Record, is_chat_path, is_media_model
+from bot.triage.grouping import Group, group_records, misrouted
+from bot.triage.ledger import EPS, build_ledger
+from bot.triage.records import Record, is_media_model
 
-VERDICTS = ("refund_due", "misrouted_chat_api", "task_in_progress", "already_refunded", "not_charged",
-            "needs_more_info")  # most actionable first
+# Most urgent first (shared/spec/triage.md, "Per task").
+VERDICTS = ("refund_due", "task_in_progress", "misrouted_chat_api", "already_refunded", "task_succeeded",
+            "not_charged", "needs_more_info")
 ENDED_BAD = ("failed", "canceled")
 # How much a status source is trusted when two disagree.
 _TRUST = {"lookup": 5, "task": 4, "query": 4, "log": 3, "litellm": 2, "error": 2, "text": 1}
@@ -57,31 +61,46 @@ class Decision:
     error: str | None = None  # the task's failure reason, if known
     refunded_at: float | None = None
     age_minutes: float | None = None
-    tasks: list[dict] = field(default_factory=list)  # one verdict per task when there are several
-    succeeded: bool = False
+    tasks: list[dict] = field(default_factory=list)  # one row per task: the table and `tasks` in --json
+    charged_usd: float | None = None
+    refunded_usd: float | None = None
+    due_usd: float = 0.0
+    total_grew: bool = False  # the customer saw the #4211 "total grew after a refund" display
+    others: list[Decision] = field(default_factory=list)  # the other tasks' decisions, for the reply
 
 
-@dataclass
-class _Group:
-    task_id: str | None
-    records: list[Record] = field(default_factory=list)
+def reference_time(records: list[Record], now: float | None) -> float:
+    """"Stuck" is measured from the complaint's time: given, else in the customer's words, else the
+    newest time in the input, else the wall clock."""
+    if now is not None:
+        return now
+    prose = [r.created_at for r in records if r.prose and r.created_at]
+    if prose:
+        return max(prose)
+    stamps = [r.created_at for r in records if r.created_at]
+    return max(stamps) if stamps else time.time()
 
 
 def decide(records: list[Record], opts: Options, now: float | None = None, task_id: str | None = None) -> Decision:
-    now = time.time() if now is None else now
+    ref = reference_time(records, now)
     main_model = _main_model(records, opts)
-    misroute = [r for r in records if _misrouted(r, main_model, opts)]
+    misroute = [r for r in records if misrouted(r, main_model, opts.extra_media_models)]
     rest = [r for r in records if not any(r is m for m in misroute)]
-    groups = _groups(rest, task_id)
+    groups, named = group_records(rest, task_id)
 
-    decisions = [_decide_task(g, opts, now) for g in groups]
+    task_decisions = [_decide_task(g, opts, ref) for g in groups]
+    decisions = list(task_decisions)
     if misroute:
         decisions.append(_decide_misroute(misroute, opts))
     if not decisions:
         return _nothing(records)
 
-    best = min(decisions, key=lambda d: VERDICTS.index(d.verdict))
-    chosen = [d for d in decisions if d.verdict == best.verdict]
+    by_id = {d.task_ids[0]: d for d in task_decisions if d.task_ids}
+    if named and named in by_id:
+        chosen = [by_id[named]]
+    else:
+        best = min(decisions, key=lambda d: VERDICTS.index(d.verdict))
+        chosen = [d for d in decisions if d.verdict == best.verdict]
     result = _merge(chosen)
     verdicts = {d.verdict for d in decisions}
     if "misrouted_chat_api" in verdicts and verdicts & {"refund_due", "already_refunded", "task_in_progress"}:
@@ -91,16 +110,22 @@ def decide(records: list[Record], opts: Options, now: float | None = None, task_
         )
         result.confidence -= 0.2
         result.evidence += [r for d in decisions if d.verdict != result.verdict for r in d.evidence]
-    if len(decisions) > 1:
-        result.tasks = [
-            {"task_id": d.task_ids[0] if d.task_ids else None, "verdict": d.verdict, "amount_usd": d.amount_usd}
-            for d in decisions
-        ]
+    charged = [d for d in task_decisions if d.task_ids]
+    if len(charged) > 1:
+        result.tasks = [_task_row(d) for d in charged]
+        result.others = [d for d in charged if d not in chosen]
+    result.total_grew = any(r.total_grew for r in records)
     result.model = result.model or main_model
     result.confidence = round(max(0.1, min(result.confidence, 1.0)), 2)
     unique = list({id(r): r for r in result.evidence}.values())
     result.evidence = sorted(unique, key=lambda r: (r.line or 0))[:MAX_EVIDENCE]
     return result
+
+
+def _task_row(d: Decision) -> dict:
+    return {"task_id": d.task_ids[0], "model": d.model, "charged_usd": d.charged_usd, "state": d.status,
+            "refunded_usd": d.refunded_usd, "due_usd": d.due_usd if d.verdict == "refund_due" else 0.0,
+            "verdict": d.verdict}
 
 
 def _main_model(records: list[Record], opts: Options) -> str | None:
@@ -109,81 +134,8 @@ def _main_model(records: list[Record], opts: Options) -> str | None:
     return (media or models or [None])[0]
 
 
-def _misrouted(r: Record, main_model: str | None, opts: Options) -> bool:
-    if r.api_type_error:
-        return True
-    if r.is_task or r.refund:
-        return False
-    model = r.model or (main_model if r.kind == "text" else None)
-    media = is_media_model(model, opts.extra_media_models)
-    if r.tokens > 0 and media:
-        return True
-    if is_chat_path(r.request_path):
-        # a chat row for a chat model is ordinary traffic; for a video model, or unnamed in a complaint, it is not
-        return media or (r.model is None and r.kind in ("text", "request", "usage"))
-    return False
-
-
-def _groups(records: list[Record], task_id: str | None) -> list[_Group]:
-    ids = list(dict.fromkeys(r.task_id for r in records if r.task_id))
-    if task_id and task_id not in ids:
-        ids.insert(0, task_id)
-    only = ids[0] if len(ids) == 1 else None
-    groups = {i: _Group(i) for i in ids}
-    orphans = _Group(None)
-    for r in records:
-        if not _relevant(r) or _chat_call(r):
-            continue
-        key = r.task_id or only
-        (groups[key] if key else orphans).records.append(r)
-    result = list(groups.values())
-    if orphans.records:
-        result.append(orphans)
-    return result
-
-
-def _chat_call(r: Record) -> bool:
-    """An ordinary chat call (a chat model, billed by tokens): not part of any task."""
-    return r.task_id is None and not r.is_task and r.log_type != ERROR and (r.is_task is False or r.tokens > 0)
-
-
-def _relevant(r: Record) -> bool:
-    return bool(r.task_id or r.status or r.refund or r.quota is not None or r.usd is not None or r.log_type)
-
-
-def _usd(quota: float, opts: Options) -> float:
-    return round(quota / opts.quota_per_usd, 6)
-
-
-def _charges(g: _Group) -> tuple[list[Record], list[Record]]:
-    """(records showing money taken, records showing nothing was taken)."""
-    paid, free = [], []
-    for r in g.records:
-        if r.refund:
-            continue
-        if r.kind == "log" and r.log_type in (CONSUME, None) and r.quota:
-            paid.append(r)
-        elif r.kind == "task" and r.quota:
-            paid.append(r)
-        elif r.kind in ("litellm", "query", "lookup") and r.usd:
-            paid.append(r)
-        elif (r.kind == "log" and (r.log_type == ERROR or r.quota == 0)) or (r.kind == "litellm" and r.usd == 0):
-            free.append(r)
-    return paid, free
-
-
-def _charge_usd(paid: list[Record], opts: Options) -> float | None:
-    """The consumption rows' amount; else the task export's; else amounts already in USD."""
-    for kind in ("log", "task"):
-        rows = {(r.row_id or id(r)): r for r in paid if r.kind == kind}
-        if rows:
-            return _usd(sum(r.quota or 0 for r in rows.values()), opts)
-    usd = [r.usd for r in paid if r.usd]
-    return round(max(usd), 6) if usd else None
-
-
-def _status(g: _Group) -> tuple[Record | None, list[str]]:
-    """The most trusted status (an ended one beats a running one) and any disagreement."""
+def _status(g: Group) -> tuple[Record | None, list[str]]:
+    """The most trusted status (an ended one beats a running one; the later line wins a tie)."""
     with_status = [r for r in g.records if r.status and r.status != "unrecognised"]
     if not with_status:
         return None, []
@@ -198,67 +150,77 @@ def _status(g: _Group) -> tuple[Record | None, list[str]]:
     return best, conflicts
 
 
-def _decide_task(g: _Group, opts: Options, now: float) -> Decision:
-    paid, free = _charges(g)
-    refunds = [r for r in g.records if r.refund]
+def _decide_task(g: Group, opts: Options, ref: float) -> Decision:
+    led = build_ledger(g.records, opts.quota_per_usd)
     status_rec, conflicts = _status(g)
     status = status_rec.status if status_rec else None
-    amount = _charge_usd(paid, opts)
     models = [r.model for r in g.records if r.model]
+    tid = g.task_id
     d = Decision(
-        verdict="needs_more_info", confidence=0.5, task_ids=[g.task_id] if g.task_id else [],
+        verdict="needs_more_info", confidence=0.5, task_ids=[tid] if tid else [],
         model=models[0] if models else None, conflicts=conflicts, status=status,
-        error=next((r.error for r in g.records if r.error), None),
+        error=next((r.error for r in g.records if r.error and r.kind != "prose"), None),
+        charged_usd=led.charged_usd, refunded_usd=led.refunded_usd if led.refunds else 0.0,
     )
     strong = status_rec is not None and status_rec.kind != "text"
     status_ev = [status_rec] if status_rec else []
+    refunded = bool(led.refunds)
+    if led.double:
+        extra = f" (${led.extra_refunds_usd:.2f} more than once)" if led.extra_refunds_usd else ""
+        d.conflicts.append(f"task {tid}: double refund: {len(led.refunds)} refund records{extra}; counted once")
+    if led.refund_failed and refunded:
+        d.conflicts.append(f"task {tid}: a refund row exists, but the gateway also logged the refund failing")
+    if led.refund_failed and not refunded:
+        d.missing = []  # the warning itself says the money was not returned
 
-    if refunds:
-        d.verdict, d.confidence = "already_refunded", 0.9
-        rows = {(r.row_id or r.quote): r for r in refunds}
-        d.amount_usd = _usd(sum(r.refund_quota or 0 for r in rows.values()), opts) or amount
-        d.refunded_at = max((r.created_at for r in rows.values() if r.created_at), default=None)
-        d.evidence = paid + list(rows.values()) + status_ev
-        if len(rows) > 1:
-            d.conflicts.append(f"task {g.task_id}: {len(rows)} refund records: refunded more than once?")
-        if amount is not None and d.amount_usd is not None and abs(amount - d.amount_usd) > 1e-6:
-            d.conflicts.append(f"task {g.task_id}: refunded {d.amount_usd} USD but charged {amount} USD")
-        if status == "succeeded":
-            d.conflicts.append(f"task {g.task_id}: a refund is recorded although the task succeeded")
-    elif status in ENDED_BAD:
-        if paid:
-            d.verdict, d.confidence, d.amount_usd = "refund_due", (0.9 if strong else 0.7), amount
-            d.evidence = paid + status_ev
-        elif free:
+    if status in ENDED_BAD or (refunded and status is None):
+        if refunded and led.due_usd > EPS and led.paid and status in ENDED_BAD:
+            d.verdict, d.confidence, d.amount_usd = "refund_due", 0.85, led.due_usd
+            d.evidence = led.charges + led.refunds + status_ev
+            d.error = d.error or None
+        elif refunded:
+            d.verdict, d.confidence, d.amount_usd = "already_refunded", 0.9, led.refunded_usd
+            d.refunded_at = max((r.created_at for r in led.refunds if r.created_at), default=None)
+            d.evidence = led.charges + led.refunds + status_ev
+            if led.charged_usd is not None and abs(led.charged_usd - led.refunded_usd) > EPS:
+                d.conflicts.append(f"task {tid}: refunded {led.refunded_usd} USD but charged {led.charged_usd} USD")
+        elif led.paid:
+            d.verdict, d.confidence, d.amount_usd = "refund_due", (0.9 if strong else 0.7), led.due_usd
+            d.evidence = led.charges + led.refund_failed + status_ev
+        elif led.free:
             d.verdict, d.confidence, d.amount_usd = "not_charged", 0.8, 0.0
-            d.evidence = free + status_ev
+            d.evidence = led.free + status_ev
         else:
             d.evidence = status_ev
-            d.missing = [f"the consumption log row for task {g.task_id or '(id unknown)'}, to confirm the charge"]
+            d.missing = [f"the consumption log row for task {tid or '(id unknown)'}, to confirm the charge"]
+    elif refunded:  # refunded although not failed: the refund stands, the state is suspicious
+        d.verdict, d.confidence, d.amount_usd = "already_refunded", 0.9, led.refunded_usd
+        d.evidence = led.charges + led.refunds + status_ev
+        if status == "succeeded":
+            d.conflicts.append(f"task {tid}: a refund is recorded although the task succeeded")
     elif status in ("queued", "running"):
-        d.verdict, d.confidence, d.amount_usd = "task_in_progress", (0.85 if strong else 0.6), amount
-        d.evidence = paid + status_ev
-        started = min((r.created_at for r in g.records if r.created_at), default=None)
+        d.verdict, d.confidence, d.amount_usd = "task_in_progress", (0.85 if strong else 0.6), led.charged_usd
+        d.evidence = led.charges + status_ev
+        started = min((r.created_at for r in g.records if r.created_at and not r.prose), default=None)
         if started:
-            d.age_minutes = round((now - started) / 60, 1)
+            d.age_minutes = round(max(0.0, ref - started) / 60, 1)
             d.stuck = d.age_minutes > opts.stuck_minutes
     elif status == "succeeded":
-        d.succeeded = True
-        d.amount_usd = amount
-        d.evidence = paid + status_ev
-        d.missing = ["the id of the task that failed: this task succeeded, so its charge stands"]
-    elif paid:
-        d.amount_usd = amount
-        d.evidence = paid + status_ev
+        d.verdict, d.confidence, d.amount_usd = "task_succeeded", (0.85 if strong else 0.6), led.charged_usd
+        d.evidence = led.charges + status_ev
+    elif led.paid:
+        d.amount_usd = led.charged_usd
+        d.evidence = led.charges + status_ev
         what = "expired or unknown at the gateway" if status == "expired" else "not in the input"
-        d.missing = [f"the final status of task {g.task_id or '(id unknown)'} ({what}): a task query result or a live look-up"]
-    elif free:
+        d.missing = [f"the final status of task {tid or '(id unknown)'} ({what}): a task query result or a live look-up"]
+    elif led.free:
         d.verdict, d.confidence, d.amount_usd = "not_charged", 0.8, 0.0
-        d.evidence = free
+        d.evidence = led.free
     else:
         d.evidence = [r for r in g.records if r.task_id][:3]
-        d.missing = [f"a log export (or the admin log rows) for task {g.task_id}" if g.task_id
+        d.missing = [f"a log export (or the admin log rows) for task {tid}" if tid
                      else "the task id and the time of the request"]
+    d.due_usd = led.due_usd if d.verdict == "refund_due" else 0.0
     d.confidence -= 0.2 * len(d.conflicts)
     return d
 
@@ -267,11 +229,11 @@ def _decide_misroute(records: list[Record], opts: Options) -> Decision:
     charged = [r for r in records if (r.kind == "log" and r.quota) or (r.kind == "litellm" and r.usd)]
     quota = sum(r.quota or 0 for r in {(r.row_id or id(r)): r for r in charged if r.kind == "log"}.values())
     usd = sum(r.usd or 0 for r in charged if r.kind == "litellm")
-    amount = round(_usd(quota, opts) + usd, 6) if charged else (0.0 if _only_free(records) else None)
+    amount = round(quota / opts.quota_per_usd + usd, 6) if charged else (0.0 if _only_free(records) else None)
     prose = [r for r in records if r.kind == "text" and (r.usd or r.quota)]
     if amount is None and prose:
         # no log row: the charge as pasted ("扣费 0.0024", "quota: 1200")
-        amount = round(sum(_usd(r.quota or 0, opts) + (r.usd or 0) for r in prose), 6)
+        amount = round(sum((r.quota or 0) / opts.quota_per_usd + (r.usd or 0) for r in prose), 6)
     strong = any(r.api_type_error or (r.kind != "text" and r.tokens > 0) for r in records)
     return Decision(
         verdict="misrouted_chat_api", confidence=0.9 if strong else 0.7, evidence=list(records),
@@ -288,13 +250,14 @@ def _merge(chosen: list[Decision]) -> Decision:
     if len(chosen) == 1:
         return first
     amounts = [d.amount_usd for d in chosen if d.amount_usd is not None]
-    first.amount_usd = round(sum(amounts), 6) if amounts else None
+    first.amount_usd = round(sum(amounts), 6) if amounts else None  # the total due when refunds are due
     first.task_ids = list(dict.fromkeys(t for d in chosen for t in d.task_ids))
     first.evidence = [r for d in chosen for r in d.evidence]
     first.conflicts = [c for d in chosen for c in d.conflicts]
     first.missing = list(dict.fromkeys(m for d in chosen for m in d.missing))
     first.stuck = any(d.stuck for d in chosen)
     first.confidence = min(d.confidence for d in chosen)
+    first.due_usd = round(sum(d.due_usd for d in chosen), 6)
     return first
 
 
@@ -302,5 +265,5 @@ def _nothing(records: list[Record]) -> Decision:
     return Decision(
         verdict="needs_more_info", confidence=0.5,
         missing=["the task id", "the time of the request (with time zone)", "the log export for that time range"],
-        evidence=[r for r in records if r.kind == "text" and r.quote][:3],
+        evidence=[r for r in records if r.kind in ("text", "prose") and r.quote][:3],
     )

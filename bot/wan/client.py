@@ -23,10 +23,10 @@ import httpx
 from bot.wan.errors import (
     AuthError,
     BadRequest,
-    GatewayError,
     NotFound,
     RateLimited,
     ServerError,
+    SubmitOutcomeUnknown,
     TransportError,
 )
 from bot.wan.formats import HttpCall, WireFormat, get_format, parse_error_body
@@ -42,10 +42,6 @@ SUBMIT_5XX_ATTEMPTS = 3        # one try plus two retries
 SUBMIT_429_ATTEMPTS = 2
 SUBMIT_429_MAX_WAIT = 2.0
 SUBMIT_5XX_DELAYS = (0.5, 1.5)
-
-
-class SubmitOutcomeUnknown(GatewayError):
-    """The submit was sent twice with the same key and neither answer was readable."""
 
 
 class GatewayClient:

@@ -65,3 +65,7 @@ class TransportError(GatewayError):
     def __init__(self, message: str, *, sent: bool = True, **kwargs):
         super().__init__(message, **kwargs)
         self.sent = sent
+
+
+class SubmitOutcomeUnknown(GatewayError):
+    """The submit was sent twice with the same key and neither answer was readable."""

@@ -13,7 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.store import JobStore
-from bot.slack import triage_listeners
+from bot.slack.listeners import actions, shortcuts, views
+from bot.slack.triage.run import handle_triage_command
 from bot.wan.client import GatewayClient
 from tests.conftest import bounded
 
@@ -77,11 +78,12 @@ async def start_world(make_settings, tmp_path, **overrides) -> tuple[World, web.
         await ack()
         text = command.get("text") or ""
         if text.split(" ", 1)[0].lower() == "triage":
-            await triage_listeners.handle_triage_command(
+            await handle_triage_command(
                 services, text=text.split(" ", 1)[1] if " " in text else "",
                 user_id=command["user_id"], channel_id=command["channel_id"], respond=respond)
 
-    triage_listeners.register(app, services)
+    for listeners in (actions, views, shortcuts):  # the triage shortcut, button and modal among them
+        listeners.register(app, services)
     runner = web.AppRunner(app.web_app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -6,8 +6,8 @@ import json
 import logging
 import time
 
-from bot.slack.triage_blocks import POST_REPLY_ACTION
-from bot.slack.triage_listeners import desk
+from bot.slack.blocks.triage import POST_REPLY_ACTION
+from bot.slack.triage.desk import desk
 from tests.slack_triage.conftest import ADMIN, CHANNEL, CUSTOMER, LISTED, OUTSIDER, SUPPORT
 
 MISROUTED = (
@@ -71,7 +71,7 @@ async def test_listed_user_and_admin_may_triage(world):
 
 
 async def test_outsider_refused_politely_and_logged(world, caplog):
-    caplog.set_level(logging.INFO, logger="bot.slack.permissions")
+    caplog.set_level(logging.INFO, logger="bot.slack.triage.staff")
     await world.sender.slash_command("triage " + MISROUTED, user_id=OUTSIDER, channel_id=CHANNEL)
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     body = response[0]["body"]
@@ -87,7 +87,7 @@ async def test_outsider_refused_politely_and_logged(world, caplog):
 
 async def test_usergroup_failure_fails_closed(world, caplog):
     world.standin.fail("usergroups.users.list", "internal_error", times=None)
-    caplog.set_level(logging.INFO, logger="bot.slack.permissions")
+    caplog.set_level(logging.INFO, logger="bot.slack.triage.staff")
     await world.sender.slash_command("triage invalid apitype: -1", user_id=SUPPORT, channel_id=CHANNEL)
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     assert "support team" in response[0]["body"]["text"]

@@ -66,3 +66,27 @@ def test_missing_file_and_directory_exit_2_with_one_line(tmp_path):
         assert proc.returncode == 2
         assert proc.stdout == b""
         assert len(proc.stderr.decode().strip().splitlines()) == 1
+
+
+def test_lang_overrides_the_customers_language_and_the_setting_applies_without_prose():
+    zh_case = str(CORPUS / "c2_zh_status_slack.txt")
+    assert json.loads(run_cli(zh_case, "--json").stdout)["language"] == "zh"
+    out = json.loads(run_cli(zh_case, "--json", "--lang", "en").stdout)
+    assert out["language"] == "en" and "Thank you" in out["reply"]
+    no_prose = str(CORPUS / "c4_no_prose.json")
+    assert json.loads(run_cli(no_prose, "--json").stdout)["language"] == "en"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAN_", "WANBOT_", "SLACK_"))}
+    proc = subprocess.run([sys.executable, "-m", "bot", "triage", no_prose, "--json"], capture_output=True, cwd=ROOT,
+                          env={**env, "WANBOT_TRIAGE_LANGUAGE": "zh"}, timeout=60)
+    out = json.loads(proc.stdout)
+    assert out["language"] == "zh" and "退款" in out["reply"]
+
+
+def test_several_tasks_json_has_a_tasks_list_and_the_text_a_table():
+    out = json.loads(run_cli(str(CORPUS / "c8_three_tasks.json"), "--json").stdout)
+    assert {t["task_id"]: t["due_usd"] for t in out["tasks"]} == {
+        "task_ManyA000000000000000000000000008": 3.2, "task_ManyB000000000000000000000000008": 0.0,
+        "task_ManyC000000000000000000000000008": 0.0}
+    assert set(out["tasks"][0]) == {"task_id", "model", "charged_usd", "state", "refunded_usd", "due_usd", "verdict"}
+    text = run_cli(str(CORPUS / "c8_three_tasks.json")).stdout.decode()
+    assert "Per task:" in text and "total due: $3.20" in text and "kling-v2-master" in text

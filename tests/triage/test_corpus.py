@@ -25,7 +25,9 @@ def _lookup_for(case):
 
 
 async def _run(case):
-    return await triage_file(CORPUS / case["file"], task_id=case.get("task"), lookup=_lookup_for(case), now=NOW)
+    # "now": the complaint's time; null in a case means none is known (the input's own times decide)
+    return await triage_file(CORPUS / case["file"], task_id=case.get("task"), lookup=_lookup_for(case),
+                             now=case.get("now", NOW))
 
 
 def _check(case, result):
@@ -47,6 +49,15 @@ def _check(case, result):
     if "max_confidence" in case:
         assert result.confidence <= case["max_confidence"]
     assert result.reply and result.next_step
+    for text in case.get("reply_has", []):
+        assert text in result.reply, result.reply
+    for text in case.get("reply_lacks", []):
+        assert text not in result.reply, result.reply
+    for text in case.get("evidence_lacks", []):
+        assert not any(text in e.text for e in result.evidence), result.evidence
+    if "tasks" in case:
+        got = {t["task_id"]: [t["verdict"], t["due_usd"]] for t in result.tasks}
+        assert got == case["tasks"], result.tasks
     if result.verdict != "needs_more_info":
         assert result.evidence, "a verdict must show what decided it"
 
@@ -66,7 +77,7 @@ async def test_corpus_case(case):
 def test_corpus_covers_every_verdict_and_format():
     verdicts = {c["verdict"] for c in CASES}
     assert verdicts == {"misrouted_chat_api", "refund_due", "already_refunded", "task_in_progress", "not_charged",
-                        "needs_more_info"}
+                        "needs_more_info", "task_succeeded"}
     suffixes = {c["file"].rsplit(".", 1)[1] for c in CASES}
     assert {"json", "jsonl", "csv", "txt", "log"} <= suffixes
     assert len(CASES) >= 30

@@ -3,7 +3,7 @@ as the i2v image").
 
 `/wan i2v <prompt>` with no `--image` uses the newest image file shared in the channel in the last
 30 minutes (found with `conversations.history`); `--image` may also be a Slack file link (its
-permalink or `url_private`). The file is downloaded with the bot token (`bot.slack.files`: Slack's
+permalink or `url_private`). The file is downloaded with the bot token (`bot.slack.web.files`: Slack's
 hosts only, redirects checked, streamed with a cap of 10 MB, the gateway's limit for a `data:`
 image), its first bytes must say PNG, JPEG, WEBP or GIF, and it goes to the gateway inline as
 `data:image/<type>;base64,...`. The data URI is never logged or shown: cards show a short label.
@@ -21,9 +21,9 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from bot.slack import commands as grammar
-from bot.slack.cards import clip, escape
-from bot.slack.files import DownloadError, bot_token, download_bytes, token_may_go_to
+from bot.slack import grammar
+from bot.slack.blocks.mrkdwn import clip, escape
+from bot.slack.web.files import DownloadError, bot_token, download_bytes, token_may_go_to
 from bot.wan.request import FieldProblem, Mode, RequestInvalid, build_request
 from bot.wan.urls import DEFAULT_MAX_DATA_BYTES
 

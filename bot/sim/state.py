@@ -1,0 +1,147 @@
+"""What one simulator app holds: its config, the request log and counters, and the tasks.
+
+Tasks move queued -> running -> succeeded purely by time since creation, so there is no
+background worker to manage; every poll computes the state it sees.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from bot.sim import validate, video
+from bot.sim.config import SimConfig
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    status: int
+    time: float  # wall clock, epoch seconds
+    idempotency_key: str | None
+    fault: str | None = None  # which injected fault answered, if any
+
+
+@dataclass
+class SimStats:
+    requests: list[RequestRecord] = field(default_factory=list)
+    submits_by_key: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tasks_created: int = 0
+    tasks_by_key: dict[str, str] = field(default_factory=dict)
+    polls: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # task id -> polls
+    faults: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def clear(self) -> None:
+        # In place, so references held by tests stay valid.
+        self.requests.clear()
+        self.submits_by_key.clear()
+        self.tasks_by_key.clear()
+        self.polls.clear()
+        self.faults.clear()
+        self.tasks_created = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requests": [asdict(r) for r in self.requests],
+            "submits_by_key": dict(self.submits_by_key),
+            "tasks_created": self.tasks_created,
+            "tasks_by_key": dict(self.tasks_by_key),
+            "polls": dict(self.polls),
+            "faults": dict(self.faults),
+        }
+
+
+@dataclass
+class SimTask:
+    id: str
+    wire: str  # unified | openai | dashscope: decides the shape of openai-vs-unified polls
+    mode: str
+    model: str
+    prompt: str
+    duration: int
+    ratio: str
+    created: float  # monotonic
+    created_wall: float
+    queue_seconds: float  # timings frozen at creation so runtime config changes do not rewind tasks
+    run_seconds: float
+    will_fail: bool
+    canceled_progress: int | None = None
+    final: str | None = None  # once seen ended, stays ended
+    ended_wall: float | None = None
+
+    def state(self, config: SimConfig, now: float) -> tuple[str, int]:
+        """(internal status, progress 0-100) at `now`."""
+        age = now - self.created
+        if config.expire_after and age > config.expire_after:
+            return "expired", 0
+        if self.canceled_progress is not None:
+            return "canceled", self.canceled_progress
+        if self.final:
+            return self.final, 100
+        if age < self.queue_seconds:
+            return "queued", 0
+        running_for = age - self.queue_seconds
+        if config.never_finish or running_for < self.run_seconds:
+            progress = int(100 * running_for / self.run_seconds) if self.run_seconds > 0 else 99
+            return "running", max(1, min(99, progress))
+        self.final = "failed" if self.will_fail else "succeeded"
+        self.ended_wall = time.time()
+        return self.final, 100
+
+
+class SimState:
+    """Everything one simulator app holds: config, stats and tasks."""
+
+    def __init__(self, config: SimConfig):
+        self.config = config
+        self.stats = SimStats()
+        self.tasks: dict[str, SimTask] = {}
+        self.clock = time.monotonic  # swappable in tests
+
+    def create_task(self, wire: str, mode: str, model: str, fields_: validate.Fields, key: str | None) -> SimTask:
+        cfg = self.config
+        prompt = str((fields_.get("prompt") or fields_.get("instruction") or ("", ""))[0])
+        duration = int(fields_.get("duration", (5, ""))[0])
+        word = cfg.fail_prompt_word.lower()
+        will_fail = bool(word and word in prompt.lower()) or cfg.chance(cfg.fail_rate)
+        prefix = {"unified": "vt_", "openai": "video_", "dashscope": ""}[wire]
+        # Real render times vary for the same request; drawn only when asked, like the faults.
+        jitter = 1.0 + cfg.rng.uniform(-cfg.run_jitter, cfg.run_jitter) if cfg.run_jitter else 1.0
+        task = SimTask(
+            id=prefix + uuid.uuid4().hex[:12] if prefix else str(uuid.uuid4()),
+            wire=wire, mode=mode, model=model, prompt=prompt, duration=duration,
+            ratio=_ratio(fields_), created=self.clock(), created_wall=time.time(),
+            queue_seconds=cfg.queue_seconds,
+            run_seconds=(cfg.run_seconds + cfg.seconds_per_video_second * duration) * jitter,
+            will_fail=will_fail,
+        )
+        self.tasks[task.id] = task
+        self.stats.tasks_created += 1
+        if key:
+            self.stats.tasks_by_key[key] = task.id
+        return task
+
+    def reset(self) -> None:
+        self.tasks.clear()
+        self.stats.clear()
+
+
+def _ratio(fields_: validate.Fields) -> str:
+    """Aspect ratio for the rendered clip: `ratio`, else the nearest to `size` (W*H), else 16:9."""
+    if "ratio" in fields_:
+        return str(fields_["ratio"][0])
+    size = str(fields_.get("size", ("", ""))[0]).replace("x", "*")
+    if "*" in size:
+        w, h = (int(n) for n in size.split("*"))
+        return min(video.SIZES, key=lambda r: abs(video.SIZES[r][0] / video.SIZES[r][1] - w / h))
+    return "16:9"
+
+
+STATE: web.AppKey[SimState] = web.AppKey("sim_state", SimState)
+RID: web.RequestKey[str] = web.RequestKey("request_id", str)
