@@ -540,8 +540,8 @@ def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
         "update_n": "JobStore.update (poll writes)",
         "transition_1": "JobStore.transition (+ event)",
         "transition_n": "JobStore.transition (+ event)",
-        "life_1": "job life (all calls, mixed; 4 paid commits synced)",
-        "life_n": "job life (all calls, mixed; 4 paid commits synced)",
+        "life_1": "job life (all calls, mixed)",
+        "life_n": "job life (all calls, mixed)",
         "life_nosync_1": "job life, every commit NORMAL (before item 20)",
         "life_nosync_n": "job life, every commit NORMAL (before item 20)",
         "life_pg_1": "job life on PostgreSQL (asyncpg pool)",
@@ -599,7 +599,7 @@ def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
                   "| --- | --- |"]
         lines += [f"| {name} | {ms:,.2f} |" for name, ms in size["queries_ms"].items()]
     lines += ["",
-              "Notes: every call is a real `JobStore` method on a file in a temp dir (WAL, synchronous=NORMAL). "
+              "Notes: every call is a real `JobStore` method on a file in a temp dir (WAL, synchronous=NORMAL; the 4 commits around paid calls of a life FULL, issue 14 item 20). "
               "A store write is its SQL + commit + (update/transition) the re-read of the row it returns; "
               "the job life adds the Slack card's re-read and card_state write. The need counts every "
               "store call of a life at the mean render time; polls and calls per life follow "
