@@ -108,9 +108,9 @@ class ProductPath:
 
     def __init__(self, sim: str, api_url: str, scratch: str):
         from bot.config import Settings
+        from bot.slack.jobs.notifier import SlackNotifier
         from bot.slack.metrics import Metrics
-        from bot.slack.notifier import SlackNotifier
-        from bot.slack.services import make_web_client
+        from bot.slack.web.client import make_web_client
 
         self.sim, self.scratch = sim, scratch
         self.settings = Settings(_env_file=None, slack_bot_token=TOKEN, slack_api_url=api_url,

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from bot.config import load_settings
 from bot.logs import setup_logging
+from bot.slack.blocks.modals import MODE_ACTION, MODE_BLOCK
 
 USER, CHANNEL = "U0DEV", "C0DEV"
 OUT_DIR = Path("wanbot-out")
@@ -244,8 +245,8 @@ class TerminalChat:
                 self.say(f"  {exc}", "red")
                 return
             self.values = {}
-            await self.sender.block_action("mode_select", mode, user_id=USER, view=self.view,
-                                           view_values={"mode": mode})
+            await self.sender.block_action(MODE_ACTION, mode, user_id=USER, view=self.view,
+                                           view_values={MODE_BLOCK: mode})
             return
         self.values[name] = value
 
@@ -283,6 +284,7 @@ async def dev(args: argparse.Namespace) -> int:
     from bot.devslack import SlackSender, SlackStandIn
     from bot.sim.server import SimConfig, Simulator
     from bot.slack.app import build_app, start_http
+    from bot.slack.recovery import resume
     from bot.slack.services import create_services
 
     console = Console(highlight=False, soft_wrap=True)
@@ -303,7 +305,7 @@ async def dev(args: argparse.Namespace) -> int:
     services = await create_services(settings, tracker_options={
         "poll_min_interval": 0.5, "first_guess_seconds": args.run_seconds, "download_dir": str(workdir)},
         notifier_options={"card_min_interval": 1.0})
-    await services.start()
+    await resume(services)
     runner = await start_http(services, "127.0.0.1", 0, app=build_app(services))
     port = runner.addresses[0][1]
     sender = SlackSender(f"http://127.0.0.1:{port}", standin.signing_secret, standin=standin)

@@ -61,3 +61,12 @@ async def test_a_gateway_limit_is_checked_before_anything_is_sent(simulator, tmp
                                       "https://example.com/a.png", "--duration", "12"], env, tmp_path)
     assert code == 2 and "duration" in err and "DashScope" in err
     assert simulator.stats.requests == []
+
+
+async def test_a_unicode_spelling_of_loopback_never_reaches_the_gateway(simulator, tmp_path):
+    # Issue 14 item 8: fullwidth digits normalise (NFKC, as resolvers do) to 127.0.0.1
+    env = {"WAN_API_BASE": simulator.base_url, "WAN_API_KEY": simulator.config.api_key}
+    code, out, err = await _generate(["--mode", "i2v", "--prompt", "x", "--image", "https://１２７.０.０.１/a.png"],
+                                     env, tmp_path)
+    assert code == 2 and "image_url" in err and "Traceback" not in err
+    assert simulator.stats.requests == []

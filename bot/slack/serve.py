@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event | None = None) -> None:
     from bot.slack.app import build_app, start_http
+    from bot.slack.recovery import resume
     from bot.slack.services import create_services
 
     stop = stop or asyncio.Event()
@@ -50,7 +51,7 @@ async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event
             loop.add_signal_handler(sig, stop.set)
 
     services = await create_services(settings)
-    await services.start()
+    await resume(services)
     app = build_app(services)
     try:
         if settings.slack_app_token:

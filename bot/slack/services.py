@@ -1,36 +1,29 @@
 """Everything the Slack listeners need, built once: settings, store, tracker, gateway, Web API client,
-metrics. `create_services` opens them; `start()` resumes jobs; `stop(grace)` closes it all cleanly.
+metrics. `create_services` opens them; `bot.slack.recovery.resume` starts them, picking up after a
+crash; `stop(grace)` closes it all cleanly.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.jobs.notifier import Notifier
 from bot.jobs.store import JobStore
 from bot.jobs.tracker import Tracker, TrackerOptions
+from bot.slack.jobs.notifier import SlackNotifier
 from bot.slack.metrics import InstrumentedGateway, Metrics
-from bot.slack.notifier import SlackNotifier
-from bot.slack.safe_client import RedactingWebClient
+from bot.slack.triage.desk import TriageDesk
+from bot.slack.triage.staff import SupportStaff
+from bot.slack.web.client import make_web_client
 from bot.wan.client import GatewayClient
 
 log = logging.getLogger(__name__)
-
-CARD_REFRESH_DAYS = 7  # on start, cards of jobs changed this recently are re-rendered if a crash left them stale
 
 
 @dataclass
@@ -41,42 +34,18 @@ class Services:
     gateway: GatewayClient
     client: AsyncWebClient        # the bot's Web API client (SLACK_API_URL, retry handlers)
     metrics: Metrics
-    notifier: Notifier | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # room for other surfaces (triage, dev UI)
+    notifier: SlackNotifier       # job cards and the thread upload; the tracker reports to it
+    triage: TriageDesk            # support triage: who may, and the replies waiting to be posted
 
     def is_admin(self, user_id: str | None) -> bool:
         return bool(user_id) and user_id in self.settings.wanbot_admin_users
-
-    def tracker_running(self) -> bool:
-        return self.tracker.running
-
-    def refresh_card(self, job) -> None:
-        """Re-render a job's card (review decisions change it outside the tracker)."""
-        if isinstance(self.notifier, SlackNotifier):
-            self.notifier.refresh(job)
-
-    async def start(self) -> None:
-        """Resume after a crash: post the cards of jobs stored without one (before anything is
-        submitted), resume every unfinished job, answer commands acknowledged but not answered."""
-        from bot.slack.jobflow import post_missing_cards
-        from bot.slack.listeners.commands import replay_unanswered
-
-        if isinstance(self.notifier, SlackNotifier):
-            self.notifier.start()
-        cards = await post_missing_cards(self)
-        resumed = await self.tracker.start()
-        replayed = await replay_unanswered(self)
-        for job in await self.store.stale_cards(since=time.time() - CARD_REFRESH_DAYS * 86400):
-            self.refresh_card(job)  # a crash came between a job's change and its card update
-        log.info("tracker started", extra={"resumed": resumed, "cards_posted": cards, "commands_replayed": replayed})
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking jobs, let running steps finish within `grace`, flush cards, close everything."""
         with contextlib.suppress(Exception):
             await self.tracker.stop(grace)
-        if isinstance(self.notifier, SlackNotifier):
-            with contextlib.suppress(Exception):
-                await self.notifier.stop(min(grace, 3.0))  # final card states, briefly
+        with contextlib.suppress(Exception):
+            await self.notifier.stop(min(grace, 3.0))  # final card states, briefly
         with contextlib.suppress(Exception):
             await self.gateway.aclose()
         if self.client.session is not None:  # only when a caller gave the client its own session
@@ -85,33 +54,12 @@ class Services:
         await self.store.close()
 
 
-def make_web_client(settings: Settings, **kwargs: Any) -> AsyncWebClient:
-    """The Web API client: honours Retry-After on 429, retries 5xx and connection errors, and masks
-    secrets in everything it sends."""
-    return RedactingWebClient(
-        token=settings.secret("slack_bot_token"),
-        base_url=settings.slack_api_url,
-        timeout=30,
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        ],
-        **kwargs,
-    )
-
-
-def default_notifier(client: AsyncWebClient, store: JobStore, metrics: Metrics, **options: Any) -> Notifier:
-    return SlackNotifier(client, store, metrics, **options)
-
-
 async def create_services(settings: Settings, *,
-                          notifier_factory: Callable[..., Notifier] = default_notifier,
                           notifier_options: dict[str, Any] | None = None,
                           tracker_options: dict[str, Any] | None = None,
                           client: AsyncWebClient | None = None) -> Services:
-    """Open the store, the gateway client, the Web API client and a tracker (origin "slack") whose
-    notifier is `notifier_factory(client, store, metrics, **notifier_options)`. Call `start()` next.
+    """Open the store, the gateway client, the Web API client, the Slack notifier and a tracker
+    (origin "slack") that reports to it. `bot.slack.recovery.resume(services)` starts them.
 
     `tracker_options` override TrackerOptions (tests: a small poll_min_interval);
     `notifier_options` reach SlackNotifier (card_min_interval, card_tick_interval, upload_cap, ...).
@@ -124,8 +72,13 @@ async def create_services(settings: Settings, *,
     # TLS handshake with slack.com) per call. Closed in stop().
     client = client or make_web_client(settings, session=aiohttp.ClientSession())
     options = {"card_per_minute": settings.wanbot_card_updates_per_minute, **(notifier_options or {})}
-    notifier = notifier_factory(client, store, metrics, **options)
+    notifier = SlackNotifier(client, store, metrics, **options)
     tracker = Tracker(store, InstrumentedGateway(gateway, metrics), notifier,
                       TrackerOptions.from_settings(settings, origin="slack", **(tracker_options or {})))
     return Services(settings=settings, store=store, tracker=tracker, gateway=gateway, client=client,
-                    metrics=metrics, notifier=notifier)
+                    metrics=metrics, notifier=notifier, triage=TriageDesk(store, SupportStaff(settings, client)))
+
+
+def services_of(context) -> Services:
+    """The services a listener is handed in Bolt's context (put there by the app's middleware)."""
+    return context["services"]

@@ -10,6 +10,7 @@ import base64
 import binascii
 import ipaddress
 import re
+import unicodedata
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -27,6 +28,8 @@ _V4_COMPAT = ipaddress.ip_network("::/96")
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal")
 _HOST_CHARS = re.compile(r"^[\w.-]+$")
 _NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+# Label separators IDNA (RFC 3490 3.1) treats as dots; NFKC already maps the fullwidth one.
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 _DATA_IMAGE = re.compile(r"^data:image/([a-z]+);base64,(.*)$", re.IGNORECASE | re.DOTALL)
 
 
@@ -105,9 +108,29 @@ def looks_numeric(host: str) -> bool:
     return bool(text) and all(_NUMERIC_LABEL.match(label) for label in text.split("."))
 
 
+def normalize_host(host: str) -> str | None:
+    """The host as a resolver reads it: NFKC (fullwidth, circled and mathematical digits and letters
+    become ASCII), IDNA's dot variants as dots, lower case, non-ASCII labels IDNA-encoded (Python's
+    codec: nameprep, RFC 3491, itself NFKC-based). None when no resolver could read it."""
+    name = unicodedata.normalize("NFKC", host).translate(_DOTS).strip().lower()
+    if name.isascii():
+        return name
+    bracketed = name.startswith("[")
+    try:
+        name = name.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+    return None if bracketed else name
+
+
 def forbidden_host_reason(host: str) -> str | None:
-    """Why the gateway must not be sent to this host, or None when the host is acceptable."""
-    name = host.strip().lower().rstrip(".")
+    """Why the gateway must not be sent to this host, or None when the host is acceptable.
+
+    Checked after normalize_host: `１２７.０.０.１` and `ｌｏｃａｌｈｏｓｔ` are loopback to a resolver."""
+    normalized = normalize_host(host)
+    if normalized is None:
+        return f"has an invalid host name ({host.strip()})"
+    name = normalized.rstrip(".")
     if not name:
         return "has no host"
     if name == "localhost" or name.endswith(_LOCAL_SUFFIXES):
@@ -160,6 +183,10 @@ def check_input_url(url: str, *, field: str, allow_data_image: bool = False,
     reason = forbidden_host_reason(parts.hostname or "")
     if reason:
         raise ValueError(f"must be {allowed}; this one {reason}")
+    if not parts.netloc.isascii():
+        # Send the name that was checked, so the gateway cannot read the Unicode another way.
+        host = normalize_host(parts.hostname or "") or ""
+        url = parts._replace(netloc=host + (f":{parts.port}" if parts.port is not None else "")).geturl()
     return url
 
 

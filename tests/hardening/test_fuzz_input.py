@@ -7,7 +7,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.slack.commands import Generate, Usage, parse_command
+from bot.slack.grammar import Generate, Usage, parse_command
 from bot.wan.request import RequestInvalid, build_request
 
 from ..slack_app.conftest import CHANNEL

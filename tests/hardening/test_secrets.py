@@ -12,6 +12,7 @@ import pytest
 from bot.devslack import SlackSender, SlackStandIn
 from bot.logs import JsonFormatter
 from bot.slack.app import start_http
+from bot.slack.recovery import resume
 from bot.slack.services import create_services
 
 BOT_TOKEN = "xoxb-planted-bot-token-1111111"
@@ -48,7 +49,7 @@ async def test_planted_secrets_never_leave_the_bot(simulator, make_settings, tmp
     services = await create_services(settings, tracker_options={
         "poll_min_interval": 0.1, "first_guess_seconds": 0.5, "download_dir": str(tmp_path)},
         notifier_options={"card_min_interval": 0.1, "card_tick_interval": 0})
-    await services.start()
+    await resume(services)
     runner = await start_http(services, "127.0.0.1", 0)
     sender = SlackSender(f"http://127.0.0.1:{runner.addresses[0][1]}", SIGNING_SECRET, standin=standin)
     try:

@@ -5,6 +5,7 @@ import httpx
 
 from bot.devslack import SlackStandIn
 from bot.slack.app import start_http
+from bot.slack.recovery import resume
 from bot.slack.services import create_services
 
 
@@ -14,7 +15,7 @@ async def test_health_endpoints_without_an_events_endpoint(simulator, make_setti
                              slack_bot_token=standin.bot_token, slack_app_token="xapp-1-A1-1-abcdef",
                              slack_api_url=standin.api_url)
     services = await create_services(settings)
-    await services.start()
+    await resume(services)
     runner = await start_http(services, "127.0.0.1", 0, slack_events=False)
     base = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:

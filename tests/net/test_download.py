@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.delivery import DeliveryError, download_video
-from bot.slack.files import DownloadError, download
+from bot.slack.web.files import DownloadError, download
 
 PUBLIC = "1.1.1.1"  # a global address; nothing here is reachable, so a connection to it just fails
 
@@ -73,3 +73,13 @@ async def test_a_slack_host_that_resolves_to_a_private_address_is_refused(monkey
     with pytest.raises(DownloadError, match="private address"):
         await download("https://files.slack.com/files-pri/T1-F1/a.log", "xoxb-test-token", tmp_path / "a.log",
                        api_url=None, timeout=3)
+
+
+@pytest.mark.parametrize("host", ["１２７.０.０.１", "①②⑦.⓪.⓪.①", "ｌｏｃａｌｈｏｓｔ"])
+async def test_unicode_spellings_of_loopback_are_refused_for_the_bots_own_downloads(host, loopback_listener,
+                                                                                   tmp_path: Path):
+    port, accepted = loopback_listener
+    with pytest.raises(DeliveryError, match="private address") as info:
+        await download_video(f"https://{host}:{port}/v.mp4", max_bytes=10_000, time_limit=3,
+                             trusted_origin="https://gateway.example.com", dest_dir=str(tmp_path))
+    assert not info.value.retryable and accepted == []

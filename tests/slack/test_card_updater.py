@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.jobs.models import Job, JobState
-from bot.slack.card_updates import CardUpdater
+from bot.slack.jobs.card_updates import CardUpdater
 
 
 class CountingUpdater(CardUpdater):

@@ -5,19 +5,16 @@ import json
 import pytest
 
 from bot.jobs.models import DeliveryState, Job, JobState
-from bot.slack.cards import (
+from bot.slack.blocks.card import (
     CANCEL_ACTION,
     REVIEW_ACTIONS,
-    api_request_message,
-    clip_escaped,
-    elapsed,
     job_card,
-    jobs_list,
     link_fallback_message,
-    spend_message,
     status_message,
     video_message,
 )
+from bot.slack.blocks.messages import api_request_message, jobs_list, spend_message
+from bot.slack.blocks.mrkdwn import clip_escaped, elapsed
 from bot.wan.request import Mode, build_request
 
 from .blockkit import check_blocks

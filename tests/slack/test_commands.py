@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.slack import commands
-from bot.slack.commands import (
+from bot.slack import grammar
+from bot.slack.grammar import (
     HELP_TEXT,
     Cancel,
     Generate,
@@ -147,7 +147,7 @@ def test_flags_may_come_before_the_prompt():
 
 def test_every_flag_of_every_mode_is_read():
     for mode, specs in MODE_FIELDS.items():
-        flags = commands.flag_map(mode)
+        flags = grammar.flag_map(mode)
         for spec in specs:
             assert flags[spec.flag] is spec
             assert spec.flag in HELP_TEXT
@@ -273,21 +273,21 @@ ALPHABET = st.sampled_from(list("abc -=\"'“”‘’<>|&;:/\\.\n\t—–") + [
 @settings(max_examples=300, deadline=None)
 @given(st.one_of(st.text(), st.lists(ALPHABET, max_size=30).map("".join)))
 def test_arbitrary_text_never_raises(text):
-    command = commands._parse(text)  # unguarded: a crash here is a bug, not a Usage
+    command = grammar._parse(text)  # unguarded: a crash here is a bug, not a Usage
     assert isinstance(command, Help | Jobs | Status | Cancel | Spend | Triage | OpenModal | Generate | Usage)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(["t2v ", "i2v ", "r2v ", "edit "]), st.text())
 def test_arbitrary_text_after_a_mode_never_raises(prefix, text):
-    assert isinstance(commands._parse(prefix + text), OpenModal | Generate | Usage)
+    assert isinstance(grammar._parse(prefix + text), OpenModal | Generate | Usage)
 
 
 def test_the_guard_turns_a_bug_into_usage(monkeypatch):
     def boom(_):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(commands, "_parse", boom)
+    monkeypatch.setattr(grammar, "_parse", boom)
     assert isinstance(parse_command("t2v x"), Usage)
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.slack.views import (
+from bot.slack.blocks.modals import (
     GENERATE_CALLBACK,
     MODE_ACTION,
     MODE_BLOCK,

@@ -10,6 +10,7 @@ import pytest
 from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.models import Job
 from bot.slack.app import start_http
+from bot.slack.recovery import resume
 from bot.slack.services import Services, create_services
 from tests.conftest import bounded
 
@@ -58,7 +59,7 @@ async def world(simulator, make_settings, tmp_path):
         tracker_options={"poll_min_interval": 0.1, "first_guess_seconds": 0.5, "download_dir": str(tmp_path)},
         notifier_options={"card_min_interval": 0.2, "card_tick_interval": 0},
     )
-    await services.start()
+    await resume(services)
     runner = await start_http(services, "127.0.0.1", 0)
     port = runner.addresses[0][1]
     sender = SlackSender(f"http://127.0.0.1:{port}", standin.signing_secret, standin=standin)

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from bot.slack.jobflow import start_job
+from bot.slack.jobs.start import start_job
 from bot.wan.request import build_request
 
 from .conftest import ANA, CHANNEL

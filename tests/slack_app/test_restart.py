@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.jobs.models import DeliveryState, JobState
+from bot.slack.recovery import resume
 from bot.slack.services import create_services
 from tests.slack_app.conftest import CHANNEL
 
@@ -23,7 +24,7 @@ async def crashed_mid_delivery(world, *, drop_review_message: bool):
 async def restart(world):
     services = await create_services(world.services.settings, tracker_options={"poll_min_interval": 0.1},
                                      notifier_options={"card_tick_interval": 0})
-    await services.start()
+    await resume(services)
     return services
 
 

@@ -10,8 +10,9 @@ import time
 from aiohttp import web
 
 from bot.jobs.models import Job, JobState
-from bot.slack.attachments import MAX_IMAGE_BYTES, slack_file_id, sniff_image
-from bot.slack.cards import api_request_message, job_card
+from bot.slack.blocks.card import job_card
+from bot.slack.blocks.messages import api_request_message
+from bot.slack.jobs.attachments import MAX_IMAGE_BYTES, slack_file_id, sniff_image
 from bot.wan.request import build_request
 from tests.slack_app.conftest import ANA, BOB, CHANNEL
 

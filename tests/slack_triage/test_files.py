@@ -8,8 +8,9 @@ import json
 import pytest
 from aiohttp import web
 
-from bot.slack import triage_listeners
-from bot.slack.triage_listeners import DownloadError, download, is_text_file, token_may_go_to
+from bot.slack.triage import files as triage_files
+from bot.slack.triage.files import is_text_file
+from bot.slack.web.files import DownloadError, download, token_may_go_to
 from tests.slack_triage.conftest import CHANNEL, CUSTOMER, SUPPORT
 from tests.slack_triage.test_triage_slack import refund_due_jsonl, report_text, shortcut_report
 
@@ -95,7 +96,7 @@ async def test_download_is_capped_while_streaming(tmp_path):
 
 
 async def test_oversized_attachment_is_skipped_with_a_note(world, monkeypatch):
-    monkeypatch.setattr(triage_listeners, "MAX_FILE_BYTES", 1024)
+    monkeypatch.setattr(triage_files, "MAX_FILE_BYTES", 1024)
     file = world.standin.add_file("export.jsonl", refund_due_jsonl() * 20, "application/x-ndjson")
     file["size"] = 10  # Slack's metadata can be wrong: the stream is capped too
     message = {"type": "message", "user": CUSTOMER, "ts": "1700000000.000700", "text": "charged twice?",

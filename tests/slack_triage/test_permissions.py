@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.permissions import SupportStaff
+from bot.slack.triage.staff import SupportStaff
 
 
 class FakeClient:
@@ -71,7 +71,7 @@ async def test_slack_error_fails_closed_and_is_retried(caplog):
 
 
 async def test_every_attempt_logged_with_user_id(caplog):
-    caplog.set_level(logging.INFO, logger="bot.slack.permissions")
+    caplog.set_level(logging.INFO, logger="bot.slack.triage.staff")
     staff = SupportStaff(settings(), FakeClient([]))
     await staff.check("U_LIST", "command")
     await staff.check("U_NO", "shortcut")

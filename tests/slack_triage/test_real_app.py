@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot.devslack import SlackSender, SlackStandIn
-from bot.slack.triage_blocks import POST_REPLY_ACTION
+from bot.slack.blocks.triage import POST_REPLY_ACTION
 from tests.slack_triage.conftest import CHANNEL, CUSTOMER, GROUP, OUTSIDER, SUPPORT
 from tests.slack_triage.test_triage_slack import MISROUTED, SECRETS, refund_due_jsonl, report_text
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from bot.slack.triage_blocks import (
+from bot.slack.blocks.triage import (
     MAX_BLOCKS,
     POST_REPLY_ACTION,
     SECTION_MAX,
@@ -104,7 +104,7 @@ def test_chinese_reply_labelled():
 
 
 def test_bare_task_id():
-    from bot.slack.triage_listeners import bare_task_id
+    from bot.slack.triage.run import bare_task_id
 
     assert bare_task_id(" vt_1a2b3c4d5e6f ") == "vt_1a2b3c4d5e6f"
     assert bare_task_id("`task_abc123`") == "task_abc123"

@@ -117,3 +117,31 @@ def test_acceptable_hosts_have_no_reason(host):
                                   "0x7f.1", "127.1", "[::ffff:10.0.0.1]", "", "10.0.0.1."])
 def test_forbidden_hosts_have_a_reason(host):
     assert forbidden_host_reason(host)
+
+
+# Issue 14 item 8: hosts in Unicode that resolvers normalise (IDNA / NFKC) to local addresses.
+@pytest.mark.parametrize("url", [
+    "https://１２７.０.０.１/a.png",                 # fullwidth digits
+    "https://①②⑦.⓪.⓪.①/a.png",                     # circled digits
+    "https://𝟏𝟐𝟕.𝟎.𝟎.𝟏/a.png",                     # mathematical bold digits
+    "https://１６９.２５４.１６９.２５４/latest/meta-data/",
+    "https://⑯⑨.②⑤④.⑯⑨.②⑤④/latest/meta-data/",   # circled two-digit numbers
+    "https://ｌｏｃａｌｈｏｓｔ/a.png",              # fullwidth letters
+    "https://ＬＯＣＡＬＨＯＳＴ/a.png",
+    "https://ａｐｉ.ｌｏｃａｌｈｏｓｔ/a.png",
+    "https://127。0。0。1/a.png",                     # ideographic full stops
+    "https://１０．０．０．５/a.png",                 # fullwidth full stops
+    "https://[::ｆｆｆｆ:127.0.0.1]/a.png",
+    "https://１２７.１/a.png",                        # a short numeric form, in fullwidth
+    "https://ｍｅｔａｄａｔａ.ｇｏｏｇｌｅ.ｉｎｔｅｒｎａｌ/computeMetadata/v1/",
+])
+def test_unicode_spellings_of_local_hosts_are_refused(url):
+    with pytest.raises(ValueError, match="must be an https:// URL"):
+        check_input_url(url, field="image_url")
+
+
+def test_a_unicode_host_is_sent_as_the_checked_ascii_name():
+    # The gateway fetches exactly the name that was checked, not its own reading of the Unicode.
+    assert check_input_url("https://ｅｘａｍｐｌｅ.com/a.png", field="image_url") == "https://example.com/a.png"
+    assert check_input_url("https://bücher.example:8443/a.png?x=1", field="image_url") == \
+        "https://xn--bcher-kva.example:8443/a.png?x=1"

@@ -5,6 +5,7 @@
   joined, so `NotInChannel` tells the caller to ask the user for an invite. Never silence.
 - `tell_user`: the response_url when there is one (works without membership), else an ephemeral
   message in the channel, else a direct message.
+- `respond_via`: a `respond(...)` for a stored response_url; `ephemeral`: one person, in a channel.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +99,29 @@ async def tell_user(client: AsyncWebClient, *, user_id: str | None, channel_id: 
         except SlackApiError as exc:
             log.warning("could not reach the user", extra={"user": user_id, "error": slack_error(exc)})
     return False
+
+
+def respond_via(url: str | None):
+    """A `respond(...)` for a stored response_url (valid 30 minutes, 5 uses)."""
+    if not url:
+        return None
+
+    async def respond(**kwargs: Any) -> None:
+        kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        answer = await AsyncWebhookClient(url).send(**kwargs)
+        if answer.status_code != 200:
+            raise RuntimeError(f"response_url answered {answer.status_code}")
+
+    return respond
+
+
+async def ephemeral(client: AsyncWebClient, channel_id: str, user_id: str, text: str, blocks: list | None = None,
+                     respond=None) -> None:
+    """An ephemeral message to one person; through the response_url when the bot is not in the channel."""
+    try:
+        await client.chat_postEphemeral(channel=channel_id, user=user_id, text=text, blocks=blocks)
+        return
+    except Exception as exc:
+        log.warning("chat.postEphemeral failed", extra={"user_id": user_id, "error": redact(str(exc))[:200]})
+    if respond is not None:
+        await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)

@@ -19,16 +19,23 @@ from typing import Any
 import httpx
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.jobs.models import DeliveryState, Job, JobState
 from bot.jobs.notifier import Notifier
 from bot.jobs.store import JobStore
-from bot.slack.card_updates import CardUpdater
-from bot.slack.cards import job_card, link_fallback_message, video_message
+from bot.slack.blocks.card import job_card, link_fallback_message, video_message
+from bot.slack.jobs.card_updates import CardUpdater
 from bot.slack.metrics import Metrics
-from bot.slack.posting import INVITE_HINT, NotInChannel, post_message, slack_error, tell_user, with_membership
-from bot.slack.upload import SLACK_FILE_LIMIT, UploadFailed, complete_upload, upload_bytes
+from bot.slack.web.posting import (
+    INVITE_HINT,
+    NotInChannel,
+    post_message,
+    respond_via,
+    slack_error,
+    tell_user,
+    with_membership,
+)
+from bot.slack.web.upload import SLACK_FILE_LIMIT, UploadFailed, complete_upload, upload_bytes
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +59,6 @@ def expiry_hint(job: Job) -> str:
         return "expires about 24 hours after the video was made"
     until = datetime.fromtimestamp(job.finished_at + 24 * 3600, UTC)
     return f"expires about {until:%Y-%m-%d %H:%M} UTC (24 hours after the video was made)"
-
-
-def respond_via(url: str | None):
-    """A `respond(...)` for a stored response_url (valid 30 minutes, 5 uses)."""
-    if not url:
-        return None
-
-    async def respond(**kwargs: Any) -> None:
-        kwargs = {k: v for k, v in kwargs.items() if v is not None}
-        answer = await AsyncWebhookClient(url).send(**kwargs)
-        if answer.status_code != 200:
-            raise RuntimeError(f"response_url answered {answer.status_code}")
-
-    return respond
 
 
 class SlackNotifier(Notifier):

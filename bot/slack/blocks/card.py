@@ -1,6 +1,5 @@
 """The job card and the thread messages: pure functions of a Job (and the time), returning
-`(text, blocks)`. `text` is the notification fallback; blocks stay within Slack's limits
-(section text 3000, button text 75, header 150, 50 blocks a message).
+`(text, blocks)`. `text` is the notification fallback; blocks stay within Slack's limits.
 
 Action ids: `job_cancel` on the card; `review_approve`, `review_changes`, `review_rerun`,
 `review_tweak`, `review_show_api` under the video. Every button's value is the job id.
@@ -8,31 +7,45 @@ Action ids: `job_cancel` on the card; `review_approve`, `review_changes`, `revie
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
-from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bot.jobs.models import DeliveryState, Job, JobState
+from bot.slack.blocks.mrkdwn import (
+    CONTEXT_MAX,
+    SECTION_MAX,
+    button,
+    clip,
+    clip_escaped,
+    context,
+    elapsed,
+    escape,
+    fit_parts,
+    mention,
+    money,
+    one_line,
+    progress_bar,
+    section,
+)
 from bot.wan.errors import BadRequest
 from bot.wan.request import MODE_FIELDS, SHORT_NAMES, Mode
 
-SECTION_MAX = 3000
-CONTEXT_MAX = 2000
-BUTTON_MAX = 75
-MAX_BLOCKS = 50
 PROMPT_SHOWN = 2500
 
 CANCEL_ACTION = "job_cancel"
+APPROVE_ACTION = "review_approve"
+CHANGES_ACTION = "review_changes"
+RERUN_ACTION = "review_rerun"
+TWEAK_ACTION = "review_tweak"
+SHOW_API_ACTION = "review_show_api"
 REVIEW_ACTIONS = {
-    "review_approve": "✅ Approve",
-    "review_changes": "✏️ Request changes",
-    "review_rerun": "🔁 Re-run",
-    "review_tweak": "🎛️ Tweak",
-    "review_show_api": "🧾 Show API request",
+    APPROVE_ACTION: "✅ Approve",
+    CHANGES_ACTION: "✏️ Request changes",
+    RERUN_ACTION: "🔁 Re-run",
+    TWEAK_ACTION: "🎛️ Tweak",
+    SHOW_API_ACTION: "🧾 Show API request",
 }
-IN_FLIGHT = (JobState.PENDING, JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING)
+CANCELABLE = frozenset({JobState.PENDING, *JobState.IN_FLIGHT_UPSTREAM})  # the card shows Cancel
 MODE_TITLES = {
     "text-to-video": "Text to video",
     "image-to-video": "Image to video",
@@ -42,105 +55,12 @@ MODE_TITLES = {
 CONTENT_FILTER = ("The gateway's content filter rejected this prompt. Rephrase it (or use other "
                   "input images) and try again; re-running it unchanged will be rejected again.")
 
-# ---------------------------------------------------------------------------------------------
-# Text helpers
-
-
-def escape(text: str) -> str:
-    """mrkdwn-escape the three characters Slack reserves."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def clip_escaped(text: str, limit: int) -> str:
-    """Escape `text` and cut it so the escaped result is at most `limit` characters, never
-    splitting an entity."""
-    out: list[str] = []
-    size = 0
-    text = str(text)
-    for i, ch in enumerate(text):
-        piece = escape(ch)
-        room = limit - 1 if i < len(text) - 1 else limit  # keep room for "…" unless this is the last
-        if size + len(piece) > room:
-            out.append("…")
-            break
-        out.append(piece)
-        size += len(piece)
-    return "".join(out)
-
-
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def mention(user_id: str | None) -> str:
-    if user_id and re.fullmatch(r"[UW][A-Z0-9]+", user_id):
-        return f"<@{user_id}>"
-    return escape(user_id or "someone")
-
-
-def money(usd: float | None) -> str:
-    return "unknown" if usd is None else f"${usd:.2f}"
-
-
-def elapsed(seconds: float) -> str:
-    """`72` -> `1m 12s`."""
-    seconds = max(0, int(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s" if secs else f"{minutes}m"
-    return f"{secs}s"
-
-
-def progress_bar(percent: int | None, width: int = 10) -> str:
-    if percent is None:
-        return "progress not reported yet"
-    percent = min(100, max(0, int(percent)))
-    filled = round(percent * width / 100)
-    return f"`{'█' * filled}{'░' * (width - filled)}` {percent}%"
-
 
 def mode_title(mode: str) -> str:
     short = next((SHORT_NAMES[m] for m in Mode if m.value == mode), None)
     title = MODE_TITLES.get(mode, mode or "Video")
     return f"{title} ({short})" if short else title
 
-
-def section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
-
-
-def context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, CONTEXT_MAX)}]}
-
-
-def button(text: str, action_id: str, value: str, *, style: str | None = None,
-           confirm: dict | None = None) -> dict:
-    element: dict[str, Any] = {"type": "button", "action_id": action_id,
-                               "text": {"type": "plain_text", "text": clip(text, BUTTON_MAX), "emoji": True},
-                               "value": clip(value, 2000)}
-    if style:
-        element["style"] = style
-    if confirm:
-        element["confirm"] = confirm
-    return element
-
-
-def fit_parts(parts: Iterable[str], sep: str, limit: int) -> str:
-    """Join whole parts while they fit in `limit` characters."""
-    out = ""
-    for part in parts:
-        candidate = part if not out else out + sep + part
-        if len(candidate) > limit:
-            break
-        out = candidate
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,12 +86,12 @@ def image_label(value: Any) -> str | None:
     return f"attached image ({escape(kind.upper())}, {shown})"
 
 
-def _hide_inline_images(body: Any) -> Any:
+def hide_inline_images(body: Any) -> Any:
     """The request body as shown to people: an inline image's base64 replaced by its label."""
     if isinstance(body, dict):
-        return {k: _hide_inline_images(v) for k, v in body.items()}
+        return {k: hide_inline_images(v) for k, v in body.items()}
     if isinstance(body, list):
-        return [_hide_inline_images(v) for v in body]
+        return [hide_inline_images(v) for v in body]
     if isinstance(body, str) and image_label(body):
         return f"{body.split(',', 1)[0]},<{image_label(body)}, not shown>"
     return body
@@ -275,7 +195,7 @@ def review_line(job: Job) -> str | None:
     return None
 
 
-def _status_text(job: Job) -> str:
+def status_word(job: Job) -> str:
     return {
         JobState.PENDING: "waiting", JobState.SUBMITTED: "submitting", JobState.QUEUED: "queued",
         JobState.RUNNING: f"rendering{f' {job.progress}%' if job.progress is not None else ''}",
@@ -315,9 +235,9 @@ def job_card(job: Job, *, now: float, waiting_position: int | None = None) -> tu
     review = review_line(job)
     if review:
         blocks.append(context(review))
-    if job.state in IN_FLIGHT:
+    if job.state in CANCELABLE:
         blocks.append({"type": "actions", "block_id": "job_actions", "elements": [cancel_button(job.id)]})
-    text = f"{title} job {job.id}: {_status_text(job)} · {clip(one_line(job.prompt), 150)}"
+    text = f"{title} job {job.id}: {status_word(job)} · {clip(one_line(job.prompt), 150)}"
     return text, blocks
 
 
@@ -335,7 +255,7 @@ def status_message(job: Job, now: float) -> tuple[str, list[dict]]:
 
 
 def review_actions(job_id: str) -> dict:
-    elements = [button(label, action_id, job_id, style="primary" if action_id == "review_approve" else None)
+    elements = [button(label, action_id, job_id, style="primary" if action_id == APPROVE_ACTION else None)
                 for action_id, label in REVIEW_ACTIONS.items()]
     return {"type": "actions", "block_id": "review_actions", "elements": elements}
 
@@ -363,125 +283,3 @@ def link_fallback_message(job: Job, reason: str, expires_hint: str | None) -> tu
         text = f"🎬 Job `{clip_escaped(job.id, 100)}` is ready, but its link is too long to post."
     blocks = [section(text), review_actions(job.id)]
     return f"Video for job {job.id}: download link (upload impossible)", blocks
-
-
-SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie", re.I)
-
-
-def masked_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    out = {}
-    for name, value in headers.items():
-        if name.lower() == "authorization":
-            out[name] = "Bearer $WAN_API_KEY"
-        elif SECRET_HEADER.search(name):
-            out[name] = "$WAN_API_KEY"
-        else:
-            out[name] = str(value)
-    return out
-
-
-def curl_line(method: str, url: str, headers: Mapping[str, str], json_body: Any) -> str:
-    parts = [f"curl -X {shlex.quote(method.upper())} {shlex.quote(url)}"]
-    for name, value in masked_headers(headers).items():
-        if "$WAN_API_KEY" in value:
-            parts.append(f'-H "{name}: {value}"')  # double quotes: the shell expands the key
-        else:
-            parts.append(f"-H {shlex.quote(f'{name}: {value}')}")
-    if not any(n.lower() == "content-type" for n in headers):
-        parts.append("-H 'Content-Type: application/json'")
-    if json_body is not None:
-        parts.append(f"-d {shlex.quote(json.dumps(json_body, ensure_ascii=False))}")
-    return " \\\n  ".join(parts)
-
-
-def _code_chunks(text: str, limit: int = SECTION_MAX - 8) -> list[str]:
-    """Escaped text cut into code-block sections, never inside an entity."""
-    chunks: list[str] = []
-    current: list[str] = []
-    size = 0
-    for ch in text:
-        piece = escape(ch)
-        if size + len(piece) > limit:
-            chunks.append("".join(current))
-            current, size = [], 0
-        current.append(piece)
-        size += len(piece)
-    chunks.append("".join(current))
-    return [f"```{c}```" for c in chunks]
-
-
-def api_request_message(method: str, url: str, headers: Mapping[str, str],
-                        json_body: Any) -> tuple[str, list[dict]]:
-    """Show API request: the exact JSON body and a curl line, the key masked (and inline images)."""
-    json_body = _hide_inline_images(json_body)
-    body = json.dumps(json_body, indent=2, ensure_ascii=False)
-    blocks = [section(f"*{escape(method.upper())}* `{clip_escaped(url, 500)}` with this JSON body:")]
-    body_chunks = _code_chunks(body)
-    curl_chunks = _code_chunks(curl_line(method, url, headers, json_body))
-    if 2 + len(body_chunks) + len(curl_chunks) > MAX_BLOCKS:
-        body_chunks, curl_chunks = body_chunks[: MAX_BLOCKS // 2 - 2], curl_chunks[: MAX_BLOCKS // 2 - 2]
-    blocks += [section(c) for c in body_chunks]
-    blocks.append(section("As a curl command (set `WAN_API_KEY` in your shell first):"))
-    blocks += [section(c) for c in curl_chunks]
-    return f"API request: {method.upper()} {url}", blocks
-
-
-# ---------------------------------------------------------------------------------------------
-# Lists and totals
-
-
-def job_line(job: Job, now: float) -> str:
-    age = elapsed(now - job.created_at) + " ago" if job.created_at else ""
-    prompt = clip_escaped(one_line(job.prompt), 60)
-    mode = next((SHORT_NAMES[m] for m in Mode if m.value == job.mode), job.mode)
-    bits = [f"`{clip_escaped(job.id, 60)}`", escape(mode), f"*{_status_text(job)}*", prompt, age]
-    return " · ".join(b for b in bits if b)
-
-
-def jobs_list(jobs: Iterable[Job], now: float, *, limit: int = 20) -> tuple[str, list[dict]]:
-    jobs = list(jobs)
-    if not jobs:
-        return "No jobs yet", [section("You have no jobs yet. Try `/wan t2v a red fox running through snow`.")]
-    lines = [job_line(job, now) for job in jobs[:limit]]
-    blocks = [section(f"*Your recent jobs* ({len(jobs)})")]
-    chunk: list[str] = []
-    for line in lines:
-        if len("\n".join([*chunk, line])) > SECTION_MAX:
-            blocks.append(section("\n".join(chunk)))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(section("\n".join(chunk)))
-    if len(jobs) > limit:
-        blocks.append(context(f"Showing the latest {limit}. `/wan status JOB` for one job."))
-    return f"Your recent jobs ({len(jobs)})", blocks[:MAX_BLOCKS]
-
-
-def spend_message(today_usd: float, month_usd: float, *, daily_budget_usd: float | None = None,
-                  team: Mapping[str, float] | None = None, team_today_usd: float | None = None,
-                  team_month_usd: float | None = None, estimated_today_usd: float | None = None,
-                  estimated_month_usd: float | None = None, channels: Mapping[str, float] | None = None,
-                  refunds_due: tuple[int, float] | None = None) -> tuple[str, list[dict]]:
-    """Your spend today and this month (billed, and estimated where jobs are still running); for admins
-    also the team's: top users (`team`: user id -> month), top channels, refunds due from triage."""
-    lines = [f"*Your spend:* {money(today_usd)} today · {money(month_usd)} this month (billed)"]
-    if estimated_today_usd is not None and estimated_month_usd is not None:
-        lines.append(f"Estimated at submit: {money(estimated_today_usd)} today · "
-                     f"{money(estimated_month_usd)} this month")
-    if daily_budget_usd is not None:
-        left = max(0.0, daily_budget_usd - today_usd)
-        lines.append(f"Daily budget {money(daily_budget_usd)} · {money(left)} left today (resets 00:00 UTC)")
-    blocks = [section("\n".join(lines))]
-    if team_today_usd is not None or team_month_usd is not None or team:
-        team_lines = [f"*Team:* {money(team_today_usd)} today · {money(team_month_usd)} this month"]
-        top = sorted((team or {}).items(), key=lambda item: -item[1])
-        team_lines += [f"• {mention(user)}: {money(usd)} this month" for user, usd in top]
-        if channels:
-            team_lines.append("*By channel:*")
-            team_lines += [f"• <#{channel}>: {money(usd)} this month"
-                           for channel, usd in sorted(channels.items(), key=lambda item: -item[1])]
-        if refunds_due is not None:
-            count, usd = refunds_due
-            team_lines.append(f"*Refunds due* (support triage, last 30 days): {count} · {money(usd)}")
-        blocks.append(section(fit_parts(team_lines, "\n", SECTION_MAX)))
-    return f"Your spend: {money(today_usd)} today, {money(month_usd)} this month", blocks

@@ -10,21 +10,23 @@ reference chosen by the caller (the reply text itself is kept server-side).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.redact import redact
-from bot.slack.cards import clip, escape
+from bot.slack.blocks.mrkdwn import MAX_BLOCKS, SECTION_MAX, clip, context, escape, money, section
 from bot.triage import TriageResult
 from bot.triage.report import confidence_level
 
-SECTION_MAX = 3000
 HEADER_MAX = 150
-CONTEXT_MAX = 2000
 VALUE_MAX = 2000
-MAX_BLOCKS = 50
 EVIDENCE_SHOWN = 25  # lines; the rest is counted, not shown
 EVIDENCE_LINE_MAX = 600
 POST_REPLY_ACTION = "triage_post_reply"
+SHORTCUT_ID = "triage_message"
+REPLY_MODAL_ID = "triage_reply_edit"
+REPLY_BLOCK = "reply"
+REPLY_INPUT = "text"
 
 VERDICT_LABELS = {
     "misrouted_chat_api": "Misrouted through the chat API",
@@ -48,12 +50,6 @@ def verdict_label(verdict: str) -> str:
     return VERDICT_LABELS.get(verdict, verdict.replace("_", " ").capitalize())
 
 
-def money(usd: float | None) -> str:
-    if usd is None:
-        return "-"
-    return f"${usd:.2f}" if round(usd, 2) == usd else f"${usd:.6f}".rstrip("0")
-
-
 def _code(text: str) -> str:
     """Text safe inside a ``` block: mrkdwn-escaped, and no ``` of its own to close it early."""
     return escape(text).replace("```", "ˋˋˋ")
@@ -74,22 +70,14 @@ def _code_sections(title: str, lines: list[str], limit: int = SECTION_MAX) -> li
         size += len(line) + 1
     if current:
         sections.append("\n".join(current))
-    return [_section(f"{title}\n```{body}```" if i == 0 else f"```{body}```") for i, body in enumerate(sections)]
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
-
-
-def _context(text: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, CONTEXT_MAX)}]}
+    return [section(f"{title}\n```{body}```" if i == 0 else f"```{body}```") for i, body in enumerate(sections)]
 
 
 def summary_line(result: TriageResult) -> str:
     """One line for the notification and the triage record."""
     parts = [f"{verdict_label(result.verdict)} ({result.verdict})"]
     if result.amount_usd is not None:
-        parts.append(money(result.amount_usd))
+        parts.append(money(result.amount_usd, missing='-'))
     if result.task_ids:
         parts.append("task " + ", ".join(result.task_ids[:5]) + (" …" if len(result.task_ids) > 5 else ""))
     if result.stuck:
@@ -118,18 +106,18 @@ def triage_report(result: TriageResult, *, source: str, reply_ref: str | None = 
     facts = [
         f"{icon} *{escape(label)}* (`{result.verdict}`)" + ("  :rotating_light: *STUCK*" if result.stuck else ""),
         f"*Confidence:* {result.confidence:.2f} ({confidence_level(result.confidence)})",
-        f"*Amount:* {money(result.amount_usd)}",
+        f"*Amount:* {money(result.amount_usd, missing='-')}",
         f"*Task ids:* {escape(', '.join(result.task_ids)) or '-'}",
         f"*Model:* {escape(result.model or '-')}",
     ]
-    blocks.append(_section("\n".join(facts)))
+    blocks.append(section("\n".join(facts)))
     if result.conflicts:
         text = ":warning: *Evidence conflicts, check by hand:*\n" + "\n".join(f"• {escape(c)}" for c in result.conflicts)
-        blocks.append(_section(text))
+        blocks.append(section(text))
     blocks += _code_sections("*Evidence*", evidence_lines(result))[:20]
     if result.notes:
-        blocks.append(_context("\n".join(f"Note: {escape(n)}" for n in result.notes)))
-    blocks.append(_section(f"*Next step:* {escape(result.next_step)}"))
+        blocks.append(context("\n".join(f"Note: {escape(n)}" for n in result.notes)))
+    blocks.append(section(f"*Next step:* {escape(result.next_step)}"))
     language = "Chinese" if result.language == "zh" else "English"
     reply_lines = [_code(line) for line in result.reply.splitlines()] or [""]
     blocks += _code_sections(f"*Reply to the customer* ({language}):", reply_lines)[:5]
@@ -139,7 +127,7 @@ def triage_report(result: TriageResult, *, source: str, reply_ref: str | None = 
             "text": {"type": "plain_text", "text": "Post reply in thread"},
             "value": clip(reply_ref, VALUE_MAX),
         }]})
-    blocks.append(_context(f"Triaged from {escape(source)} · only you can see this"))
+    blocks.append(context(f"Triaged from {escape(source)} · only you can see this"))
     if len(blocks) > MAX_BLOCKS:  # cannot happen with the caps above; keep the head and the tail
         blocks = blocks[: MAX_BLOCKS - 3] + blocks[-3:]
     return summary_line(result), redact_blocks(blocks)
@@ -157,10 +145,42 @@ def redact_blocks(value: Any) -> Any:
 
 
 def refusal_message(text: str) -> tuple[str, list[dict]]:
-    return text, [_section(escape(text))]
+    return text, [section(escape(text))]
 
 
 def posted_message(channel_id: str, thread_ts: str, permalink: str | None = None) -> tuple[str, list[dict]]:
     where = f"<{permalink}|the thread>" if permalink else "the thread"
     text = f":white_check_mark: Reply posted in {where}."
-    return f"Reply posted in the thread (channel {channel_id}).", [_section(text)]
+    return f"Reply posted in the thread (channel {channel_id}).", [section(text)]
+
+
+def reply_modal(ref: str, reply_text: str) -> dict[str, Any]:
+    """The small modal to edit a triage reply before it is posted in the customer's thread."""
+    return {
+        "type": "modal",
+        "callback_id": REPLY_MODAL_ID,
+        "private_metadata": json.dumps({"r": ref}),
+        "title": {"type": "plain_text", "text": "Reply to the customer"},
+        "submit": {"type": "plain_text", "text": "Post in thread"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [{
+            "type": "input", "block_id": REPLY_BLOCK,
+            "label": {"type": "plain_text", "text": "Reply (edit before posting if you like)"},
+            "element": {"type": "plain_text_input", "action_id": REPLY_INPUT, "multiline": True,
+                        "max_length": 3000, "initial_value": clip(redact(reply_text), 3000)},
+        }],
+    }
+
+
+def reply_ref(raw: str | None) -> str | None:
+    """The pending reply's ref kept in a button value or a modal's private_metadata."""
+    try:
+        return str(json.loads(raw or "")["r"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def reply_text(view: dict[str, Any]) -> str:
+    """The reply as typed in the modal."""
+    values = view.get("state", {}).get("values", {})
+    return ((values.get(REPLY_BLOCK) or {}).get(REPLY_INPUT) or {}).get("value") or ""

@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from bot.slack.commands import field_name
+from bot.slack.blocks.mrkdwn import clip, escape
+from bot.slack.grammar import field_name
 from bot.wan.request import MODE_FIELDS, SHORT_NAMES, FieldProblem, FieldSpec, Mode, parse_mode
 
 GENERATE_CALLBACK = "wan_generate"
@@ -45,11 +46,6 @@ MODE_LABELS = {
 
 def plain(text: str, limit: int = 3000) -> dict:
     return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
-
-
-def clip(text: str, limit: int) -> str:
-    text = str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def num_str(value: Any, decimal: bool) -> str:
@@ -179,11 +175,7 @@ def field_block(spec: FieldSpec, value: Any, *, price_per_second: float, duratio
 def _problem_block(block_id: str, messages: list[str]) -> dict:
     text = "\n".join(f"⚠️ {m}" for m in messages)
     return {"type": "context", "block_id": block_id,
-            "elements": [{"type": "mrkdwn", "text": clip(_escape(text), 2000)}]}
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            "elements": [{"type": "mrkdwn", "text": clip(escape(text), 2000)}]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,7 +226,7 @@ def mode_modal(mode: Mode | None, prefill: Mapping[str, Any] | None = None, *, p
         duration = prefill.get("duration")
         cost = cost_line(_initial_number_or_default(specs, duration), price_per_second)
         blocks.append({"type": "context", "block_id": "cost", "elements": [{
-            "type": "mrkdwn", "text": f"*{_escape(mode_label(mode))}* · estimated cost {cost or 'unknown'}",
+            "type": "mrkdwn", "text": f"*{escape(mode_label(mode))}* · estimated cost {cost or 'unknown'}",
         }]})
         for spec in specs:
             block = field_block(spec, prefill.get(spec.name), price_per_second=price_per_second,

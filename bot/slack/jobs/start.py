@@ -2,7 +2,7 @@
 
 Order: the job is stored first (pending, no card yet, and with the incoming request's key in the same
 transaction), then its card is posted and its ts stored, then the tracker takes it. A crash in between
-leaves a stored job without a card: `post_missing_cards` posts it on restart, before anything is
+leaves a stored job without a card: `bot.slack.recovery` posts it on restart, before anything is
 submitted; a card is never posted for a job that was not stored.
 """
 
@@ -12,16 +12,23 @@ import asyncio
 import logging
 import time
 import weakref
-from datetime import UTC, datetime
 
 from slack_sdk.errors import SlackApiError
 
-from bot.jobs.models import Job, JobState
+from bot.jobs.models import Job
 from bot.jobs.tracker import new_job_id
-from bot.slack.cards import job_card, money
-from bot.slack.notifier import respond_via
-from bot.slack.posting import INVITE_HINT, NotInChannel, Respond, post_message, slack_error, tell_user
+from bot.slack.blocks.card import job_card
+from bot.slack.jobs.limits import check_limits
 from bot.slack.services import Services
+from bot.slack.web.posting import (
+    INVITE_HINT,
+    NotInChannel,
+    Respond,
+    post_message,
+    respond_via,
+    slack_error,
+    tell_user,
+)
 from bot.wan.request import VideoRequest, estimate_cost_usd
 
 log = logging.getLogger(__name__)
@@ -35,42 +42,6 @@ def _user_lock(user_id: str) -> asyncio.Lock:
     if lock is None:
         lock = _user_locks[user_id] = asyncio.Lock()
     return lock
-
-
-def utc_midnight(now: float) -> float:
-    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return day.timestamp()
-
-
-def _resets_in(now: float) -> str:
-    left = utc_midnight(now) + 86400 - now
-    hours, minutes = int(left // 3600), int(left % 3600 // 60)
-    return f"at 00:00 UTC (in {hours} h {minutes} min)"
-
-
-async def check_limits(services: Services, user_id: str, request: VideoRequest) -> str | None:
-    """Why this user may not start this job now, or None."""
-    settings = services.settings
-    active = await services.store.count_active(user_id)
-    if active >= settings.wanbot_max_active_jobs_per_user:
-        return (f"You already have {active} jobs in flight, the limit per person "
-                f"(WANBOT_MAX_ACTIVE_JOBS_PER_USER = {settings.wanbot_max_active_jobs_per_user}). "
-                "Wait for one to finish or cancel one (`/wan jobs`, `/wan cancel JOB`).")
-    budget = settings.wanbot_user_daily_budget_usd
-    if budget is None:
-        return None
-    now = time.time()
-    today = await services.store.spend(since=utc_midnight(now), user_id=user_id)
-    # Billed spend, plus what the jobs still in flight are expected to cost.
-    in_flight = await services.store.list_jobs(user_id=user_id, limit=1000, states=[
-        JobState.PENDING, JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING])
-    committed = today["billed_usd"] + sum(j.estimated_cost_usd for j in in_flight)
-    cost = estimate_cost_usd(request, settings.wan_price_per_second)
-    if committed + cost > budget + 1e-9:
-        return (f"This job ({money(cost)}) would take you over your daily budget of {money(budget)} "
-                f"(WANBOT_USER_DAILY_BUDGET_USD): {money(committed)} spent or committed today. "
-                f"It resets {_resets_in(now)}.")
-    return None
 
 
 async def start_job(services: Services, request: VideoRequest, *, user_id: str, channel_id: str,
@@ -133,13 +104,3 @@ async def _not_started(services: Services, job: Job, why: str) -> None:
     """The card could not be posted: nothing was sent to the gateway, so the job is removed."""
     await services.store.discard_job(job.id)
     log.info("job not started: no card", extra={"job_id": job.id, "why": why})
-
-
-async def post_missing_cards(services: Services) -> int:
-    """After a crash: post the card of every stored Slack job that has none (before any is submitted)."""
-    posted = 0
-    for job in await services.store.unfinished_jobs("slack"):
-        if job.message_ts is None and job.channel_id and job.state == JobState.PENDING:
-            if await post_card(services, job) is not None:
-                posted += 1
-    return posted

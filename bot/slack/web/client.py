@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.config import Settings
 from bot.redact import redact
 
 
@@ -32,3 +38,19 @@ class RedactingWebClient(AsyncWebClient):
             data = scrub(data)
         return await super().api_call(api_method, http_verb=http_verb, files=files, data=data,
                                       params=scrub(params), json=scrub(json), headers=headers, auth=auth)
+
+
+def make_web_client(settings: Settings, **kwargs: Any) -> AsyncWebClient:
+    """The Web API client: honours Retry-After on 429, retries 5xx and connection errors, and masks
+    secrets in everything it sends."""
+    return RedactingWebClient(
+        token=settings.secret("slack_bot_token"),
+        base_url=settings.slack_api_url,
+        timeout=30,
+        retry_handlers=[
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+        ],
+        **kwargs,
+    )

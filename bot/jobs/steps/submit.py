@@ -1,0 +1,44 @@
+"""Submit: send a pending job (or resend one found `submitted`) with its Idempotency-Key."""
+
+from __future__ import annotations
+
+from bot.jobs.models import Job, JobState
+from bot.jobs.steps.base import Steps
+from bot.wan.errors import GatewayError, RateLimited, SubmitOutcomeUnknown
+from bot.wan.request import VideoRequest
+from bot.wan.retry import backoff_delay
+
+
+class SubmitStep(Steps):
+    async def _submit(self, job: Job) -> None:
+        request = VideoRequest.model_validate(job.request)
+        resumed = job.state == JobState.SUBMITTED
+        # Counted with the move to `submitted` (one transaction): a crash before it is not an attempt.
+        attempts = job.submit_attempts + 1
+        if resumed and attempts > 2:
+            await self._end(job, JobState.UNKNOWN, error_code="submit_unknown",
+                            error_message="the submit's outcome is unknown after a retry with the same "
+                                          "Idempotency-Key; check the gateway before re-running")
+            return
+        job = await self.store.transition(job.id, JobState.SUBMITTED, expect=[JobState.PENDING, JobState.SUBMITTED],
+                                          submitted_at=job.submitted_at or self.clock(), submit_attempts=attempts,
+                                          detail={"attempt": attempts, "resumed": resumed})
+        try:
+            task = await self.client.submit(request, idempotency_key=job.id)
+        except RateLimited as exc:
+            # Not accepted upstream: back to pending, keep our place, come back after the wait.
+            job = await self.store.transition(job.id, JobState.PENDING, expect=[JobState.SUBMITTED],
+                                              submit_attempts=0, submitted_at=None,
+                                              detail={"rate_limited": str(exc)})
+            errors = self._errors[job.id] = self._errors.get(job.id, 0) + 1
+            self._schedule(job.id, self.clock() + backoff_delay(errors - 1, retry_after=exc.retry_after))
+            return
+        except SubmitOutcomeUnknown as exc:
+            await self._end(job, JobState.UNKNOWN, error_code="submit_unknown", error_message=exc.message,
+                            request_id=exc.request_id)
+            return
+        except GatewayError as exc:
+            await self._fail_from_error(job, exc, during="submit")
+            return
+        self._errors.pop(job.id, None)
+        await self._apply_task(job, task, first=True)

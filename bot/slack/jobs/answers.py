@@ -1,0 +1,63 @@
+"""The `/wan` answers about jobs: your recent jobs, one job's status, cancel, and spend (yours, or
+the team's for admins). Each returns what to say; the caller says it."""
+
+from __future__ import annotations
+
+import time
+
+from bot.jobs.tracker import CannotCancel
+from bot.slack.blocks.card import status_message
+from bot.slack.blocks.messages import jobs_list, spend_message
+from bot.slack.jobs.limits import month_start, utc_midnight
+from bot.slack.services import Services
+
+
+async def jobs_answer(services: Services, user_id: str) -> tuple[str, list[dict]]:
+    jobs = await services.store.list_jobs(user_id=user_id, limit=21)
+    return jobs_list(jobs, time.time())
+
+
+async def status_answer(services: Services, job_ref: str) -> tuple[str, list[dict] | None]:
+    job = await services.store.find_job(job_ref)
+    if job is None:
+        return f"I can't find a job `{job_ref}`. `/wan jobs` lists yours.", None
+    return status_message(job, time.time())
+
+
+async def cancel_job(services: Services, job_ref: str, user_id: str) -> str:
+    """Cancel for the requester or an admin; a polite refusal for anyone else."""
+    job = await services.store.find_job(job_ref)
+    if job is None:
+        return f"I can't find a job `{job_ref}`. `/wan jobs` lists yours."
+    if job.user_id != user_id and not services.is_admin(user_id):
+        return f"Only <@{job.user_id}> (who started job `{job.id}`) or an admin can cancel it."
+    try:
+        await services.tracker.cancel(job.id, by=user_id)
+    except CannotCancel as exc:
+        return f"Can't cancel: {exc}."
+    return f"Job `{job.id}` is canceled."
+
+
+async def spend_answer(services: Services, user_id: str, scope: str) -> tuple[str, list[dict]]:
+    now = time.time()
+    store = services.store
+    today = await store.spend(since=utc_midnight(now), user_id=user_id)
+    month = await store.spend(since=month_start(now), user_id=user_id)
+    budget = services.settings.wanbot_user_daily_budget_usd
+    mine = dict(daily_budget_usd=budget, estimated_today_usd=today["estimated_usd"],
+                estimated_month_usd=month["estimated_usd"])
+    if scope == "team" and services.is_admin(user_id):
+        team_today = await store.spend(since=utc_midnight(now))
+        team_month = await store.spend(since=month_start(now))
+        by_user = await store.spend_by("user_id", since=month_start(now))
+        by_channel = await store.spend_by("channel_id", since=month_start(now))
+        return spend_message(today["billed_usd"], month["billed_usd"], **mine,
+                             team={u: usd for u, usd, _ in by_user}, team_today_usd=team_today["billed_usd"],
+                             team_month_usd=team_month["billed_usd"],
+                             channels={c: usd for c, usd, _ in by_channel},
+                             refunds_due=await store.refunds_due(since=now - 30 * 86400))
+    text, blocks = spend_message(today["billed_usd"], month["billed_usd"], **mine)
+    if scope == "team":
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": "The team's spend is for admins (WANBOT_ADMIN_USERS)."}]})
+    return text, blocks

@@ -1,0 +1,142 @@
+"""The generate form (a modal): opened from `/wan` or Tweak, its mode switch, and its submission
+read back into a request (inline errors on the form) and started as a job.
+
+Where the job goes (channel, thread) and a Tweak's attached image ride in the view's
+private_metadata."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from slack_sdk.errors import SlackApiError
+
+from bot.jobs.models import Job
+from bot.slack import grammar
+from bot.slack.blocks.card import image_label
+from bot.slack.blocks.modals import (
+    main_text_field,
+    modal_errors,
+    mode_modal,
+    parse_modal_submission,
+    prefill_from_job,
+    selected_mode,
+)
+from bot.slack.jobs.limits import check_limits
+from bot.slack.jobs.start import start_job
+from bot.slack.services import Services
+from bot.slack.web.posting import slack_error
+from bot.wan.request import FieldProblem, RequestInvalid, VideoRequest, build_request
+
+log = logging.getLogger(__name__)
+
+
+def modal_metadata(channel_id: str | None, thread_ts: str | None = None) -> str:
+    """Where a job started from the modal goes: kept in the view's private_metadata."""
+    return json.dumps({"channel_id": channel_id, "thread_ts": thread_ts})
+
+
+def metadata_of(view: dict) -> dict:
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        meta = {}
+    return meta if isinstance(meta, dict) else {}
+
+
+async def open_view(services: Services, trigger_id: str, view: dict) -> None:
+    try:
+        await services.client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        services.metrics.slack_error("views.open", slack_error(exc))
+        log.warning("views.open failed", extra={"error": slack_error(exc)})
+
+
+async def open_form(services: Services, trigger_id: str, command: grammar.OpenModal, *, channel_id: str,
+                    say) -> None:
+    """`/wan` without enough to start a job: the form, prefilled, with the problems shown."""
+    view = mode_modal(command.mode, command.prefill, price_per_second=services.settings.wan_price_per_second,
+                      private_metadata=modal_metadata(channel_id), errors=command.problems)
+    try:
+        await services.client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        services.metrics.slack_error("views.open", slack_error(exc))
+        await say(f"I couldn't open the form (Slack said `{slack_error(exc)}`). "
+                  f"Type it instead, e.g. `{grammar.EXAMPLE}`.")
+
+
+async def open_tweak(services: Services, trigger_id: str, job: Job) -> None:
+    """Tweak: the form prefilled from a job, its result going to the job's thread."""
+    mode, prefill = prefill_from_job(job.request)
+    meta = json.loads(modal_metadata(job.channel_id, job.thread_ts or job.message_ts))
+    kept = image_label(job.request.get("input", {}).get("image_url"))
+    if kept:
+        meta["image_job"] = job.id  # an empty image field keeps this job's attached image
+    view = mode_modal(mode, prefill, price_per_second=services.settings.wan_price_per_second,
+                      private_metadata=json.dumps(meta), kept_image=kept)
+    await open_view(services, trigger_id, view)
+
+
+async def switch_mode(services: Services, body: dict) -> None:
+    """The mode selector changed: swap in that mode's fields, keeping what was typed."""
+    view = body["view"]
+    values = (view.get("state") or {}).get("values") or {}
+    mode = selected_mode(values)
+    try:
+        _, prefill = parse_modal_submission(view)
+    except (RequestInvalid, ValueError):
+        prefill = {}
+    kept = None
+    if metadata_of(view).get("image_job"):
+        job = await services.store.get_job(metadata_of(view)["image_job"])
+        kept = image_label((job.request.get("input", {}) if job else {}).get("image_url"))
+    new_view = mode_modal(mode, prefill, price_per_second=services.settings.wan_price_per_second,
+                          private_metadata=view.get("private_metadata") or "", kept_image=kept)
+    try:
+        await services.client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
+    except SlackApiError as exc:
+        # hash_conflict: the user changed the mode again meanwhile; the newer action wins.
+        services.metrics.slack_error("views.update", slack_error(exc))
+        log.info("views.update refused", extra={"error": slack_error(exc)})
+
+
+async def _keep_attached_image(services: Services, view: dict, fields: dict) -> None:
+    """Tweak of a job whose image was attached in Slack: an empty image field keeps that image."""
+    job_id = metadata_of(view).get("image_job")
+    if not job_id or fields.get("image_url"):
+        return
+    job = await services.store.get_job(job_id)
+    image = (job.request.get("input", {}) if job else {}).get("image_url")
+    if isinstance(image, str) and image.startswith("data:"):
+        fields["image_url"] = image
+
+
+async def read_submission(services: Services, user_id: str, view: dict) -> tuple[dict | None, VideoRequest | None]:
+    """The submitted form as a request to start, or the ack body that shows its problems on the form
+    (invalid fields, a gateway that cannot take it, a limit: quick to check, best shown there)."""
+    mode = None
+    try:
+        mode, fields = parse_modal_submission(view)
+        await _keep_attached_image(services, view, fields)
+        request = build_request(mode, fields)
+        if problems := services.gateway.format.check(request):
+            raise RequestInvalid(problems)
+    except RequestInvalid as exc:
+        return modal_errors(exc.problems, mode=mode), None
+    except ValueError as exc:  # a forged payload without a mode
+        return modal_errors([FieldProblem("mode", str(exc))]), None
+    refusal = await check_limits(services, user_id, request)
+    if refusal:
+        return modal_errors([FieldProblem(main_text_field(mode), refusal)], mode=mode), None
+    return None, request
+
+
+async def start_submission(services: Services, user_id: str, view: dict, request: VideoRequest) -> None:
+    """After the ack closed the form: one job per submitted view, where the form was opened."""
+    meta = metadata_of(view)
+    channel_id = meta.get("channel_id")
+    if not channel_id:
+        channel_id = user_id  # opened without a channel: the job lives in a DM with the bot
+    if not await services.store.remember_request(f"view:{view['id']}:{view.get('hash')}"):
+        return
+    await start_job(services, request, user_id=user_id, channel_id=channel_id, thread_ts=meta.get("thread_ts"))

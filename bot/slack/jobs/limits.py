@@ -1,0 +1,54 @@
+"""The limits a Slack user meets before a job starts: jobs in flight per person, and the daily
+budget (billed spend plus what the jobs in flight are expected to cost), with the UTC day and
+month boundaries that the spend answers use too."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from bot.jobs.models import JobState
+from bot.slack.blocks.mrkdwn import money
+from bot.slack.services import Services
+from bot.wan.request import VideoRequest, estimate_cost_usd
+
+
+def utc_midnight(now: float) -> float:
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+def month_start(now: float) -> float:
+    day = datetime.fromtimestamp(now, UTC)
+    return day.replace(day=1, hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def _resets_in(now: float) -> str:
+    left = utc_midnight(now) + 86400 - now
+    hours, minutes = int(left // 3600), int(left % 3600 // 60)
+    return f"at 00:00 UTC (in {hours} h {minutes} min)"
+
+
+async def check_limits(services: Services, user_id: str, request: VideoRequest) -> str | None:
+    """Why this user may not start this job now, or None."""
+    settings = services.settings
+    active = await services.store.count_active(user_id)
+    if active >= settings.wanbot_max_active_jobs_per_user:
+        return (f"You already have {active} jobs in flight, the limit per person "
+                f"(WANBOT_MAX_ACTIVE_JOBS_PER_USER = {settings.wanbot_max_active_jobs_per_user}). "
+                "Wait for one to finish or cancel one (`/wan jobs`, `/wan cancel JOB`).")
+    budget = settings.wanbot_user_daily_budget_usd
+    if budget is None:
+        return None
+    now = time.time()
+    today = await services.store.spend(since=utc_midnight(now), user_id=user_id)
+    # Billed spend, plus what the jobs still in flight are expected to cost.
+    in_flight = await services.store.list_jobs(user_id=user_id, limit=1000, states=[
+        JobState.PENDING, *JobState.IN_FLIGHT_UPSTREAM])
+    committed = today["billed_usd"] + sum(j.estimated_cost_usd for j in in_flight)
+    cost = estimate_cost_usd(request, settings.wan_price_per_second)
+    if committed + cost > budget + 1e-9:
+        return (f"This job ({money(cost)}) would take you over your daily budget of {money(budget)} "
+                f"(WANBOT_USER_DAILY_BUDGET_USD): {money(committed)} spent or committed today. "
+                f"It resets {_resets_in(now)}.")
+    return None

@@ -1,0 +1,61 @@
+"""Start, and resume after a crash: post the cards of jobs stored without one (before anything is
+submitted), resume every unfinished job, answer commands acknowledged but not answered, and
+re-render cards that a crash left stale."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from bot.jobs.models import JobState
+from bot.slack.dispatch import handle_command
+from bot.slack.jobs.start import post_card
+from bot.slack.services import Services
+from bot.slack.web.client import scrub
+from bot.slack.web.posting import respond_via
+
+log = logging.getLogger(__name__)
+
+CARD_REFRESH_DAYS = 7  # on start, cards of jobs changed this recently are re-rendered if a crash left them stale
+REPLAY_MAX_AGE = 1800.0  # a response_url lasts 30 minutes
+
+
+async def resume(services: Services) -> None:
+    """Start the notifier and the tracker, picking up where a crash left everything."""
+    services.notifier.start()
+    cards = await post_missing_cards(services)
+    resumed = await services.tracker.start()
+    replayed = await replay_unanswered(services)
+    for job in await services.store.stale_cards(since=time.time() - CARD_REFRESH_DAYS * 86400):
+        services.notifier.refresh(job)  # a crash came between a job's change and its card update
+    log.info("tracker started", extra={"resumed": resumed, "cards_posted": cards, "commands_replayed": replayed})
+
+
+async def post_missing_cards(services: Services) -> int:
+    """After a crash: post the card of every stored Slack job that has none (before any is submitted)."""
+    posted = 0
+    for job in await services.store.unfinished_jobs("slack"):
+        if job.message_ts is None and job.channel_id and job.state == JobState.PENDING:
+            if await post_card(services, job) is not None:
+                posted += 1
+    return posted
+
+
+async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE) -> int:
+    """Answer the commands a crash cut off after their ack."""
+    requests = await services.store.unanswered_requests(since=time.time() - max_age)
+    for key, command in requests:
+        log.info("answering a command acknowledged before a restart", extra={"user": command.get("user_id")})
+        reply = respond_via(command.get("response_url"))
+
+        async def respond(*args, reply=reply, **kwargs) -> None:
+            if reply is not None:
+                await reply(*scrub(list(args)), **scrub(kwargs))
+
+        try:
+            await handle_command(services, command, respond=respond, request_key=key)
+        except Exception:
+            log.exception("replaying a command failed")
+        finally:
+            await services.store.request_done(key)
+    return len(requests)
