@@ -24,6 +24,9 @@ class TrackerOptions:
     download_dir: str | None = None
     origin: str | None = None           # resume only jobs of this origin ("cli" or "slack"); None: all
     first_guess_seconds: float | None = None  # expected run time before any job was learned (None: Wan's)
+    # A poll's 404 expires a job only past the task's expiry or after 404s for this long (gateway-api.md).
+    task_expiry_seconds: float = 24 * 3600
+    not_found_grace_seconds: float = 10 * 60
     step_retry_seconds: float = 30.0    # after an unexpected error in a step (a bug): try again this much later
 
     @classmethod

@@ -55,6 +55,7 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
         self._expected: dict[tuple[str, int], list[float]] = {}
         # Per job in flight: its progress readings (memory only: after a restart fresh polls rebuild it).
         self._paces: dict[str, schedule.Pace] = {}
+        self._not_found_since: dict[str, float] = {}
         self._tasks: set[asyncio.Task] = set()
         self._done: dict[str, asyncio.Event] = {}
         self._upstream_gate = asyncio.Semaphore(self.options.upstream_concurrency)

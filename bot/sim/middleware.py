@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.sim import script
 from bot.sim.state import RID, STATE, RequestRecord
 
 SUBMIT_UNIFIED = "/v1/video/generations"
@@ -58,6 +59,9 @@ async def _faulted(request: web.Request, handler) -> tuple[web.StreamResponse, s
         await asyncio.sleep(cfg.hang_seconds)  # the client should have given up by now
     if request.headers.get("Authorization", "") != f"Bearer {cfg.api_key}":
         return error(request, "auth", "Invalid API key provided."), None
+    scripted = await script.intercept(request, handler, error=error, submit_paths=SUBMIT_PATHS)
+    if scripted is not None:
+        return scripted, "script"
     if cfg.chance(cfg.rate_429):
         state.stats.faults["429"] += 1
         headers = {"Retry-After": f"{cfg.retry_after:g}"}

@@ -29,6 +29,7 @@ class Steps:
     _errors: dict[str, int]          # consecutive poll/delivery/429 errors per job
     _paces: dict[str, schedule.Pace]  # per job in flight: its progress readings (memory only)
     _done: dict[str, asyncio.Event]   # wait_for's wake-ups
+    _not_found_since: dict[str, float]  # when a job's polls began to answer 404 (memory only)
 
     async def _apply_task(self, job: Job, task: Task, *, first: bool = False) -> None:
         """Record what the gateway says of the task (the poll step's; the submit step uses it too)."""
@@ -41,6 +42,7 @@ class Steps:
         """Give the job's upstream slot to the next pending job."""
         self.slots.release(job_id)
         self._paces.pop(job_id, None)
+        self._not_found_since.pop(job_id, None)
 
     def _finish(self, job: Job) -> None:
         event = self._done.pop(job.id, None)

@@ -24,28 +24,45 @@ class PollStep(Steps):
         over_limit = bool(job.submitted_at) and self.clock() - job.submitted_at > self.options.time_limit_seconds
         try:
             task = await self.client.get_task(job.task_id)
-        except NotFound:
-            await self._end(job, JobState.EXPIRED, error_code="task_not_found",
-                            error_message="the gateway no longer knows this task (task ids expire after 24 h)")
+        except NotFound as exc:
+            if self._gone_for_good(job):
+                await self._end(job, JobState.EXPIRED, error_code="task_not_found",
+                                error_message="the gateway no longer knows this task (task ids expire after 24 h)")
+                return
+            await self._poll_failed(job, exc, over_limit)
             return
         except GatewayError as exc:
-            if over_limit:
-                await self._fail_time_limit(job)
-                return
-            # The task is alive and paid for upstream: a failed poll never fails the job.
-            errors = self._errors[job.id] = self._errors.get(job.id, 0) + 1
-            # Full jitter spreads many jobs' retries apart; Retry-After is a floor.
-            delay = max(self.options.poll_min_interval, backoff_delay(errors - 1, retry_after=exc.retry_after))
-            log.warning("poll failed; will poll again", extra={"job_id": job.id, "error": str(exc), "in_s": delay})
-            await self._plan_poll(job, delay)
+            await self._poll_failed(job, exc, over_limit)
             return
         self._errors.pop(job.id, None)
+        self._not_found_since.pop(job.id, None)
         if over_limit and not task.status.ended:
             # Checked after the poll: a task that finished while we were away (a restart, a long
             # gap between polls) is delivered, never failed for lateness.
             await self._fail_time_limit(job)
             return
         await self._apply_task(job, task)
+
+    def _gone_for_good(self, job: Job) -> bool:
+        """A 404 on a poll means expired only for a task past its expiry, or after 404s for longer than
+        the grace (gateway-api.md): a younger task's 404 may be a proxy's page or a lagging replica."""
+        now = self.clock()
+        if job.submitted_at and now - job.submitted_at > self.options.task_expiry_seconds:
+            return True
+        # Memory only: after a restart the grace starts again, which errs on the side of the paid task.
+        since = self._not_found_since.setdefault(job.id, now)
+        return now - since > self.options.not_found_grace_seconds
+
+    async def _poll_failed(self, job: Job, exc: GatewayError, over_limit: bool) -> None:
+        if over_limit:
+            await self._fail_time_limit(job)
+            return
+        # The task is alive and paid for upstream: a failed poll never fails the job.
+        errors = self._errors[job.id] = self._errors.get(job.id, 0) + 1
+        # Full jitter spreads many jobs' retries apart; Retry-After is a floor.
+        delay = max(self.options.poll_min_interval, backoff_delay(errors - 1, retry_after=exc.retry_after))
+        log.warning("poll failed; will poll again", extra={"job_id": job.id, "error": str(exc), "in_s": delay})
+        await self._plan_poll(job, delay)
 
     async def _fail_time_limit(self, job: Job) -> None:
         minutes = self.options.time_limit_seconds / 60
