@@ -24,6 +24,7 @@ from rich.console import Console
 
 from bot.config import load_settings
 from bot.logs import setup_logging
+from bot.slack.blocks.modals import MODE_ACTION, MODE_BLOCK
 
 USER, CHANNEL = "U0DEV", "C0DEV"
 OUT_DIR = Path("wanbot-out")
@@ -244,8 +245,8 @@ class TerminalChat:
                 self.say(f"  {exc}", "red")
                 return
             self.values = {}
-            await self.sender.block_action("mode_select", mode, user_id=USER, view=self.view,
-                                           view_values={"mode": mode})
+            await self.sender.block_action(MODE_ACTION, mode, user_id=USER, view=self.view,
+                                           view_values={MODE_BLOCK: mode})
             return
         self.values[name] = value
 

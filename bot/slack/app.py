@@ -30,14 +30,24 @@ def build_app(services: Services) -> AsyncApp:
         process_before_response=False,  # ack first, work after (Slack waits 3 s at most)
         logger=logging.getLogger("bot.slack.bolt"),
     )
+    app.use(provide_services(services))
     app.use(mask_secrets_in_replies)
-    listeners.register(app, services)
-
-    @app.error
-    async def on_error(error, body):
-        log.error("listener failed", extra={"error": repr(error), "type": (body or {}).get("type")})
-
+    listeners.register(app)
+    app.error(on_error)
     return app
+
+
+def provide_services(services: Services):
+    """A global middleware: every listener finds the services in its context (`services_of`)."""
+    async def put_services(context, next):
+        context["services"] = services
+        await next()
+
+    return put_services
+
+
+async def on_error(error, body):
+    log.error("listener failed", extra={"error": repr(error), "type": (body or {}).get("type")})
 
 
 async def mask_secrets_in_replies(context, next):
@@ -75,7 +85,7 @@ async def start_http(services: Services, host: str = "0.0.0.0", port: int = 3000
             db_ok = True
         except Exception:
             db_ok = False
-        running = services.tracker_running()
+        running = services.tracker.running
         ok = db_ok and running
         return web.json_response({"ok": ok, "db": db_ok, "tracker": running}, status=200 if ok else 503)
 

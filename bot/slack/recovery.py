@@ -9,7 +9,6 @@ import time
 
 from bot.jobs.models import JobState
 from bot.slack.dispatch import handle_command
-from bot.slack.jobs.notifier import SlackNotifier
 from bot.slack.jobs.start import post_card
 from bot.slack.services import Services
 from bot.slack.web.client import scrub
@@ -23,13 +22,12 @@ REPLAY_MAX_AGE = 1800.0  # a response_url lasts 30 minutes
 
 async def resume(services: Services) -> None:
     """Start the notifier and the tracker, picking up where a crash left everything."""
-    if isinstance(services.notifier, SlackNotifier):
-        services.notifier.start()
+    services.notifier.start()
     cards = await post_missing_cards(services)
     resumed = await services.tracker.start()
     replayed = await replay_unanswered(services)
     for job in await services.store.stale_cards(since=time.time() - CARD_REFRESH_DAYS * 86400):
-        services.refresh_card(job)  # a crash came between a job's change and its card update
+        services.notifier.refresh(job)  # a crash came between a job's change and its card update
     log.info("tracker started", extra={"resumed": resumed, "cards_posted": cards, "commands_replayed": replayed})
 
 

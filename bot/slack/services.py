@@ -7,19 +7,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.jobs.notifier import Notifier
 from bot.jobs.store import JobStore
 from bot.jobs.tracker import Tracker, TrackerOptions
 from bot.slack.jobs.notifier import SlackNotifier
 from bot.slack.metrics import InstrumentedGateway, Metrics
+from bot.slack.triage.desk import TriageDesk
+from bot.slack.triage.staff import SupportStaff
 from bot.slack.web.client import make_web_client
 from bot.wan.client import GatewayClient
 
@@ -34,27 +34,18 @@ class Services:
     gateway: GatewayClient
     client: AsyncWebClient        # the bot's Web API client (SLACK_API_URL, retry handlers)
     metrics: Metrics
-    notifier: Notifier | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # room for other surfaces (triage, dev UI)
+    notifier: SlackNotifier       # job cards and the thread upload; the tracker reports to it
+    triage: TriageDesk            # support triage: who may, and the replies waiting to be posted
 
     def is_admin(self, user_id: str | None) -> bool:
         return bool(user_id) and user_id in self.settings.wanbot_admin_users
-
-    def tracker_running(self) -> bool:
-        return self.tracker.running
-
-    def refresh_card(self, job) -> None:
-        """Re-render a job's card (review decisions change it outside the tracker)."""
-        if isinstance(self.notifier, SlackNotifier):
-            self.notifier.refresh(job)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking jobs, let running steps finish within `grace`, flush cards, close everything."""
         with contextlib.suppress(Exception):
             await self.tracker.stop(grace)
-        if isinstance(self.notifier, SlackNotifier):
-            with contextlib.suppress(Exception):
-                await self.notifier.stop(min(grace, 3.0))  # final card states, briefly
+        with contextlib.suppress(Exception):
+            await self.notifier.stop(min(grace, 3.0))  # final card states, briefly
         with contextlib.suppress(Exception):
             await self.gateway.aclose()
         if self.client.session is not None:  # only when a caller gave the client its own session
@@ -63,17 +54,12 @@ class Services:
         await self.store.close()
 
 
-def default_notifier(client: AsyncWebClient, store: JobStore, metrics: Metrics, **options: Any) -> Notifier:
-    return SlackNotifier(client, store, metrics, **options)
-
-
 async def create_services(settings: Settings, *,
-                          notifier_factory: Callable[..., Notifier] = default_notifier,
                           notifier_options: dict[str, Any] | None = None,
                           tracker_options: dict[str, Any] | None = None,
                           client: AsyncWebClient | None = None) -> Services:
-    """Open the store, the gateway client, the Web API client and a tracker (origin "slack") whose
-    notifier is `notifier_factory(client, store, metrics, **notifier_options)`. Call `start()` next.
+    """Open the store, the gateway client, the Web API client, the Slack notifier and a tracker
+    (origin "slack") that reports to it. `bot.slack.recovery.resume(services)` starts them.
 
     `tracker_options` override TrackerOptions (tests: a small poll_min_interval);
     `notifier_options` reach SlackNotifier (card_min_interval, card_tick_interval, upload_cap, ...).
@@ -86,8 +72,13 @@ async def create_services(settings: Settings, *,
     # TLS handshake with slack.com) per call. Closed in stop().
     client = client or make_web_client(settings, session=aiohttp.ClientSession())
     options = {"card_per_minute": settings.wanbot_card_updates_per_minute, **(notifier_options or {})}
-    notifier = notifier_factory(client, store, metrics, **options)
+    notifier = SlackNotifier(client, store, metrics, **options)
     tracker = Tracker(store, InstrumentedGateway(gateway, metrics), notifier,
                       TrackerOptions.from_settings(settings, origin="slack", **(tracker_options or {})))
     return Services(settings=settings, store=store, tracker=tracker, gateway=gateway, client=client,
-                    metrics=metrics, notifier=notifier)
+                    metrics=metrics, notifier=notifier, triage=TriageDesk(store, SupportStaff(settings, client)))
+
+
+def services_of(context) -> Services:
+    """The services a listener is handed in Bolt's context (put there by the app's middleware)."""
+    return context["services"]

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.store import JobStore
-from bot.slack.listeners import actions, shortcuts, views
-from bot.slack.triage.run import handle_triage_command
+from bot.slack.app import build_app
+from bot.slack.triage.desk import TriageDesk
+from bot.slack.triage.staff import SupportStaff
 from bot.wan.client import GatewayClient
 from tests.conftest import bounded
 
@@ -36,6 +36,7 @@ class FakeServices:
     store: JobStore
     gateway: Any
     client: AsyncWebClient
+    triage: TriageDesk
 
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.settings.wanbot_admin_users
@@ -70,20 +71,9 @@ async def start_world(make_settings, tmp_path, **overrides) -> tuple[World, web.
     gateway = GatewayClient(settings) if settings.wan_api_base else None
     client = AsyncWebClient(token=standin.bot_token, base_url=standin.api_url)
     store = await JobStore.open(tmp_path / "triage.db")
-    services = FakeServices(settings=settings, store=store, gateway=gateway, client=client)
-    app = AsyncApp(token=standin.bot_token, signing_secret=SECRET, client=client)
-
-    @app.command("/wan")
-    async def wan(ack, command, respond):
-        await ack()
-        text = command.get("text") or ""
-        if text.split(" ", 1)[0].lower() == "triage":
-            await handle_triage_command(
-                services, text=text.split(" ", 1)[1] if " " in text else "",
-                user_id=command["user_id"], channel_id=command["channel_id"], respond=respond)
-
-    for listeners in (actions, views, shortcuts):  # the triage shortcut, button and modal among them
-        listeners.register(app, services)
+    services = FakeServices(settings=settings, store=store, gateway=gateway, client=client,
+                            triage=TriageDesk(store, SupportStaff(settings, client)))
+    app = build_app(services)  # the real wiring: /wan, the shortcut, the button and the modal
     runner = web.AppRunner(app.web_app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

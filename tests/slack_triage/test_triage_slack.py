@@ -7,7 +7,6 @@ import logging
 import time
 
 from bot.slack.blocks.triage import POST_REPLY_ACTION
-from bot.slack.triage.desk import desk
 from tests.slack_triage.conftest import ADMIN, CHANNEL, CUSTOMER, LISTED, OUTSIDER, SUPPORT
 
 MISROUTED = (
@@ -231,12 +230,12 @@ async def test_post_reply_still_works_after_a_restart(world):
     message = {"type": "message", "user": CUSTOMER, "ts": "1700000000.000700", "text": "invalid apitype: -1"}
     report = await shortcut_report(world, message)
     button = next(e for b in report["blocks"] if b["type"] == "actions" for e in b["elements"])
-    desk(world.services).replies.clear()   # what a restart forgets: only the database remembers
+    world.services.triage.replies.clear()   # what a restart forgets: only the database remembers
     await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=SUPPORT, channel_id=CHANNEL,
                                     message=report, is_ephemeral=True)
     view = await world.standin.wait_until(world.standin.last_view, timeout=10)
     assert "/v1/video/generations" in view["blocks"][0]["element"]["initial_value"]
-    desk(world.services).replies.clear()
+    world.services.triage.replies.clear()
     await world.sender.view_submission(view, user_id=SUPPORT, values={"reply": "Please use the task API."})
     posted = await world.standin.wait_for_message(CHANNEL, "1700000000.000700", timeout=10)
     assert posted["text"] == "Please use the task API." and posted["thread_ts"] == "1700000000.000700"

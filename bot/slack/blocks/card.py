@@ -33,12 +33,17 @@ from bot.wan.request import MODE_FIELDS, SHORT_NAMES, Mode
 PROMPT_SHOWN = 2500
 
 CANCEL_ACTION = "job_cancel"
+APPROVE_ACTION = "review_approve"
+CHANGES_ACTION = "review_changes"
+RERUN_ACTION = "review_rerun"
+TWEAK_ACTION = "review_tweak"
+SHOW_API_ACTION = "review_show_api"
 REVIEW_ACTIONS = {
-    "review_approve": "✅ Approve",
-    "review_changes": "✏️ Request changes",
-    "review_rerun": "🔁 Re-run",
-    "review_tweak": "🎛️ Tweak",
-    "review_show_api": "🧾 Show API request",
+    APPROVE_ACTION: "✅ Approve",
+    CHANGES_ACTION: "✏️ Request changes",
+    RERUN_ACTION: "🔁 Re-run",
+    TWEAK_ACTION: "🎛️ Tweak",
+    SHOW_API_ACTION: "🧾 Show API request",
 }
 CANCELABLE = frozenset({JobState.PENDING, *JobState.IN_FLIGHT_UPSTREAM})  # the card shows Cancel
 MODE_TITLES = {
@@ -250,7 +255,7 @@ def status_message(job: Job, now: float) -> tuple[str, list[dict]]:
 
 
 def review_actions(job_id: str) -> dict:
-    elements = [button(label, action_id, job_id, style="primary" if action_id == "review_approve" else None)
+    elements = [button(label, action_id, job_id, style="primary" if action_id == APPROVE_ACTION else None)
                 for action_id, label in REVIEW_ACTIONS.items()]
     return {"type": "actions", "block_id": "review_actions", "elements": elements}
 

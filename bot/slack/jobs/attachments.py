@@ -20,9 +20,11 @@ from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import grammar
 from bot.slack.blocks.mrkdwn import clip, escape
+from bot.slack.services import Services
 from bot.slack.web.files import DownloadError, bot_token, download_bytes, token_may_go_to
 from bot.wan.request import FieldProblem, Mode, RequestInvalid, build_request
 from bot.wan.urls import DEFAULT_MAX_DATA_BYTES
@@ -106,7 +108,7 @@ def _name(file: dict[str, Any]) -> str:
     return str(file.get("name") or file.get("title") or file.get("id") or "the file")
 
 
-async def file_info(client: Any, file_id: str) -> dict[str, Any]:
+async def file_info(client: AsyncWebClient, file_id: str) -> dict[str, Any]:
     try:
         answer = await client.files_info(file=file_id)
     except SlackApiError as exc:
@@ -116,7 +118,7 @@ async def file_info(client: Any, file_id: str) -> dict[str, Any]:
     return dict(answer.get("file") or {})
 
 
-async def recent_image(client: Any, channel_id: str, *, now: float | None = None,
+async def recent_image(client: AsyncWebClient, channel_id: str, *, now: float | None = None,
                        within: float = RECENT_SECONDS) -> dict[str, Any] | None:
     """The newest image file shared at the top level of the channel within `within` seconds.
 
@@ -144,7 +146,7 @@ async def recent_image(client: Any, channel_id: str, *, now: float | None = None
     return None
 
 
-async def fetch_image(services: Any, file: dict[str, Any]) -> Attachment:
+async def fetch_image(services: Services, file: dict[str, Any]) -> Attachment:
     """Download a Slack image file with the bot token and make its data URI."""
     name = _name(file)
     shown = "`" + clip(name.replace("`", "'"), 80) + "`"
@@ -158,7 +160,7 @@ async def fetch_image(services: Any, file: dict[str, Any]) -> Attachment:
     if size > MAX_IMAGE_BYTES:
         raise AttachmentProblem(f"{shown} ({size_text(size)}) {too_big}")
     url = file.get("url_private_download") or file.get("url_private")
-    api_url = getattr(services.settings, "slack_api_url", None)
+    api_url = services.settings.slack_api_url
     if not url:
         raise AttachmentProblem(f"Slack gave me no download link for {shown}.")
     if not token_may_go_to(str(url), api_url):
@@ -166,7 +168,7 @@ async def fetch_image(services: Any, file: dict[str, Any]) -> Attachment:
         raise AttachmentProblem(f"{shown} is not stored on Slack, so I won't fetch it with the bot's token. "
                                 "Give a public https link with `--image` instead.")
     try:
-        data = await download_bytes(str(url), bot_token(services), api_url=api_url, max_bytes=MAX_IMAGE_BYTES,
+        data = await download_bytes(str(url), bot_token(services.settings), api_url=api_url, max_bytes=MAX_IMAGE_BYTES,
                                     timeout=DOWNLOAD_TIMEOUT)
     except DownloadError as exc:
         log.warning("attachment download failed", extra={"file_id": file.get("id"), "error": str(exc)})
@@ -186,11 +188,11 @@ async def fetch_image(services: Any, file: dict[str, Any]) -> Attachment:
                       shared_by=file.get("_shared_by"), shared_ts=file.get("_shared_ts"))
 
 
-async def resolve_image(services: Any, parsed: grammar.Command, *, channel_id: str) -> Resolved:
+async def resolve_image(services: Services, parsed: grammar.Command, *, channel_id: str) -> Resolved:
     """An i2v command whose image is a Slack file or missing: fetch the file and make it a Generate.
 
     Anything else comes back unchanged. With no image to be found, the modal opens with a hint."""
-    api_url = getattr(services.settings, "slack_api_url", None)
+    api_url = services.settings.slack_api_url
     if isinstance(parsed, grammar.Generate) and parsed.request.mode == Mode.IMAGE_TO_VIDEO:
         fields = parsed.request.fields()
         problems: list[FieldProblem] = []

@@ -36,7 +36,7 @@ async def record_review(services: Services, job_id: str, user_id: str, state: st
         return None
     job = await services.store.update(job_id, review_state=state, reviewed_by=user_id, reviewed_at=time.time(),
                                       review_note=note)
-    services.refresh_card(job)
+    services.notifier.refresh(job)
     return job
 
 

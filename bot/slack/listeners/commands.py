@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from bot.slack import dispatch
-from bot.slack.services import Services
+from bot.slack.services import services_of
 
 
-def register(app, services: Services) -> None:
-    @app.command("/wan")
-    async def wan_command(ack, command, respond):
-        key = await dispatch.receive(services, command)  # stored before the ack: a crash after it is replayed
-        await ack()  # within 3 s, always: everything else happens after
-        if key is not None:
-            await dispatch.answer(services, command, respond=respond, request_key=key)
+async def on_wan(ack, command, respond, context):
+    services = services_of(context)
+    key = await dispatch.receive(services, command)  # stored before the ack: a crash after it is replayed
+    await ack()  # within 3 s, always: everything else happens after
+    if key is not None:
+        await dispatch.answer(services, command, respond=respond, request_key=key)
+
+
+def register(app) -> None:
+    app.command("/wan")(on_wan)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from bot.slack.services import Services
+MENTION_REPLY = "Hi! Type `/wan help` to see what I can do, or `/wan` for a form."
 
 
-def register(app, services: Services) -> None:
-    @app.event("app_mention")
-    async def mentioned(event, say):
-        await say(text="Hi! Type `/wan help` to see what I can do, or `/wan` for a form.",
-                  thread_ts=event.get("thread_ts") or event.get("ts"))
+async def on_mention(event, say):
+    await say(text=MENTION_REPLY, thread_ts=event.get("thread_ts") or event.get("ts"))
 
-    @app.event("message")
-    async def message(ack):
-        await ack()  # file shares and chatter: nothing to do, but Slack wants a 200
+
+async def on_message(ack):
+    await ack()  # file shares and chatter: nothing to do, but Slack wants a 200
+
+
+def register(app) -> None:
+    app.event("app_mention")(on_mention)
+    app.event("message")(on_message)

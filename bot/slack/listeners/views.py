@@ -11,36 +11,47 @@ from bot.slack.blocks.modals import (
 )
 from bot.slack.blocks.triage import REPLY_BLOCK, REPLY_MODAL_ID, reply_ref, reply_text
 from bot.slack.jobs import form, review
-from bot.slack.services import Services
+from bot.slack.services import services_of
 from bot.slack.triage.reply import submit_reply
 
 
-def register(app, services: Services) -> None:
-    @app.view(GENERATE_CALLBACK)
-    async def generate_submitted(ack, body, view):
-        user_id = body["user"]["id"]
-        errors, request = await form.read_submission(services, user_id, view)
-        if errors is not None:
-            await ack(**errors)
-            return
-        await ack()  # closes the modal
-        await form.start_submission(services, user_id, view, request)
+async def on_generate_submitted(ack, body, view, context):
+    services = services_of(context)
+    user_id = body["user"]["id"]
+    errors, request = await form.read_submission(services, user_id, view)
+    if errors is not None:
+        await ack(**errors)
+        return
+    await ack()  # closes the modal
+    await form.start_submission(services, user_id, view, request)
 
-    @app.view(REQUEST_CHANGES_CALLBACK)
-    async def changes_submitted(ack, body, view):
-        job_id, note = parse_request_changes(view)
-        if not note:
-            await ack(response_action="errors", errors={NOTE_BLOCK: "Say what should change."})
-            return
-        await ack()
-        await review.changes_requested(services, job_id, body["user"]["id"], note)
 
-    @app.view(REPLY_MODAL_ID)
-    async def reply_submitted(ack, body, view):
-        text = reply_text(view)
-        if not text.strip():
-            await ack(response_action="errors", errors={REPLY_BLOCK: "Write the reply to post."})
-            return
-        await ack()
-        await submit_reply(services, ref=reply_ref(view.get("private_metadata")), text=text,
-                           user_id=body["user"]["id"])
+async def on_changes_submitted(ack, body, view, context):
+    job_id, note = parse_request_changes(view)
+    if not note:
+        await ack(response_action="errors", errors={NOTE_BLOCK: "Say what should change."})
+        return
+    await ack()
+    await review.changes_requested(services_of(context), job_id, body["user"]["id"], note)
+
+
+async def on_triage_reply_submitted(ack, body, view, context):
+    text = reply_text(view)
+    if not text.strip():
+        await ack(response_action="errors", errors={REPLY_BLOCK: "Write the reply to post."})
+        return
+    await ack()
+    await submit_reply(services_of(context), ref=reply_ref(view.get("private_metadata")), text=text,
+                       user_id=body["user"]["id"])
+
+
+HANDLERS = {
+    GENERATE_CALLBACK: on_generate_submitted,
+    REQUEST_CHANGES_CALLBACK: on_changes_submitted,
+    REPLY_MODAL_ID: on_triage_reply_submitted,
+}
+
+
+def register(app) -> None:
+    for callback_id, handler in HANDLERS.items():
+        app.view(callback_id)(handler)

@@ -8,8 +8,8 @@ import logging
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
 
+from bot.jobs.store import JobStore
 from bot.redact import redact
 from bot.slack.triage.staff import SupportStaff
 
@@ -28,11 +28,11 @@ class PendingReply:
 
 
 class TriageDesk:
-    """Per-Services state: the permission check and the replies waiting for "Post reply"."""
+    """Per-app state: the permission check and the replies waiting for "Post reply"."""
 
-    def __init__(self, services: Any):
-        self.services = services
-        self.staff = SupportStaff(services.settings, services.client)
+    def __init__(self, store: JobStore, staff: SupportStaff):
+        self.store = store
+        self.staff = staff
         self.replies: OrderedDict[str, PendingReply] = OrderedDict()
 
     async def keep_reply(self, reply: PendingReply) -> str:
@@ -41,7 +41,7 @@ class TriageDesk:
         ref = secrets.token_urlsafe(9)
         if reply.record_id is not None:
             try:
-                await self.services.store.keep_triage_reply(
+                await self.store.keep_triage_reply(
                     reply.record_id, channel_id=reply.channel_id, thread_ts=reply.thread_ts,
                     reply=redact(reply.text))
                 ref = f"t{reply.record_id}"
@@ -58,7 +58,7 @@ class TriageDesk:
         if ref in self.replies:
             return self.replies[ref]
         if ref.startswith("t") and ref[1:].isdigit():
-            record = await self.services.store.triage_record(int(ref[1:]))
+            record = await self.store.triage_record(int(ref[1:]))
             if record and record.get("reply") and record.get("reply_channel"):
                 return PendingReply(record["reply_channel"], record["reply_thread_ts"], record["reply"],
                                     record["staff_user"] or "", record["id"])
@@ -66,13 +66,3 @@ class TriageDesk:
 
     async def check(self, user_id: str | None, action: str) -> bool:
         return await self.staff.check(user_id, action)
-
-
-def desk(services: Any) -> TriageDesk:
-    """The TriageDesk of these services, made on first use (kept in `services.extra` when it has one)."""
-    extra = getattr(services, "extra", None)
-    if not isinstance(extra, dict):
-        extra = services.__dict__.setdefault("_triage_extra", {})
-    if "triage_desk" not in extra:
-        extra["triage_desk"] = TriageDesk(services)
-    return extra["triage_desk"]

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 
 from bot.redact import redact
+from bot.slack.services import Services
 from bot.slack.web.files import DownloadError, bot_token, download
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,12 @@ def is_text_file(file: dict[str, Any]) -> bool:
             or str(file.get("mimetype") or "").lower().startswith(TEXT_MIMETYPES))
 
 
-async def fetch_files(services: Any, files: list[dict[str, Any]], folder: Path) -> tuple[list[Path], list[str]]:
+async def fetch_files(services: Services, files: list[dict[str, Any]], folder: Path) -> tuple[list[Path], list[str]]:
     """Download the message's text-like files; returns the paths and notes on what was skipped."""
     paths: list[Path] = []
     notes: list[str] = []
-    token = bot_token(services)
-    api_url = getattr(services.settings, "slack_api_url", None)
+    token = bot_token(services.settings)
+    api_url = services.settings.slack_api_url
     for index, file in enumerate(files):
         name = str(file.get("name") or file.get("title") or f"file {index + 1}")
         if index >= MAX_FILES:

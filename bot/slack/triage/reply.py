@@ -4,21 +4,21 @@ it stands) goes into the customer's thread, and the staff member gets a link to 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from bot.redact import redact
 from bot.slack.blocks.triage import posted_message, reply_modal
-from bot.slack.triage.desk import PendingReply, desk
+from bot.slack.services import Services
+from bot.slack.triage.desk import PendingReply
 from bot.slack.triage.staff import REFUSAL
 from bot.slack.web.posting import ephemeral
 
 log = logging.getLogger(__name__)
 
 
-async def open_reply(services: Any, *, ref: str | None, user_id: str, channel_id: str | None,
+async def open_reply(services: Services, *, ref: str | None, user_id: str, channel_id: str | None,
                      trigger_id: str, respond) -> None:
     """The button: open the edit modal; without one (an expired trigger) post the reply as it stands."""
-    triage_desk = desk(services)
+    triage_desk = services.triage
     if not await triage_desk.check(user_id, "post_reply"):
         await respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
         return
@@ -35,9 +35,9 @@ async def open_reply(services: Any, *, ref: str | None, user_id: str, channel_id
         await post_reply(services, reply, reply.text, user_id, channel_id or reply.channel_id, respond)
 
 
-async def submit_reply(services: Any, *, ref: str | None, text: str, user_id: str) -> None:
+async def submit_reply(services: Services, *, ref: str | None, text: str, user_id: str) -> None:
     """The modal was submitted (and acknowledged): post the edited reply."""
-    triage_desk = desk(services)
+    triage_desk = services.triage
     if not await triage_desk.check(user_id, "post_reply"):
         return
     reply = await triage_desk.find_reply(ref)
@@ -46,7 +46,7 @@ async def submit_reply(services: Any, *, ref: str | None, text: str, user_id: st
     await post_reply(services, reply, text, user_id, reply.channel_id, None)
 
 
-async def post_reply(services: Any, reply: PendingReply, text: str, user_id: str, channel_id: str,
+async def post_reply(services: Services, reply: PendingReply, text: str, user_id: str, channel_id: str,
                       respond) -> None:
     client = services.client
     try:

@@ -17,7 +17,8 @@ from bot.redact import redact
 from bot.slack.blocks.mrkdwn import clip
 from bot.slack.blocks.triage import summary_line, triage_report
 from bot.slack.grammar import clean_slack_text
-from bot.slack.triage.desk import PendingReply, desk
+from bot.slack.services import Services
+from bot.slack.triage.desk import PendingReply
 from bot.slack.triage.files import fetch_files
 from bot.slack.triage.staff import REFUSAL
 from bot.slack.web.posting import ephemeral
@@ -30,19 +31,18 @@ TASK_ID_RE = re.compile(r"(?=[\w\-]*\d)[A-Za-z0-9][\w\-]{5,127}")  # vt_1a2b3c, 
 USAGE = "Paste what to triage after the word: `/wan triage <error message, log lines or a task id>`."
 
 
-def _lookup(services: Any):
+def _lookup(services: Services):
     """The live task look-up through the gateway, when one is configured."""
-    gateway = getattr(services, "gateway", None)
-    if gateway is None or not getattr(services.settings, "wan_api_base", None):
+    if not services.settings.wan_api_base:
         return None
 
     async def get_task(task_id: str):
-        return await asyncio.wait_for(gateway.get_task(task_id), LOOKUP_TIMEOUT)
+        return await asyncio.wait_for(services.gateway.get_task(task_id), LOOKUP_TIMEOUT)
 
     return get_task
 
 
-async def _record(services: Any, result: TriageResult, *, user_id: str, channel_id: str | None,
+async def _record(services: Services, result: TriageResult, *, user_id: str, channel_id: str | None,
                   source: str) -> int | None:
     summary = redact(clip(f"{summary_line(result)} — from {source}. Next step: {result.next_step}", 1000))
     try:
@@ -64,10 +64,10 @@ def bare_task_id(text: str) -> str | None:
     return text if TASK_ID_RE.fullmatch(text) else None
 
 
-async def handle_triage_command(services: Any, *, text: str, user_id: str, channel_id: str, respond) -> None:
+async def handle_triage_command(services: Services, *, text: str, user_id: str, channel_id: str, respond) -> None:
     """`/wan triage <text or task id>`, after the ack: an ephemeral report through `respond`."""
     started = time.monotonic()
-    if not await desk(services).check(user_id, "command"):
+    if not await services.triage.check(user_id, "command"):
         await respond(text=REFUSAL, response_type="ephemeral", replace_original=False)
         return
     text = clean_slack_text(text or "").strip()
@@ -89,18 +89,19 @@ async def handle_triage_command(services: Any, *, text: str, user_id: str, chann
         await respond(text="Sorry, triage failed on that input. Please try again, or use the CLI.",
                       response_type="ephemeral", replace_original=False)
         return
+    # Recorded before the report is shown, as the shortcut does: what staff saw is always on record.
+    await _record(services, result, user_id=user_id, channel_id=channel_id, source=source)
     fallback, blocks = triage_report(result, source=source)
     await respond(text=fallback, blocks=blocks, response_type="ephemeral", replace_original=False)
-    await _record(services, result, user_id=user_id, channel_id=channel_id, source=source)
     _log_done(result, user_id, "command", started)
 
 
-async def triage_message(services: Any, *, user_id: str, channel_id: str, message: dict[str, Any],
+async def triage_message(services: Services, *, user_id: str, channel_id: str, message: dict[str, Any],
                          respond=None) -> None:
     """The shortcut's work after the ack: check, download, triage, report, record."""
     started = time.monotonic()
     client = services.client
-    if not await desk(services).check(user_id, "shortcut"):
+    if not await services.triage.check(user_id, "shortcut"):
         await ephemeral(client, channel_id, user_id, REFUSAL, respond=respond)
         return
     text = clean_slack_text(str(message.get("text") or ""))
@@ -121,7 +122,7 @@ async def triage_message(services: Any, *, user_id: str, channel_id: str, messag
     message_ts = message.get("ts")
     if message_ts and channel_id:
         thread_ts = str(message.get("thread_ts") or message_ts)
-        ref = json.dumps({"r": await desk(services).keep_reply(
+        ref = json.dumps({"r": await services.triage.keep_reply(
             PendingReply(channel_id, thread_ts, result.reply, user_id, record_id))})
     fallback, blocks = triage_report(result, source=source, reply_ref=ref)
     await ephemeral(client, channel_id, user_id, fallback, blocks, respond=respond)

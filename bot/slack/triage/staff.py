@@ -12,9 +12,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,7 @@ REFUSAL = (
 
 
 class SupportStaff:
-    def __init__(self, settings: Any, client: Any, *, cache_seconds: float = CACHE_SECONDS,
+    def __init__(self, settings: Settings, client: AsyncWebClient, *, cache_seconds: float = CACHE_SECONDS,
                  clock: Callable[[], float] = time.monotonic):
         self.usergroup: str | None = settings.wanbot_support_usergroup or None
         self.users = set(settings.wanbot_support_users or [])

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bot.config import Settings
 from bot.net.download import DownloadError as _NetError
 from bot.net.download import Reach, Refused, fetch, origin
 
@@ -48,8 +49,8 @@ def slack_policy(api_url: str | None) -> Callable[[str], Reach]:
     return policy
 
 
-def bot_token(services: Any) -> str:
-    return getattr(services.client, "token", None) or services.settings.secret("slack_bot_token") or ""
+def bot_token(settings: Settings) -> str:
+    return settings.secret("slack_bot_token") or ""
 
 
 def _accept(status: int, headers: Mapping[str, str]) -> None:

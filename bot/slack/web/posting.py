@@ -115,7 +115,7 @@ def respond_via(url: str | None):
     return respond
 
 
-async def ephemeral(client: Any, channel_id: str, user_id: str, text: str, blocks: list | None = None,
+async def ephemeral(client: AsyncWebClient, channel_id: str, user_id: str, text: str, blocks: list | None = None,
                      respond=None) -> None:
     """An ephemeral message to one person; through the response_url when the bot is not in the channel."""
     try:
