@@ -34,11 +34,11 @@ def _gateway(running: str, usage: str):
     async def poll(request):
         polls["n"] += 1
         if polls["n"] <= 2:
-            text = '{"id": "vt_n1", "status": "running", "progress": %s}' % running
+            text = '{"id": "vt_n1", "status": "running", "progress": ' + running + "}"
         else:
             video = f"{request.scheme}://{request.host}/videos/vt_n1.mp4"
-            text = ('{"id": "vt_n1", "status": "succeeded", "progress": 100, "output": {"video_url": "%s"},'
-                    ' "usage": %s}' % (video, usage))
+            text = ('{"id": "vt_n1", "status": "succeeded", "progress": 100, "output": {"video_url": "'
+                    + video + '"}, "usage": ' + usage + "}")
         return web.Response(text=text, content_type="application/json")
 
     async def video(request):
@@ -80,9 +80,9 @@ async def number_gateway(make_settings, recorder, tmp_path):
 @pytest.mark.parametrize("running, usage", [
     (HUGE, '{"billed_seconds": 5, "cost_usd": 0.3}'),            # OverflowError on float(int)
     ("-" + HUGE, '{"billed_seconds": 5, "cost_usd": 0.3}'),
-    ('"%s"' % HUGE, '{"billed_seconds": 5, "cost_usd": 0.3}'),
+    (f'"{HUGE}"', '{"billed_seconds": 5, "cost_usd": 0.3}'),
     ("1e999", '{"billed_seconds": 5, "cost_usd": 0.3}'),          # JSON's inf
-    ("40", '{"billed_seconds": %s, "cost_usd": %s}' % (HUGE, HUGE)),
+    ("40", f'{{"billed_seconds": {HUGE}, "cost_usd": {HUGE}}}'),
 ])
 async def test_absurd_numbers_never_fail_a_live_paid_job(number_gateway, recorder, running, usage):
     tracker, polls = await number_gateway(running, usage)
@@ -94,9 +94,9 @@ async def test_absurd_numbers_never_fail_a_live_paid_job(number_gateway, recorde
 
 
 @pytest.mark.parametrize("cost", ['"-25"', "-25", '"inf"', '"-inf"', '"NaN"', "NaN", "Infinity", '"1e400"',
-                                  HUGE, '"%s"' % HUGE])
+                                  HUGE, f'"{HUGE}"'])
 async def test_a_negative_or_infinite_cost_is_ignored_and_the_price_table_used(number_gateway, cost):
-    tracker, _ = await number_gateway("50", '{"billed_seconds": 5, "cost_usd": %s}' % cost)
+    tracker, _ = await number_gateway("50", '{"billed_seconds": 5, "cost_usd": ' + cost + "}")
     job = await tracker.enqueue(build_request("t2v", {"prompt": "a fox", "duration": 5}))
     job = await asyncio.wait_for(tracker.wait_for(job.id), 20)
     assert job.state is JobState.DELIVERED
@@ -108,8 +108,8 @@ async def test_a_negative_or_infinite_cost_is_ignored_and_the_price_table_used(n
                                           ("cost_usd", '"-25"'), ("billed_seconds", '"-3"')])
 def test_out_of_range_numbers_are_logged(caplog, field, value):
     import json
-    where = '"usage": {"%s": %s}' % (field, value) if field != "progress" else '"progress": %s' % value
-    body = json.loads('{"id": "t", "status": "running", %s}' % where)
+    where = f'"usage": {{"{field}": {value}}}' if field != "progress" else f'"progress": {value}'
+    body = json.loads('{"id": "t", "status": "running", ' + where + "}")
     with caplog.at_level("WARNING"):
         task = parse_task(body)
     assert getattr(task, field) is None
