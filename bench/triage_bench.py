@@ -1,6 +1,7 @@
 """Triage throughput: a big new-api JSONL log with one relevant task, next to `grep -c` on the same file.
 
     .venv/bin/python -m bench.triage_bench [--sizes-mb 300,1024] [--runs 3] [--keep DIR] [--json PATH]
+    .venv/bin/python -m bench.triage_bench --whole ...  (a whole export, no task id: see below)
     .venv/bin/python bench/triage_bench.py ...          (the same)
 
 For every size (1 MB = 10^6 bytes) it writes a new-api log export (JSON Lines: chat calls and other
@@ -13,6 +14,11 @@ page cache, then times, interleaved, `--runs` runs of each:
   /proc/self/status at exit) to stderr;
 - engine: `bot.triage.engine.triage(paths=[FILE], task_id=TASK_ID)` in a fresh child per run, timed
   inside the child after its imports (no start-up), with its VmHWM read just before exit.
+
+With `--whole` the log is a whole new-api export of chat traffic (about 1.3 million rows per 300 MB)
+with one video-model row billed with token statistics, triage is run with no `--task` (the
+prefilter must find that row by itself), the verdict must be misrouted_chat_api, and the baseline
+is `grep -c -E '<the media-model pattern>'` on the same file (the pattern the product searches for).
 
 A "start-up" row times the CLI on a one-line file: the fixed cost no file size changes. Medians are
 reported. Targets: the whole read within 3x of `grep -c`, and memory flat (peak RSS at the largest
@@ -44,6 +50,7 @@ MB = 1_000_000
 MIB = 1 << 20
 TASK = "task_BENCH00042"
 VERDICT = "refund_due"  # the task was charged and failed
+WHOLE_VERDICT = "misrouted_chat_api"  # the one video-model row was billed with tokens
 RATIO_TARGET = 3.0
 FLAT_TOLERANCE_MIB = 8.0
 
@@ -86,6 +93,43 @@ def make_log(path: Path, size: int) -> None:
         f.write(json.dumps({"task_id": TASK, "platform": "wan", "status": "FAILURE", "quota": 1600000}).encode() + b"\n")
 
 
+def _chat_row(i: int) -> str:
+    models = ("gpt-4o-mini", "claude-3-5-haiku", "deepseek-chat", "qwen-plus", "gpt-4.1")
+    return json.dumps({"id": 100000 + i, "created_at": 1764000000 + i // 10, "type": 2, "content": "",
+                       "username": f"u{i % 7}", "token_name": "k", "model_name": models[i % 5], "quota": 1234,
+                       "prompt_tokens": 300 + i % 50, "completion_tokens": 120, "use_time": 2, "is_stream": True,
+                       "channel": 12, "group": "default", "other": ""}, separators=(",", ":"))
+
+
+MISROUTED_ROW = json.dumps({"id": 99, "created_at": 1764000500, "type": 2, "content": "模型倍率 2.00，补全倍率 1.00",
+                            "username": "acme", "token_name": "prod", "model_name": "wan2.6-t2v", "quota": 6020,
+                            "prompt_tokens": 1204, "completion_tokens": 0, "use_time": 2, "is_stream": False,
+                            "channel": 12, "group": "default",
+                            "other": "{\"request_path\":\"/v1/chat/completions\"}"},
+                           ensure_ascii=False, separators=(",", ":"))
+
+
+def make_export(path: Path, size: int) -> int:
+    """A whole export of chat rows with the one misrouted video-model row in the middle; returns the
+    number of rows written."""
+    block = ("\n".join(_chat_row(i) for i in range(2000)) + "\n").encode()
+    blocks = max(1, -(-size // len(block)))
+    with path.open("wb") as f:
+        for b in range(blocks):
+            if b == blocks // 2:
+                f.write(MISROUTED_ROW.encode() + b"\n")
+            f.write(block)
+    return blocks * 2000 + 1
+
+
+def media_pattern() -> str:
+    """The media-model part of the product's prefilter, as one `grep -E` alternation."""
+    from bot.triage.prefilter import media_literals
+    from bot.triage.records import MEDIA_MODEL_PATTERNS
+
+    return "|".join(media_literals(MEDIA_MODEL_PATTERNS)).replace("\\", "")
+
+
 def warm(path: Path) -> None:
     """Read the file once so every timed run finds it in the page cache."""
     with path.open("rb", buffering=0) as f:
@@ -101,17 +145,18 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def run_grep(path: Path) -> dict[str, Any]:
+def run_grep(path: Path, whole: bool = False) -> dict[str, Any]:
+    args = ["grep", "-c", "-E", "-e", media_pattern()] if whole else ["grep", "-c", TASK]
     start = time.perf_counter()
-    done = subprocess.run(["grep", "-c", TASK, str(path)], capture_output=True, check=False, cwd=path.parent)
+    done = subprocess.run([*args, str(path)], capture_output=True, check=False, cwd=path.parent)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"grep failed: {done.stderr.decode(errors='replace')}")
     return {"seconds": seconds, "lines": int(done.stdout)}
 
 
-def run_cli(path: Path) -> dict[str, Any]:
-    cmd = [sys.executable, "-c", CLI_WRAPPER, "triage", str(path), "--task", TASK, "--json"]
+def run_cli(path: Path, whole: bool = False) -> dict[str, Any]:
+    cmd = [sys.executable, "-c", CLI_WRAPPER, "triage", str(path), *([] if whole else ["--task", TASK]), "--json"]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, check=False, cwd=path.parent, env=_child_env())
     seconds = time.perf_counter() - start
@@ -122,8 +167,8 @@ def run_cli(path: Path) -> dict[str, Any]:
     return {"seconds": seconds, "peak_kib": int(err.rsplit("VmHWM:", 1)[1].split()[0]), "verdict": out["verdict"]}
 
 
-def run_engine(path: Path) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.triage_bench", "--engine-worker", str(path)]
+def run_engine(path: Path, whole: bool = False) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "bench.triage_bench", "--engine-worker", str(path), *(["--whole"] if whole else [])]
     done = subprocess.run(cmd, capture_output=True, check=False, cwd=path.parent, env=_child_env())
     if done.returncode != 0:
         raise RuntimeError(f"the engine worker failed ({done.returncode}): {done.stderr.decode(errors='replace')[-2000:]}")
@@ -132,7 +177,7 @@ def run_engine(path: Path) -> dict[str, Any]:
 
 
 
-def engine_worker(path: Path) -> dict[str, Any]:
+def engine_worker(path: Path, whole: bool = False) -> dict[str, Any]:
     """One engine run in this process: the imports first, untimed; then the product's entry point."""
     import asyncio
 
@@ -140,7 +185,7 @@ def engine_worker(path: Path) -> dict[str, Any]:
 
     base_kib = status_kib("VmRSS")
     start = time.perf_counter()
-    result = asyncio.run(triage(paths=[path], task_id=TASK))
+    result = asyncio.run(triage(paths=[path], task_id=None if whole else TASK))
     seconds = time.perf_counter() - start
     verdict = json.loads(result.to_json())["verdict"]
     return {"seconds": seconds, "peak_kib": status_kib("VmHWM"), "base_kib": base_kib, "verdict": verdict}
@@ -148,12 +193,12 @@ def engine_worker(path: Path) -> dict[str, Any]:
 
 # --- one size -----------------------------------------------------------------------------------
 
-def measure(path: Path, runs: int, startup_path: Path) -> dict[str, Any]:
+def measure(path: Path, runs: int, startup_path: Path, whole: bool = False) -> dict[str, Any]:
     results: dict[str, list[dict[str, Any]]] = {"grep": [], "cli": [], "engine": [], "startup": []}
     for run in range(runs):  # interleaved, so drift on a shared machine hits all alike
-        results["grep"].append(run_grep(path))
-        results["cli"].append(run_cli(path))
-        results["engine"].append(run_engine(path))
+        results["grep"].append(run_grep(path, whole))
+        results["cli"].append(run_cli(path, whole))
+        results["engine"].append(run_engine(path, whole))
         results["startup"].append(run_cli(startup_path))
         print(f"# {path.name} run {run + 1}: " + ", ".join(
             f"{k} {v[-1]['seconds']:.3f} s" for k, v in results.items()), file=sys.stderr, flush=True)
@@ -181,11 +226,12 @@ def measure(path: Path, runs: int, startup_path: Path) -> dict[str, Any]:
     }
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]], whole: bool = False) -> dict[str, Any]:
     big, small = rows[-1], rows[0]
     summary: dict[str, Any] = {
         "rows": rows,
-        "verdict_ok": all(r["verdict"] == VERDICT for r in rows),
+        "whole": whole,
+        "verdict_ok": all(r["verdict"] == (WHOLE_VERDICT if whole else VERDICT) for r in rows),
         "engine_within_3x": big["engine_ratio"] <= RATIO_TARGET,
         "cli_within_3x": big["cli_ratio"] <= RATIO_TARGET,
         # the CLI less its fixed start-up: the file read as the CLI does it
@@ -201,7 +247,9 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def table(summary: dict[str, Any]) -> str:
     rows = summary["rows"]
-    lines = ["| size | `grep -c` (baseline) | CLI `python -m bot triage --task` | CLI / grep | engine alone "
+    grep, cli = ("`grep -c -E` media pattern", "CLI `python -m bot triage` (no task)") if summary.get("whole") \
+        else ("`grep -c` (baseline)", "CLI `python -m bot triage --task`")
+    lines = [f"| size | {grep} | {cli} | CLI / grep | engine alone "
              "| engine / grep | CLI start-up | peak RSS CLI | peak RSS engine | verdict |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
@@ -233,7 +281,8 @@ def table(summary: dict[str, Any]) -> str:
                      f"{big['engine_peak_mib']:.0f} MiB ({summary['engine_peak_diff_mib']:+.1f})")
     else:
         lines.append("- memory flat: needs two sizes")
-    lines.append(f"- triage verdict {'as expected' if summary['verdict_ok'] else 'WRONG'} ({VERDICT})")
+    expected = WHOLE_VERDICT if summary.get("whole") else VERDICT
+    lines.append(f"- triage verdict {'as expected' if summary['verdict_ok'] else 'WRONG'} ({expected})")
     return "\n".join(lines)
 
 
@@ -244,10 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per size (the median is shown)")
     parser.add_argument("--keep", type=Path, metavar="DIR", help="write the logs here and keep them")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--whole", action="store_true", help="a whole chat export with no task id (see above)")
     parser.add_argument("--engine-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.engine_worker:
-        print(json.dumps(engine_worker(args.engine_worker)), flush=True)
+        print(json.dumps(engine_worker(args.engine_worker, args.whole)), flush=True)
         return 0
     sizes = [float(s) for s in args.sizes_mb.split(",") if s.strip()]
     work = Path(tempfile.mkdtemp(prefix="wanbot-triage-bench-"))
@@ -259,19 +309,23 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for size_mb in sizes:
             path = where / f"triage-{size_mb:g}mb.jsonl"
-            make_log(path, int(size_mb * MB))
+            (make_export if args.whole else make_log)(path, int(size_mb * MB))
             warm(path)
             try:
-                rows.append(measure(path, args.runs, startup_path))
+                rows.append(measure(path, args.runs, startup_path, args.whole))
             finally:
                 if not args.keep:
                     path.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    summary = summarize(rows)
+    summary = summarize(rows, args.whole)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
-    print(f"Triage: a new-api JSONL log with one relevant task ({TASK}) vs `grep -c` on the same file")
+    if args.whole:
+        print("Triage: a whole new-api chat export with one video-model row billed with tokens, no task id, "
+              "vs `grep -c -E '<media pattern>'` on the same file")
+    else:
+        print(f"Triage: a new-api JSONL log with one relevant task ({TASK}) vs `grep -c` on the same file")
     print()
     print(table(summary))
     return 0

@@ -38,7 +38,8 @@ async def triage(
     customer's own words, then the input's newest timestamp, then the wall clock measure "stuck".
     `lang` ("zh"/"en", from --lang or the modal) overrides the language of the customer's prose.
     """
-    flt = Filter(task_id=task_id, model=model)
+    opts = Options.from_settings(settings)
+    flt = Filter(task_id=task_id, model=model, media_models=opts.extra_media_models)
     records: list[Record] = []
     notes: list[str] = []
     for text in texts:
@@ -51,7 +52,7 @@ async def triage(
     language = lang or prose_language(records) or getattr(settings, "wanbot_triage_language", None) or "en"
     if lookup is not None:
         records += await _look_up(records, task_id, lookup, notes)
-    decision = decide(records, Options.from_settings(settings), now=now, task_id=task_id)
+    decision = decide(records, opts, now=now, task_id=task_id)
     return build(decision, language, notes,
                  docs_url=getattr(settings, "wanbot_task_api_docs_url", None))
 

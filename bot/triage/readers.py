@@ -2,8 +2,9 @@
 
 Small inputs are read whole and scanned for every JSON value wherever it nests, so pretty-printed
 exports, `{"data": {"items": [...]}}` wrappers and JSON inside log lines all yield their rows with
-the line they start on. Big inputs are streamed: a byte-level prefilter picks the few lines that can
-matter (they name the task id, the model or a triage keyword) and only those are parsed.
+the line they start on. Big inputs are streamed: a byte-level prefilter (bot.triage.prefilter) picks the few lines that
+can matter (they name the task id, the model, a video/image model or a triage fact) and only those
+are parsed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import BinaryIO
 
-from bot.triage.records import Record
+from bot.triage.prefilter import Matcher, NeedleMatcher, candidate_lines, whole_export_matcher
+from bot.triage.records import ERROR, MEDIA_MODEL_PATTERNS, Record, is_media_model
 from bot.triage.rows import from_mapping
 from bot.triage.textfacts import from_text
 
@@ -31,18 +33,13 @@ MAX_PROSE = 50  # lines of the customer's words kept for the language and the co
 _decoder = json.JSONDecoder()
 _OPEN_RE = re.compile(r"[{\[]")
 _CSV_HEADER_KEYS = ("model_name", "task_id", "request_id", "quota", "prompt_tokens", "created_at", "spend")
-# Lines worth parsing when no task/model filter is given (lower-case bytes; the line is lowered first).
-_KEYWORDS = (
-    b"task", b"token", b"api type", b"apitype", b"api_type", b"refund", b"/chat/", b"quota", b"status",
-    b"fail", b"spend", b"model", "失败".encode(), "退款".encode(), "扣费".encode(), "任务".encode(),
-    "补偿".encode(), "输入".encode(), "输出".encode(), "消耗".encode(),
-)
 
 
 @dataclass
 class Filter:
     task_id: str | None = None
     model: str | None = None  # fnmatch pattern, case-insensitive
+    media_models: tuple[str, ...] = ()  # extra video/image model patterns (WANBOT_TRIAGE_MEDIA_MODELS)
 
     def keep(self, rec: Record) -> bool:
         if self.task_id and rec.task_id and rec.task_id != self.task_id:
@@ -50,6 +47,12 @@ class Filter:
         if self.model and rec.model and not fnmatchcase(rec.model.lower(), self.model.lower()):
             return False
         return True
+
+    def matcher(self) -> Matcher:
+        needles = self.needles()
+        if needles:
+            return NeedleMatcher(needles)
+        return whole_export_matcher(MEDIA_MODEL_PATTERNS + self.media_models)
 
     def needles(self) -> list[bytes] | None:
         """Byte strings one of which every relevant line contains; None means "parse all"."""
@@ -70,9 +73,11 @@ class ReadResult:
     truncated: bool = False
     prose: int = 0
 
-    def add(self, rec: Record, flt: Filter) -> None:
+    def add(self, rec: Record, flt: Filter, streamed: bool = False) -> None:
         if not flt.keep(rec):
             return
+        if streamed and _ordinary_chat(rec, flt):
+            return  # a chat model billed by tokens decides nothing: do not let a million fill the cap
         if rec.kind == "prose":
             self.prose += 1
             if self.prose > MAX_PROSE:
@@ -191,7 +196,7 @@ def read_stream(stream: BinaryIO, flt: Filter | None = None) -> ReadResult:
         head += more  # the first line (a CSV header?) must be whole
     first = head[: head.find(b"\n")].decode("utf-8", errors="replace")  # no copy of the whole head
     header = _csv_header(first + "\n")
-    lines = candidate_lines(head, stream, flt.needles())
+    lines = candidate_lines(head, stream, flt.matcher(), CHUNK_BYTES, MAX_LINE_BYTES)
     del head  # the chunk generator holds the only reference; it lets go once past it
     for lineno, raw in lines:
         line = raw.decode("utf-8", errors="replace")
@@ -200,103 +205,14 @@ def read_stream(stream: BinaryIO, flt: Filter | None = None) -> ReadResult:
                 continue
             rec = _csv_line(header, line, lineno)
             if rec is not None:
-                result.add(rec, flt)
+                result.add(rec, flt, streamed=True)
         else:
             for rec in scan(line, lineno):
-                result.add(rec, flt)
+                result.add(rec, flt, streamed=True)
     return result
 
 
-def _chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
-    """The already-read head in 1 MB slices, then the rest of the stream: never a 16 MB copy."""
-    view = memoryview(head)
-    for start in range(0, len(head), CHUNK_BYTES):
-        yield bytes(view[start : start + CHUNK_BYTES])
-    view.release()
-    while data := stream.read(CHUNK_BYTES):
-        yield data
-
-
-def candidate_lines(head: bytes, stream: BinaryIO, needles: list[bytes] | None) -> Iterator[tuple[int, bytes]]:
-    """(line number, line) for every line holding a needle (or a keyword when there are none).
-
-    Works on 1 MB blocks: `bytes.find` locates hits, newlines are counted once per block, and only
-    hit lines are cut out, so memory stays flat whatever the file's size. A block is searched in
-    place (find/count with bounds): only the line straddling two blocks is joined, never the block,
-    as copying every block twice cost a third of the time on a 1 GB log.
-    """
-    lineno = 1  # number of the next line to be numbered
-    carry = b""  # the unfinished line at the end of the previous block
-    giant = False  # inside one enormous line (a one-line JSON export)
-    for data in _chunks(head, stream):
-        first = data.find(b"\n")
-        if first < 0:  # no line ends in this block: the carried line grows (rare)
-            block = carry + data
-            if len(block) > MAX_LINE_BYTES and (split := block.rfind(b"},{") + 2) > 1:
-                # split the enormous line between rows; every piece keeps the line's number
-                giant, carry = True, block[split:]
-                yield from _giant_hits(block[:split], needles, lineno)
-            else:
-                carry = block
-            continue
-        line = carry + data[:first] if carry else data[:first]  # the line ending in this block
-        if giant:
-            giant = False
-            yield from _giant_hits(line, needles, lineno)
-        elif _hit(line, needles):
-            yield lineno, line
-        lineno += 1
-        end = data.rfind(b"\n") + 1
-        yield from _hits_in(data, needles, lineno, first + 1, end)
-        lineno += data.count(b"\n", first + 1, end)
-        carry = data[end:]
-    if giant:
-        yield from _giant_hits(carry, needles, lineno)
-    elif carry and _hit(carry, needles):
-        yield lineno, carry
-
-
-def _giant_hits(piece: bytes, needles: list[bytes] | None, lineno: int) -> Iterator[tuple[int, bytes]]:
-    for _, line in _hits_in(piece.replace(b"},{", b"}\n{") + b"\n", needles, 0):
-        yield lineno, line
-
-
-def _hits_in(data: bytes, needles: list[bytes] | None, lineno: int, lo: int = 0,
-             hi: int | None = None) -> Iterator[tuple[int, bytes]]:
-    """Hit lines in data[lo:hi], whole lines ending in a newline; `lineno` is the first one's number."""
-    hi = len(data) if hi is None else hi
-    if needles is None:
-        for i, line in enumerate(data[lo:hi].split(b"\n")[:-1]):
-            if _hit(line, None):
-                yield lineno + i, line
-        return
-    low = data.lower() if len(needles) > 1 else data  # model filters are case-insensitive
-    positions = sorted({p for n in needles for p in _find_all(low, n, lo, hi)})
-    counted, line_at = lo, lineno
-    next_free = -1
-    for pos in positions:
-        if pos < next_free:
-            continue  # same line as the previous hit
-        start = data.rfind(b"\n", lo, pos) + 1 or lo
-        end = data.find(b"\n", pos, hi)
-        end = hi if end < 0 else end
-        line_at += data.count(b"\n", counted, start)
-        counted = start
-        next_free = end
-        yield line_at, data[start:end]
-
-
-def _find_all(body: bytes, needle: bytes, lo: int = 0, hi: int | None = None) -> Iterator[int]:
-    hi = len(body) if hi is None else hi
-    pos = body.find(needle, lo, hi)
-    while pos >= 0:
-        yield pos
-        pos = body.find(needle, pos + len(needle), hi)
-
-
-def _hit(line: bytes, needles: list[bytes] | None) -> bool:
-    if needles is None:
-        low = line.lower()
-        return any(k in low for k in _KEYWORDS)
-    hay = line.lower() if len(needles) > 1 else line  # a task id is matched exactly
-    return any(n in hay for n in needles)
+def _ordinary_chat(rec: Record, flt: Filter) -> bool:
+    return (rec.kind in ("log", "litellm", "usage") and rec.tokens > 0 and not rec.task_id and not rec.is_task
+            and not rec.refund and not rec.api_type_error and rec.log_type != ERROR
+            and not is_media_model(rec.model, flt.media_models))

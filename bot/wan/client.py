@@ -42,6 +42,9 @@ SUBMIT_5XX_ATTEMPTS = 3        # one try plus two retries
 SUBMIT_429_ATTEMPTS = 2
 SUBMIT_429_MAX_WAIT = 2.0
 SUBMIT_5XX_DELAYS = (0.5, 1.5)
+# A task answer is a few hundred bytes and an error page a few KB: a body past this is not read on
+# (a 150 MB answer read whole cost +768 MB of memory).
+MAX_JSON_BYTES = 4 * 1024 * 1024
 
 
 class GatewayClient:
@@ -56,6 +59,9 @@ class GatewayClient:
         self._sleep = sleep
         self._rng = rng
         timeout = settings.wan_timeout_seconds
+        # httpx's timeout is per read: a gateway that drips a byte a second never trips it, so each
+        # call also gets one deadline for connect, headers and body together.
+        self._deadline = timeout
         self._http = httpx.AsyncClient(
             base_url=self.base,
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
@@ -147,25 +153,26 @@ class GatewayClient:
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
         try:
-            response = await self._http.request(call.method, call.path, json=call.json, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            raise TransportError(f"cannot reach the gateway: {type(exc).__name__}", sent=False) from None
-        except httpx.HTTPError as exc:
-            raise TransportError(f"no answer from the gateway: {type(exc).__name__}") from None
+            async with asyncio.timeout(self._deadline):
+                status, response_headers, raw = await self._exchange(call, headers)
+        except TimeoutError:
+            raise TransportError(f"no complete answer from the gateway within {self._deadline:g} s") from None
 
-        header_id = response.headers.get("x-request-id")
-        try:
-            body = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
-        code, message, body_id = parse_error_body(body) if response.status_code >= 400 else (None, None, None)
+        header_id = response_headers.get("x-request-id")
+        body = None
+        if raw is not None:
+            try:
+                body = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                body = None
+        code, message, body_id = parse_error_body(body) if status >= 400 else (None, None, None)
         request_id = body_id or (body.get("request_id") if isinstance(body, dict) else None) or header_id
         log.info("gateway call", extra={"method": call.method, "path": call.path,
-                                        "status": response.status_code, "request_id": request_id})
-        status = response.status_code
+                                        "status": status, "request_id": request_id})
         if status < 400:
             if body is None:
-                message = "the gateway answered with malformed JSON"
+                message = ("the gateway answered with malformed JSON" if raw is not None else
+                           f"the gateway's answer is larger than {MAX_JSON_BYTES >> 20} MB; not read")
                 if idempotency_key is None:
                     raise ServerError(message, status=status, request_id=request_id)
                 raise TransportError(message, request_id=request_id)
@@ -173,7 +180,7 @@ class GatewayClient:
         message = message or f"HTTP {status} from the gateway"
         kwargs = dict(status=status, code=code, request_id=request_id)
         if status == 429:
-            raise RateLimited(message, retry_after=parse_retry_after(response.headers.get("retry-after")), **kwargs)
+            raise RateLimited(message, retry_after=parse_retry_after(response_headers.get("retry-after")), **kwargs)
         if status in (401, 403):
             raise AuthError(message, **kwargs)
         if status == 404:
@@ -181,3 +188,23 @@ class GatewayClient:
         if 400 <= status < 500:
             raise BadRequest(message, **kwargs)
         raise ServerError(message, **kwargs)
+
+    async def _exchange(self, call: HttpCall, headers: dict[str, str]) -> tuple[int, httpx.Headers, bytes | None]:
+        """Status, headers and body (None when over MAX_JSON_BYTES), streamed so the cap holds."""
+        try:
+            async with self._http.stream(call.method, call.path, json=call.json, headers=headers) as response:
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+                    return response.status_code, response.headers, None
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > MAX_JSON_BYTES:
+                        return response.status_code, response.headers, None
+                    chunks.append(chunk)
+                return response.status_code, response.headers, b"".join(chunks)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransportError(f"cannot reach the gateway: {type(exc).__name__}", sent=False) from None
+        except httpx.HTTPError as exc:
+            raise TransportError(f"no answer from the gateway: {type(exc).__name__}") from None

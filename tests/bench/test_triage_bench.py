@@ -46,3 +46,18 @@ def test_the_triage_benchmark_runs_at_tiny_sizes(tmp_path):
     assert "- 3x target, CLI at 10 MB: " in table
     assert "- memory flat (peak RSS within 8 MiB from 2 MB to 10 MB): " in table
     assert "- triage verdict as expected (refund_due)" in table
+
+
+def test_the_whole_export_benchmark_runs_at_a_tiny_size(tmp_path):
+    out = tmp_path / "whole.json"
+    done = subprocess.run([sys.executable, "-m", "bench.triage_bench", "--whole", "--sizes-mb", "10", "--runs", "1",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(out.read_text())
+    (row,) = summary["rows"]
+    assert summary["whole"] is True and summary["verdict_ok"] is True
+    assert row["verdict"] == "misrouted_chat_api"  # found with no task id among the chat rows
+    assert row["grep_lines"] == 1  # the media pattern matches the one video-model row only
+    assert 10 < row["cli_peak_mib"] < 150
+    assert "| size | `grep -c -E` media pattern | CLI `python -m bot triage` (no task) |" in done.stdout
+    assert "- triage verdict as expected (misrouted_chat_api)" in done.stdout
