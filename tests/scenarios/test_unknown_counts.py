@@ -4,7 +4,7 @@ estimate, until a human settles it (gateway-api.md, issue 14 item 1)."""
 from __future__ import annotations
 
 from bot.jobs.models import JobState
-from tests.slack_app.conftest import ANA
+from tests.support.world import ANA
 
 
 async def _answer(world, reply, timeout: float = 5.0) -> str:
