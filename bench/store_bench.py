@@ -395,13 +395,43 @@ async def store_lives(store: JobStore, lives: int, concurrency: int, polls: int,
             "by_kind": dict(calls.count)}
 
 
-async def store_life_fresh(workdir: Path, lives: int, concurrency: int, polls: int) -> dict[str, Any]:
-    store = await JobStore.open(_fresh_path(workdir, f"life-{concurrency}.db"))
+async def store_life_fresh(workdir: Path, lives: int, concurrency: int, polls: int, *,
+                           sync_paid: bool = True, location: str | None = None) -> dict[str, Any]:
+    """Job lives on a fresh store: SQLite (paid commits synced, or with `sync_paid=False` all NORMAL as
+    before issue 14 item 20), or the PostgreSQL database at `location` (a fresh schema)."""
+    store = await JobStore.open(location or _fresh_path(workdir, f"life-{concurrency}.db"))
+    if store.dialect == "sqlite":
+        store.db.sync_paid_commits = sync_paid
     result = await store_lives(store, lives, concurrency, polls, 0, seed=concurrency)
-    async with store._db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'") as cur:
-        result["delivered"] = (await cur.fetchone())[0]
+    rows = await store.db.fetch("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'")
+    result["delivered"] = rows[0][0]
     await store.close()
     return result
+
+
+async def pg_life(url: str, lives: int, concurrency: int, polls: int) -> dict[str, Any]:
+    import asyncpg
+
+    schema = f"wanbot_bench_{os.getpid()}_{concurrency}"
+    admin = await asyncpg.connect(url)
+    await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in url else "?"
+    try:
+        return await store_life_fresh(Path("."), lives, concurrency, polls,
+                                      location=f"{url}{sep}search_path={schema}")
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+async def postgres_reachable(url: str) -> bool:
+    import asyncpg
+
+    try:
+        await (await asyncpg.connect(url, timeout=3)).close()
+    except Exception:
+        return False
+    return True
 
 
 def _file_bytes(path: Path) -> int:
@@ -409,7 +439,7 @@ def _file_bytes(path: Path) -> int:
 
 
 async def _checkpointed_bytes(store: JobStore) -> int:
-    await store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    await store.db.fetch("PRAGMA wal_checkpoint(TRUNCATE)")
     return _file_bytes(Path(store.path))
 
 
@@ -428,10 +458,8 @@ async def size_and_queries(workdir: Path, jobs: int, concurrency: int, polls: in
     empty = await _checkpointed_bytes(store)
     fill = await store_lives(store, jobs, concurrency, 0, 0, seed=1, fill=True)
     total = await _checkpointed_bytes(store)
-    async with store._db.execute("SELECT COUNT(*) FROM job_events") as cur:
-        events = (await cur.fetchone())[0]
-    async with store._db.execute("SELECT COUNT(*), SUM(state = 'delivered') FROM jobs") as cur:
-        rows, delivered = await cur.fetchone()
+    events = (await store.db.fetch("SELECT COUNT(*) FROM job_events"))[0][0]
+    rows, delivered = (await store.db.fetch("SELECT COUNT(*), SUM(state = 'delivered') FROM jobs"))[0]
     per_job = (total - empty) / jobs
     (any_job,) = await store.list_jobs(limit=1)
     queries = {}
@@ -514,8 +542,14 @@ def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
         "transition_n": "JobStore.transition (+ event)",
         "life_1": "job life (all calls, mixed)",
         "life_n": "job life (all calls, mixed)",
+        "life_nosync_1": "job life, every commit NORMAL (before item 20)",
+        "life_nosync_n": "job life, every commit NORMAL (before item 20)",
+        "life_pg_1": "job life on PostgreSQL (asyncpg pool)",
+        "life_pg_n": "job life on PostgreSQL (asyncpg pool)",
     }
     for key, label in labels.items():
+        if key not in rows:
+            continue
         r = rows[key]
         conc = 1 if key in ("floor",) or key.endswith("_1") else args.concurrency
         rate = r["calls_per_s"]
@@ -526,6 +560,10 @@ def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
               f"Baseline ratio: JobStore.update costs {rows['aiosqlite_1']['calls_per_s'] / rows['update_1']['calls_per_s']:.1f}x "
               f"a bare aiosqlite UPDATE+commit (1 coroutine), "
               f"{rows['aiosqlite_n']['calls_per_s'] / rows['update_n']['calls_per_s']:.1f}x with {args.concurrency}.",
+              f"Synced paid commits (issue 14 item 20) cost the job life "
+              f"{100 * (1 - rows['life_1']['calls_per_s'] / rows['life_nosync_1']['calls_per_s']):.0f} % (1 coroutine), "
+              f"{100 * (1 - rows['life_n']['calls_per_s'] / rows['life_nosync_n']['calls_per_s']):.0f} % "
+              f"({args.concurrency}).",
               "",
               "| need for 10,000 concurrent jobs | value |",
               "| --- | --- |",
@@ -561,7 +599,7 @@ def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
                   "| --- | --- |"]
         lines += [f"| {name} | {ms:,.2f} |" for name, ms in size["queries_ms"].items()]
     lines += ["",
-              "Notes: every call is a real `JobStore` method on a file in a temp dir (WAL, synchronous=NORMAL). "
+              "Notes: every call is a real `JobStore` method on a file in a temp dir (WAL, synchronous=NORMAL; the 4 commits around paid calls of a life FULL, issue 14 item 20). "
               "A store write is its SQL + commit + (update/transition) the re-read of the row it returns; "
               "the job life adds the Slack card's re-read and card_state write. The need counts every "
               "store call of a life at the mean render time; polls and calls per life follow "
@@ -575,7 +613,10 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     per_life = await calls_per_life(polls)
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in (
         "floor", "aiosqlite_1", "aiosqlite_n", "update_1", "update_n", "transition_1", "transition_n",
-        "life_1", "life_n")}
+        "life_1", "life_n", "life_nosync_1", "life_nosync_n")}
+    pg = args.postgres if args.postgres and await postgres_reachable(args.postgres) else None
+    if pg:
+        rows.update(life_pg_1=[], life_pg_n=[])
     n = args.concurrency
     for _ in range(args.runs):
         rows["floor"].append(floor_sqlite3(workdir, args.ops))
@@ -587,6 +628,11 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         rows["transition_n"].append(await store_transition(workdir, args.ops, n))
         rows["life_1"].append(await store_life_fresh(workdir, args.lives, 1, polls))
         rows["life_n"].append(await store_life_fresh(workdir, args.lives, n, polls))
+        rows["life_nosync_1"].append(await store_life_fresh(workdir, args.lives, 1, polls, sync_paid=False))
+        rows["life_nosync_n"].append(await store_life_fresh(workdir, args.lives, n, polls, sync_paid=False))
+        if pg:
+            rows["life_pg_1"].append(await pg_life(pg, args.lives, 1, polls))
+            rows["life_pg_n"].append(await pg_life(pg, args.lives, n, polls))
     medians = {k: _median_of(v) for k, v in rows.items()}
     needed = TARGET_JOBS * per_life["calls"] / need["mean_render_s"]
     need.update(per_life, calls_per_s=needed,
@@ -610,6 +656,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of each measurement (median)")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--keep", help="put the databases in this directory and keep them")
+    parser.add_argument("--postgres", default=os.environ.get("WANBOT_TEST_POSTGRES_URL",
+                                                             "postgresql://postgres@127.0.0.1:5432/test"),
+                        help="also run the job lives on this PostgreSQL database (a schema of its own); "
+                             "skipped when unreachable; '' to skip")
     args = parser.parse_args(argv)
     if args.keep:
         workdir = Path(args.keep)

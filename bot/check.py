@@ -9,6 +9,7 @@ import argparse
 import asyncio
 
 from bot.config import Settings, load_settings
+from bot.jobs.store.location import display
 from bot.redact import mask
 from bot.wan.client import GatewayClient
 from bot.wan.errors import AuthError, GatewayError, NotFound
@@ -53,7 +54,7 @@ async def check_slack(settings: Settings) -> tuple[bool, str]:
 
 async def run_checks(args: argparse.Namespace) -> int:
     settings = load_settings()
-    print(f"settings: ok (database {settings.wanbot_db}, format {settings.wan_api_format}, "
+    print(f"settings: ok (database {display(settings.wanbot_db)}, format {settings.wan_api_format}, "
           f"price ${settings.wan_price_per_second}/s)")
     results = [("gateway", await check_gateway(settings))]
     if not args.skip_slack:

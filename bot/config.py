@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     wan_model_i2v: str = "wan2.6-i2v"
     wan_model_r2v: str = "wan2.6-r2v"
     wan_model_edit: str = "wan2.1-vace-plus"
+    # The faster, cheaper variants (`variant: flash`); Model Studio has them for i2v and r2v only.
+    wan_model_i2v_flash: str = "wan2.6-i2v-flash"
+    wan_model_r2v_flash: str = "wan2.6-r2v-flash"
     wan_timeout_seconds: float = Field(30.0, gt=0)
     wan_job_time_limit_minutes: float = Field(30.0, gt=0)
     # Polling: the first poll comes this soon after submit; until recent jobs of the same mode and

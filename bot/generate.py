@@ -22,29 +22,31 @@ from bot.jobs.tracker import Tracker, TrackerOptions
 from bot.logs import setup_logging
 from bot.wan.client import GatewayClient
 from bot.wan.formats import get_format
-from bot.wan.request import MODE_FIELDS, RequestInvalid, build_request, parse_mode
+from bot.wan.request import ALL_FIELDS, RequestInvalid, build_request, parse_mode
 
 DEFAULT_OUT_DIR = "wanbot-out"
 
 
-def _flags() -> dict[str, tuple[str, str]]:
-    """Every field flag of every mode: flag -> (field name, kind)."""
-    flags: dict[str, tuple[str, str]] = {}
-    for specs in MODE_FIELDS.values():
+def _flags() -> dict[str, tuple[str, str, str]]:
+    """Every field flag of every mode, the model's own parameters included: flag -> (name, kind, help)."""
+    flags: dict[str, tuple[str, str, str]] = {}
+    for specs in ALL_FIELDS.values():
         for spec in specs:
-            flags.setdefault(spec.flag, (spec.name, spec.kind))
+            flags.setdefault(spec.flag, (spec.name, spec.kind, spec.help))
     return flags
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", default="text-to-video",
                         help="t2v | i2v | r2v | edit (or text-to-video, image-to-video, video-edit)")
-    for flag, (name, kind) in _flags().items():
+    for flag, (name, kind, help_text) in _flags().items():
         dest = "field_" + name
         if kind == "urls":
-            parser.add_argument(flag, dest=dest, action="append", metavar="URL", help=f"{name} (repeatable)")
+            parser.add_argument(flag, dest=dest, action="append", metavar="URL", help=f"{help_text} (repeatable)")
+        elif kind == "bool":
+            parser.add_argument(flag, dest=dest, metavar="on|off", help=help_text)
         else:
-            parser.add_argument(flag, dest=dest, metavar=name.upper(), help=name.replace("_", " "))
+            parser.add_argument(flag, dest=dest, metavar=name.upper(), help=help_text.replace("%", "%%"))
     parser.add_argument("-o", "--output", help="where to save the MP4 (default: ./wanbot-out/<job id>.mp4)")
     parser.add_argument("--sim", action="store_true",
                         help="use an embedded gateway simulator instead of WAN_API_BASE (offline rehearsal)")

@@ -41,7 +41,7 @@ async def serve_video(request: web.Request) -> web.StreamResponse:
             remaining -= CHUNK
         await response.write_eof()
         return response
-    data = await asyncio.to_thread(video.video_bytes, task.prompt, task.ratio)
+    data = await asyncio.to_thread(video.video_bytes, task.prompt, task.ratio, task.duration, task.sound)
     return web.Response(body=data, content_type="video/mp4", headers=headers)
 
 

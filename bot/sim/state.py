@@ -71,6 +71,9 @@ class SimTask:
     queue_seconds: float  # timings frozen at creation so runtime config changes do not rewind tasks
     run_seconds: float
     will_fail: bool
+    tier: str = "720P"  # 720P | 1080P: the exact size reported and the price billed
+    sound: bool = True  # a soundtrack in the MP4 (Wan 2.6 adds one unless audio is off)
+    flash: bool = False
     canceled_progress: int | None = None
     final: str | None = None  # once seen ended, stays ended
     ended_wall: float | None = None
@@ -119,7 +122,8 @@ class SimState:
             ratio=_ratio(fields_), created=self.clock(), created_wall=time.time(),
             queue_seconds=cfg.queue_seconds,
             run_seconds=(cfg.run_seconds + cfg.seconds_per_video_second * duration) * jitter,
-            will_fail=will_fail,
+            will_fail=will_fail, tier=_tier(wire, mode, fields_), sound=_sound(mode, fields_),
+            flash=fields_.get("variant", ("",))[0] == "flash",
         )
         self.tasks[task.id] = task
         self.stats.tasks_created += 1
@@ -130,6 +134,23 @@ class SimState:
     def reset(self) -> None:
         self.tasks.clear()
         self.stats.clear()
+
+
+def _tier(wire: str, mode: str, fields_: validate.Fields) -> str:
+    """The resolution tier rendered: asked for by `resolution` or an exact size; when neither is given
+    DashScope's own default is 1080P (Model Studio API references), the page's gateways 720P."""
+    if "resolution" in fields_:
+        return str(fields_["resolution"][0])
+    size = str(fields_.get("size", ("", ""))[0]).replace("x", "*")
+    if size in validate.EXACT_SIZES:
+        return validate.EXACT_SIZES[size][1]
+    return "1080P" if wire == "dashscope" and mode != "video-edit" else "720P"
+
+
+def _sound(mode: str, fields_: validate.Fields) -> bool:
+    if mode == "video-edit":
+        return False
+    return "audio_url" in fields_ or fields_.get("audio", (True,))[0] is not False
 
 
 def _ratio(fields_: validate.Fields) -> str:

@@ -3,12 +3,21 @@
 The point is to catch encoder bugs: if the bot sends a field the simulator would refuse, a real
 gateway would refuse it too. Each wire format is first mapped onto the model page's fields
 (internal name -> value and the name it had on the wire), then one table of checks runs.
+
+Ranges of the model's own parameters are Wan 2.6's (Alibaba Cloud Model Studio API references for
+text-to-video, image-to-video and reference-to-video, 2026): 720P/1080P with the ten exact sizes,
+audio_url an mp3/wav of 3-30 s (URLs only on DashScope), 1-3 reference clips, r2v at most 10 s on
+DashScope, flash models for i2v and r2v only. The openai shape refuses what new-api's Ali adaptor
+would silently drop (relay/channel/task/ali/adaptor.go): shot_type, reference videos, a false
+prompt_extend.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import ipaddress
-import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +26,14 @@ MAX_SEED = 2147483647
 RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
 CAMERA_MOTIONS = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "orbit")
 DATA_IMAGE_MAX = 10 * 1024 * 1024
+DATA_AUDIO_MAX = 15 * 1024 * 1024
+RESOLUTIONS = ("720P", "1080P")
+EXACT_SIZES = {  # size -> (ratio, tier)
+    "1280*720": ("16:9", "720P"), "720*1280": ("9:16", "720P"), "960*960": ("1:1", "720P"),
+    "1088*832": ("4:3", "720P"), "832*1088": ("3:4", "720P"), "1920*1080": ("16:9", "1080P"),
+    "1080*1920": ("9:16", "1080P"), "1440*1440": ("1:1", "1080P"), "1632*1248": ("4:3", "1080P"),
+    "1248*1632": ("3:4", "1080P"),
+}
 
 
 class Invalid(Exception):
@@ -93,7 +110,7 @@ def _url(allow_data_image: bool = False) -> Callable[[Any], str | None]:
     return lambda v: _url_problem(v, allow_data_image)
 
 
-def _url_list(max_items: int) -> Callable[[Any], str | None]:
+def _url_list(max_items: int, images: bool = True) -> Callable[[Any], str | None]:
     def check(v: Any) -> str | None:
         items = [v] if isinstance(v, str) else v
         if not isinstance(items, list) or not items:
@@ -101,7 +118,7 @@ def _url_list(max_items: int) -> Callable[[Any], str | None]:
         if len(items) > max_items:
             return f"at most {max_items} references"
         for item in items:
-            if problem := _url_problem(item, allow_data_image=True):
+            if problem := _url_problem(item, allow_data_image=images):
                 return problem
         return None
 
@@ -109,7 +126,44 @@ def _url_list(max_items: int) -> Callable[[Any], str | None]:
 
 
 def _size(v: Any) -> str | None:
-    return None if isinstance(v, str) and re.fullmatch(r"\d{2,4}[*x]\d{2,4}", v) else "must look like 1280*720"
+    if isinstance(v, str) and v.replace("x", "*") in EXACT_SIZES:
+        return None
+    return "must be one of " + ", ".join(EXACT_SIZES)
+
+
+def _bool(v: Any) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+def _audio_seconds(data: bytes) -> float | None:
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.audio[0]
+            if stream.duration is not None:
+                return float(stream.duration * stream.time_base)
+            return container.duration / 1_000_000 if container.duration else None
+    except (av.FFmpegError, IndexError, OSError, ValueError):
+        return None
+
+
+def _audio_url(v: Any) -> str | None:
+    if isinstance(v, str) and v.startswith("data:"):
+        head, _, payload = v.partition(";base64,")
+        if head not in ("data:audio/mpeg", "data:audio/mp3", "data:audio/wav", "data:audio/x-wav",
+                        "data:audio/wave") or not payload:
+            return "data URI must be data:audio/mpeg or data:audio/wav, base64"
+        if len(payload) > DATA_AUDIO_MAX * 4 // 3 + 4:
+            return "audio is larger than 15 MB"
+        try:
+            seconds = _audio_seconds(base64.b64decode(payload, validate=True))
+        except (binascii.Error, ValueError):
+            return "data URI is not valid base64"
+        if seconds is None:
+            return "is not a readable mp3 or wav file"
+        return None if 3 <= seconds <= 30 else f"audio must last 3 to 30 seconds (got {seconds:.1f})"
+    return _url_problem(v)
 
 
 CHECKS: dict[str, Callable[[Any], str | None]] = {
@@ -126,18 +180,29 @@ CHECKS: dict[str, Callable[[Any], str | None]] = {
     "image_url": _url(allow_data_image=True),
     "reference_url": _url_list(5),
     "video_url": _url(),
+    # the model's own parameters (gateway-api.md, "Beyond the page")
+    "resolution": _enum(*RESOLUTIONS),
+    "audio": _bool,
+    "audio_url": _audio_url,
+    "shot_type": _enum("single", "multi"),
+    "prompt_extend": _bool,
+    "watermark": _bool,
+    "variant": _enum("standard", "flash"),
+    "reference_video_url": _url_list(3, images=False),
     # wire-format extras
     "size": _size,
-    "resolution": _enum("480P", "720P", "1080P"),
-    "prompt_extend": lambda v: None if isinstance(v, bool) else "must be true or false",
     "function": _enum("video_edit"),
 }
 
+_MODEL_OWN = ("resolution", "audio", "audio_url", "shot_type", "prompt_extend", "watermark")
+
 # mode -> (required fields, optional fields) in the model page's terms
 MODES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "text-to-video": (("prompt",), ("negative_prompt", "duration", "ratio", "seed")),
-    "image-to-video": (("image_url", "prompt"), ("duration", "camera_motion", "strength")),
-    "r2v": (("reference_url", "prompt"), ("strength", "duration", "seed")),
+    "text-to-video": (("prompt",), ("negative_prompt", "duration", "ratio", "seed", *_MODEL_OWN)),
+    "image-to-video": (("image_url", "prompt"), ("duration", "camera_motion", "strength", *_MODEL_OWN, "variant")),
+    # r2v needs reference images or videos (either); no audio_url: voices come from the clips
+    "r2v": (("prompt",), ("reference_url", "reference_video_url", "strength", "duration", "seed", "ratio",
+                          *(f for f in _MODEL_OWN if f != "audio_url"), "variant")),
     "video-edit": (("video_url", "instruction"), ("duration", "edit_region", "output_quality")),
 }
 
@@ -152,6 +217,8 @@ def check_fields(mode: str, fields: Fields, strict: bool, wire_name: Callable[[s
     for name in required:
         if name not in fields or fields[name][0] is None:
             raise Invalid(wire_name(name), f"is required for mode {mode}")
+    if mode == "r2v" and all(fields.get(n, (None,))[0] is None for n in ("reference_url", "reference_video_url")):
+        raise Invalid(wire_name("reference_url"), "is required for mode r2v (reference images, videos or both)")
     allowed = set(required) | set(optional) | set(extra_optional)
     for name, (value, wire) in fields.items():
         if name not in allowed:
@@ -226,7 +293,14 @@ OPENAI_SOURCES: dict[str, tuple[str, ...]] = {
     "video_url": ("video", "video_url", "metadata.input.video_url"),
     "edit_region": ("edit_region", "metadata.parameters.edit_region"),
     "output_quality": ("output_quality", "metadata.parameters.output_quality"),
+    "resolution": ("metadata.parameters.resolution",),
+    "audio": ("metadata.parameters.audio",),
+    "audio_url": ("metadata.input.audio_url",),
+    "prompt_extend": ("metadata.parameters.prompt_extend",),
+    "watermark": ("metadata.parameters.watermark",),
 }
+# Fields new-api's Ali adaptor has no place for: a gateway of that kind would drop them silently.
+OPENAI_DROPPED = ("metadata.parameters.shot_type", "metadata.input.reference_video_urls", "shot_type")
 
 DASHSCOPE_SOURCES: dict[str, tuple[str, ...]] = {
     "prompt": ("input.prompt",),
@@ -242,6 +316,11 @@ DASHSCOPE_SOURCES: dict[str, tuple[str, ...]] = {
     "prompt_extend": ("parameters.prompt_extend",),
     "strength": ("parameters.strength",),
     "camera_motion": ("parameters.camera_motion",),
+    "audio": ("parameters.audio",),
+    "audio_url": ("input.audio_url",),
+    "shot_type": ("parameters.shot_type",),
+    "watermark": ("parameters.watermark",),
+    "reference_video_url": ("input.reference_video_urls",),
 }
 
 
@@ -254,13 +333,25 @@ def _flat(body: dict, sources: dict[str, tuple[str, ...]], model_field: str) -> 
         sources = {**sources, "instruction": ("prompt",)}  # flat formats carry the edit's prompt as prompt
         if "prompt" in fields:
             fields["instruction"] = fields.pop("prompt")
+    if "flash" in str(body.get("model")):
+        if mode not in ("image-to-video", "r2v"):
+            raise Invalid(model_field, f"has no flash variant for {mode} (wan2.6-i2v-flash, wan2.6-r2v-flash)")
+        fields["variant"] = ("flash", model_field)
     extras = ("size", "negative_prompt", "seed", "resolution", "prompt_extend", "function")
     check_fields(mode, fields, strict=False, extra_optional=extras,
                  wire_name=lambda name: sources.get(name, (name,))[0])
+    audio_url = fields.get("audio_url", (None, ""))
+    if isinstance(audio_url[0], str) and audio_url[0].startswith("data:"):
+        raise Invalid(audio_url[1], "must be an https URL; this API takes no inline audio data")
     return mode, fields
 
 
 def parse_openai(body: dict) -> tuple[str, Fields]:
+    for path in OPENAI_DROPPED:
+        if _dig(body, path) is not None:
+            raise Invalid(path, "is not a field a new-api gateway forwards (it would be dropped)")
+    if _dig(body, "metadata.parameters.prompt_extend") is False:
+        raise Invalid("metadata.parameters.prompt_extend", "false is dropped by new-api gateways (omitempty)")
     return _flat(body, OPENAI_SOURCES, "model")
 
 
@@ -272,4 +363,11 @@ def parse_dashscope(body: dict) -> tuple[str, Fields]:
         raise Invalid("input.function", "is required (video_edit) for video editing")
     if mode == "r2v" and "duration" in fields and fields["duration"][0] > 10:
         raise Invalid("parameters.duration", "must be an integer from 2 to 10 for r2v")
+    if mode == "r2v":
+        refs = sum(len(v) if isinstance(v, list) else 1 for n in ("reference_url", "reference_video_url")
+                   if (v := fields.get(n, (None,))[0]) is not None)
+        if refs > 5:
+            raise Invalid("input.reference_urls", "at most 5 references (images and videos together)")
+    if mode == "image-to-video" and "size" in fields:
+        raise Invalid("parameters.size", "is not a parameter of image-to-video (use resolution)")
     return mode, fields

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.sim import validate
 from bot.sim.state import RID, STATE, SimTask
 
 STATUS_WORDS = {  # internal -> (unified, openai, dashscope)
@@ -21,8 +22,8 @@ WIRES = ("unified", "openai", "dashscope")
 FAIL_CODES = {"unified": "content_policy_violation", "openai": "content_policy_violation",
               "dashscope": "DataInspectionFailed"}
 FAIL_MESSAGE = "The prompt or the generated video was flagged by content moderation (simulated)."
-NOMINAL_SIZE = {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (960, 960), "4:3": (1088, 832),
-                "3:4": (832, 1088)}
+NOMINAL_SIZE = {  # (ratio, tier) -> the exact size Wan 2.6 renders (Model Studio's size list)
+    (ratio, tier): tuple(int(n) for n in size.split("*")) for size, (ratio, tier) in validate.EXACT_SIZES.items()}
 
 
 def _word(status: str, wire: str) -> str:
@@ -58,7 +59,7 @@ def task_body(request: web.Request, task: SimTask, wire: str, poll: bool = True)
         output["submit_time"] = _ds_time(task.created_wall)
         if status == "succeeded":
             output.update(video_url=url, end_time=_ds_time(task.ended_wall), orig_prompt=task.prompt)
-            w, h = NOMINAL_SIZE[task.ratio]
+            w, h = NOMINAL_SIZE[task.ratio, task.tier]
             body["usage"] = {"video_duration": task.duration, "video_count": 1, "video_ratio": f"{w}*{h}"}
         elif status == "failed":
             output.update(code=FAIL_CODES[wire], message=FAIL_MESSAGE, end_time=_ds_time(task.ended_wall))
@@ -78,7 +79,7 @@ def task_body(request: web.Request, task: SimTask, wire: str, poll: bool = True)
         del body["progress"]
         return body
     if status == "succeeded":
-        w, h = NOMINAL_SIZE[task.ratio]
+        w, h = NOMINAL_SIZE[task.ratio, task.tier]
         body["output"] = {"video_url": url, "duration": task.duration, "width": w, "height": h}
         body["usage"] = {"billed_seconds": task.duration, "cost_usd": cost}
     elif status == "failed":

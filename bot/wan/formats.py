@@ -9,7 +9,9 @@ Pure logic, no I/O: the client adds the base URL, the key and the Idempotency-Ke
 from __future__ import annotations
 
 import json
+import logging
 import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.wan.request import (
+    ALL_FIELDS,
     MODEL_NAME,
     FieldProblem,
     Mode,
@@ -25,7 +28,25 @@ from bot.wan.request import (
     build_request,
     parse_mode,
 )
+from bot.wan.shapes import (
+    NEWAPI_DROPS,
+    canonical,
+    carry_problems,
+    dashscope_parts,
+    flat_from_dashscope,
+    guess_mode,
+)
 from bot.wan.task import Task, TaskStatus
+
+log = logging.getLogger(__name__)
+
+# What a gateway's numbers may be; anything outside is logged and ignored (never fails a job, never
+# negative or infinite spend). A task bills a 2-15 s video: an hour or $1000 is already absurd.
+MAX_BILLED_SECONDS = 3600.0
+MAX_COST_USD = 1000.0
+# Progress a little outside 0-100 (101, -1) is clamped; beyond this it is garbage, logged and ignored.
+PROGRESS_SANE = (-100.0, 1000.0)
+_NUMERIC_TEXT = re.compile(r"^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf(inity)?|nan)$", re.IGNORECASE)
 
 # --- status, progress, URLs, errors ----------------------------------------------------------------
 
@@ -46,22 +67,39 @@ def map_status(raw: Any) -> TaskStatus:
     return STATUS_MAP.get(raw, TaskStatus.UNRECOGNISED) if isinstance(raw, str) else TaskStatus.UNRECOGNISED
 
 
+def _finite(value: Any) -> float | None:
+    """A finite float from a JSON number or numeric text; None for anything else (bool, NaN, +-inf, a
+    400-digit integer that float() cannot hold)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _ignored(field: str, value: Any) -> None:
+    log.warning("ignored an out of range number from the gateway", extra={"field": field,
+                                                                           "value": repr(value)[:40]})
+
+
 def parse_progress(value: Any) -> int | None:
-    """Percent 0-100 from 30, 30.4, "30", "30%"; a number strictly between 0 and 1 is a fraction (0.3 -> 30)."""
+    """Percent 0-100 from 30, 30.4, "30", "30%"; a number strictly between 0 and 1 is a fraction (0.3 -> 30).
+    A little out of range is clamped; non-finite or unrepresentable values are logged and ignored."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
         text = value.strip().rstrip("%").strip()
-        try:
-            number = float(text)
-        except ValueError:
-            return None
         fraction_allowed = not value.strip().endswith("%")
     elif isinstance(value, (int, float)):
-        number, fraction_allowed = float(value), True
+        text, fraction_allowed = value, True
     else:
         return None
-    if not math.isfinite(number):
+    number = _finite(text)
+    if number is None or not PROGRESS_SANE[0] <= number <= PROGRESS_SANE[1]:
+        if number is not None or isinstance(value, (int, float)) or _looks_numeric(str(text)):
+            _ignored("progress", value)
         return None
     if fraction_allowed and 0 < number < 1:
         number *= 100
@@ -163,17 +201,21 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+def _looks_numeric(text: str) -> bool:
+    return bool(_NUMERIC_TEXT.match(text.strip()))
+
+
+def _amount(value: Any, field: str, high: float) -> float | None:
+    """A billed amount in [0, high]; None when absent; logged and ignored when out of range."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return value
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    number = _finite(value)
+    if number is None and isinstance(value, str) and not _looks_numeric(value):
+        return None  # not a number at all ("n/a"): absent, as before
+    if number is None or not 0 <= number <= high:
+        _ignored(field, value)
+        return None
+    return number
 
 
 def _error(body: Any, inner: Any) -> tuple[str | None, str | None]:
@@ -214,8 +256,9 @@ def parse_task(body: Any, task_id: str | None = None, *, default_status: TaskSta
         raw_status=raw_status,
         progress=parse_progress(_first(_get(inner, "progress"), _get(body, "progress"))),
         video_url=find_video_url(body, status),
-        billed_seconds=_number(_first(_get(usage, "billed_seconds"), _get(usage, "video_duration"))),
-        cost_usd=_number(_get(usage, "cost_usd")),
+        billed_seconds=_amount(_first(_get(usage, "billed_seconds"), _get(usage, "video_duration")),
+                               "billed_seconds", MAX_BILLED_SECONDS),
+        cost_usd=_amount(_get(usage, "cost_usd"), "cost_usd", MAX_COST_USD),
         error_code=code,
         error_message=message,
         request_id=_str_or_none(_first(_get(body, "request_id"), _get(inner, "request_id"),
@@ -253,8 +296,17 @@ class WireFormat(ABC):
         return None
 
     def check(self, req: VideoRequest) -> list[FieldProblem]:
-        """Limits of this gateway beyond the model page's (checked before anything is sent)."""
-        return []
+        """Limits of this gateway beyond the model page's, and fields it cannot carry (checked before
+        anything is sent)."""
+        return carry_problems(req, self.name, inline_audio=True)
+
+    def carries(self, mode: Mode) -> tuple[str, ...]:
+        """The fields of `mode` this format can send (the modal offers only these)."""
+        return tuple(spec.name for spec in ALL_FIELDS[mode])
+
+    def canonical(self, req: VideoRequest) -> VideoRequest:
+        """`req` as this format's body describes it: `request_from_body(submit(req).json)`."""
+        return req
 
     def parse_submit(self, body: Any) -> Task:
         """The created task; a submit answer without a status means it is queued."""
@@ -308,95 +360,68 @@ class UnifiedFormat(WireFormat):
         return build_request(mode, inp)
 
 
-# DashScope `size` for each ratio: an invertible table (gateway-api.md: "derive it from ratio").
-RATIO_SIZES = {"16:9": "1280*720", "9:16": "720*1280", "1:1": "960*960", "4:3": "1088*832", "3:4": "832*1088"}
-SIZE_RATIOS = {size: ratio for ratio, size in RATIO_SIZES.items()}
-
-# DashScope's names for our fields, and where each goes; anything else goes in `parameters`.
-_DS_INPUT_NAMES = {"prompt": "prompt", "negative_prompt": "negative_prompt", "image_url": "img_url",
-                   "reference_url": "reference_urls", "video_url": "video_url", "instruction": "prompt"}
-_DS_FROM_WIRE = {"img_url": "image_url", "reference_urls": "reference_url", "size": "ratio"}
-# Wire fields the API has and the request model does not: accepted, not kept.
-_DS_IGNORED = {"function", "resolution", "prompt_extend", "watermark"}
-
-
 def _model_names(settings: Any) -> dict[Mode, str]:
     return {Mode.TEXT_TO_VIDEO: settings.wan_model_t2v, Mode.IMAGE_TO_VIDEO: settings.wan_model_i2v,
             Mode.R2V: settings.wan_model_r2v, Mode.VIDEO_EDIT: settings.wan_model_edit}
 
 
-def _dashscope_parts(req: VideoRequest) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(input, parameters) in DashScope's names; fields the API lacks are kept in parameters."""
-    inp: dict[str, Any] = {}
-    params: dict[str, Any] = {}
-    if req.mode is Mode.VIDEO_EDIT:
-        inp["function"] = "video_edit"
-    for name, value in req.fields().items():
-        if name in _DS_INPUT_NAMES:
-            inp[_DS_INPUT_NAMES[name]] = value
-        elif name == "ratio":
-            params["size"] = RATIO_SIZES[value]
-        else:
-            params[name] = value
-    if req.mode is Mode.IMAGE_TO_VIDEO:
-        params["resolution"] = "720P"
-    return inp, params
+DEFAULT_FLASH_MODELS = {Mode.IMAGE_TO_VIDEO: "wan2.6-i2v-flash", Mode.R2V: "wan2.6-r2v-flash"}
 
 
-def _flat_from_dashscope(parts: list[Any], problems: list[FieldProblem]) -> dict[str, Any]:
-    """Flat request fields from DashScope-named objects (input, parameters)."""
-    flat: dict[str, Any] = {}
-    for part in parts:
-        if part is None:
-            continue
-        if not isinstance(part, Mapping):
-            problems.append(FieldProblem("input", "input and parameters must be JSON objects"))
-            continue
-        for key, value in part.items():
-            if key in _DS_IGNORED:
-                continue
-            if key == "size":
-                if value not in SIZE_RATIOS:
-                    problems.append(FieldProblem("size", "must be one of " + ", ".join(SIZE_RATIOS)))
-                    continue
-                value = SIZE_RATIOS[value]
-            flat[_DS_FROM_WIRE.get(key, key)] = value
-    return flat
+def _flash_names(settings: Any) -> dict[Mode, str]:
+    # getattr: settings-like objects from before the flash variants keep working with the defaults
+    return {Mode.IMAGE_TO_VIDEO: getattr(settings, "wan_model_i2v_flash", DEFAULT_FLASH_MODELS[Mode.IMAGE_TO_VIDEO]),
+            Mode.R2V: getattr(settings, "wan_model_r2v_flash", DEFAULT_FLASH_MODELS[Mode.R2V])}
 
 
-def _guess_mode(model: Any, names: dict[Mode, str], flat: Mapping[str, Any], function: Any) -> Mode:
-    """The mode from the model name; from the fields when the name is unknown or shared by modes."""
-    matches = [mode for mode, name in names.items() if name == model]
-    if len(matches) == 1:
-        return matches[0]
-    if function == "video_edit" or "video_url" in flat:
-        return Mode.VIDEO_EDIT
-    if "reference_url" in flat:
-        return Mode.R2V
-    if "image_url" in flat:
-        return Mode.IMAGE_TO_VIDEO
-    return Mode.TEXT_TO_VIDEO
+class _NamedModels:
+    """Model names per mode, with the flash variant's own names (DashScope and new-api pick by name)."""
+
+    def __init__(self, models: dict[Mode, str], flash_models: dict[Mode, str] | None = None):
+        self.models = models
+        self.flash_models = dict(DEFAULT_FLASH_MODELS if flash_models is None else flash_models)
+
+    def model_for(self, req: VideoRequest) -> str:
+        return self.flash_models[req.mode] if req.flash else self.models[req.mode]
+
+    def mode_of(self, model: Any, flat: dict[str, Any], function: Any) -> Mode:
+        """The mode, marking `flat` as the flash variant when the model name is a flash model's."""
+        flash = [mode for mode, name in self.flash_models.items() if name == model]
+        if len(flash) == 1 and model not in self.models.values():
+            flat["variant"] = "flash"
+            return flash[0]
+        return guess_mode(model, self.models, flat, function)
 
 
-class OpenAIFormat(WireFormat):
+class OpenAIFormat(_NamedModels, WireFormat):
     """Flat new-api-style task shape: model, prompt, duration, size, image; the rest in metadata."""
 
     name = "openai"
-    def __init__(self, path: str, models: dict[Mode, str]):
+
+    def __init__(self, path: str, models: dict[Mode, str], flash_models: dict[Mode, str] | None = None):
+        super().__init__(models, flash_models)
         self.path = "/" + path.strip().strip("/")
-        self.models = models
+
+    def carries(self, mode: Mode) -> tuple[str, ...]:
+        return tuple(spec.name for spec in ALL_FIELDS[mode] if spec.name not in NEWAPI_DROPS)
+
+    def check(self, req: VideoRequest) -> list[FieldProblem]:
+        return carry_problems(req, self.name, inline_audio=False, drops=NEWAPI_DROPS)
+
+    def canonical(self, req: VideoRequest) -> VideoRequest:
+        return canonical(req, pinned=False)
 
     def submit(self, req: VideoRequest) -> HttpCall:
         fields = req.fields()
-        body: dict[str, Any] = {"model": self.models[req.mode], "prompt": req.prompt_text,
+        body: dict[str, Any] = {"model": self.model_for(req), "prompt": req.prompt_text,
                                 "duration": req.duration}
-        if "ratio" in fields:
-            body["size"] = RATIO_SIZES[fields["ratio"]]
+        inp, params = dashscope_parts(req, pin=False)
+        if "size" in params:
+            body["size"] = params.pop("size")
         if "image_url" in fields:
             body["image"] = fields["image_url"]
-        inp, params = _dashscope_parts(req)
         inp = {k: v for k, v in inp.items() if k not in ("prompt", "img_url", "function")}
-        params = {k: v for k, v in params.items() if k not in ("size", "duration", "resolution")}
+        params.pop("duration", None)
         metadata = {k: v for k, v in (("input", inp), ("parameters", params)) if v}
         if metadata:
             body["metadata"] = metadata
@@ -413,32 +438,40 @@ class OpenAIFormat(WireFormat):
         if not isinstance(metadata, Mapping):
             problems.append(FieldProblem("metadata", "must be a JSON object"))
             metadata = {}
-        flat = _flat_from_dashscope([top, metadata.get("input"), metadata.get("parameters")], problems)
-        mode = _guess_mode(body.get("model"), self.models, flat, _get(metadata, "input", "function"))
+        flat = flat_from_dashscope([top, metadata.get("input"), metadata.get("parameters")], problems,
+                                   pinned=False)
+        mode = self.mode_of(body.get("model"), flat, _get(metadata, "input", "function"))
         return _build(mode, flat, problems)
 
 
 DASHSCOPE_R2V_MAX_SECONDS = 10
+DASHSCOPE_R2V_MAX_REFERENCES = 5  # characters per r2v request (Model Studio reference-to-video guide)
 
 
-class DashScopeFormat(WireFormat):
+class DashScopeFormat(_NamedModels, WireFormat):
     """Alibaba Cloud Model Studio's native async API."""
 
     name = "dashscope"
     path = "/api/v1/services/aigc/video-generation/video-synthesis"
 
-    def __init__(self, models: dict[Mode, str]):
-        self.models = models
-
     def check(self, req: VideoRequest) -> list[FieldProblem]:
+        where = "on DashScope (WAN_API_FORMAT=dashscope)"
+        problems = carry_problems(req, self.name, inline_audio=False)
         if req.mode == Mode.R2V and req.duration > DASHSCOPE_R2V_MAX_SECONDS:
-            return [FieldProblem("duration", f"must be 2 to {DASHSCOPE_R2V_MAX_SECONDS} seconds for r2v on "
-                                             "DashScope (WAN_API_FORMAT=dashscope)")]
-        return []
+            problems.append(FieldProblem("duration", f"must be 2 to {DASHSCOPE_R2V_MAX_SECONDS} seconds for r2v "
+                                                     + where))
+        references = len(req.get("reference_url") or ()) + len(req.get("reference_video_url") or ())
+        if req.mode == Mode.R2V and references > DASHSCOPE_R2V_MAX_REFERENCES:
+            problems.append(FieldProblem("reference_url", f"must be at most {DASHSCOPE_R2V_MAX_REFERENCES} "
+                                                          f"references (images and videos together) {where}"))
+        return problems
+
+    def canonical(self, req: VideoRequest) -> VideoRequest:
+        return canonical(req, pinned=True)
 
     def submit(self, req: VideoRequest) -> HttpCall:
-        inp, params = _dashscope_parts(req)
-        body = {"model": self.models[req.mode], "input": inp, "parameters": params}
+        inp, params = dashscope_parts(req, pin=True)
+        body = {"model": self.model_for(req), "input": inp, "parameters": params}
         return HttpCall("POST", self.path, json=body, headers={"X-DashScope-Async": "enable"})
 
     def poll(self, task_id: str) -> HttpCall:
@@ -448,8 +481,8 @@ class DashScopeFormat(WireFormat):
         body = _require_object(body)
         problems = [FieldProblem(key, "is not a field of the request; use model, input and parameters")
                     for key in body if key not in ("model", "input", "parameters")]
-        flat = _flat_from_dashscope([body.get("input"), body.get("parameters")], problems)
-        mode = _guess_mode(body.get("model"), self.models, flat, _get(body, "input", "function"))
+        flat = flat_from_dashscope([body.get("input"), body.get("parameters")], problems, pinned=True)
+        mode = self.mode_of(body.get("model"), flat, _get(body, "input", "function"))
         return _build(mode, flat, problems)
 
 
@@ -470,8 +503,8 @@ def get_format(settings: Any) -> WireFormat:
     if kind == "unified":
         return UnifiedFormat()
     if kind == "openai":
-        return OpenAIFormat(settings.wan_openai_path, _model_names(settings))
+        return OpenAIFormat(settings.wan_openai_path, _model_names(settings), _flash_names(settings))
     if kind == "dashscope":
-        return DashScopeFormat(_model_names(settings))
+        return DashScopeFormat(_model_names(settings), _flash_names(settings))
     raise ValueError(f"WAN_API_FORMAT must be unified, openai or dashscope (got {kind!r})")
 

@@ -3,7 +3,15 @@
 `build_request(mode, fields)` turns flat, possibly string-typed input (CLI flags, Slack modal values,
 a decoded wire body) into a validated, frozen `VideoRequest`, or raises `RequestInvalid` listing
 every problem at once, each naming the field and saying what is allowed. `MODE_FIELDS` describes
-each mode's fields in form order for the Slack modal and the CLI flags. Pure logic, no I/O.
+each mode's fields of the model page in form order for the Slack modal and the CLI flags;
+`EXTRA_FIELDS` the model's own parameters beyond the page (gateway-api.md, "Beyond the page"),
+optional and never set unless the user set them; `ALL_FIELDS` both. Pure logic, no I/O.
+
+Wan 2.6's ranges for the extra fields, from Alibaba Cloud Model Studio's API references (Singapore):
+text-to-video (updated Feb 11, 2026), image-to-video first frame (Mar 27, 2026) and
+reference-to-video (Mar 30, 2026): resolution 720P or 1080P, `audio` on by default, `audio_url` an
+mp3/wav of 3-30 s (not with reference videos), `shot_type` single/multi taking effect only with
+`prompt_extend` (on by default), reference videos 1-3 clips of 2-30 s, flash variants for i2v and r2v.
 
 Video-edit: the spec lists `instruction` ("required; the edit's prompt") and no `prompt` for that
 mode, so an edit request carries `instruction` only; a flat `prompt` given for video-edit is
@@ -12,16 +20,13 @@ accepted as the instruction (the CLI's `--prompt` and the wire formats' prompt f
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from bot.wan.urls import check_input_url
+from bot.wan.fields import FieldSpec, clean_field, given, required_message
 
 MODEL_NAME = "wan2-6"
 MAX_PROMPT = 2000
@@ -31,6 +36,12 @@ SEED_MAX = 2_147_483_647
 RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4")
 CAMERA_MOTIONS = ("static", "pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "orbit")
 QUALITIES = ("standard", "high")
+RESOLUTIONS = ("720P", "1080P")
+SHOT_TYPES = ("single", "multi")
+VARIANTS = ("standard", "flash")
+MAX_REFERENCE_VIDEOS = 3
+
+__all__ = ["FieldSpec"]  # re-exported: callers describe fields through the request module
 
 
 class Mode(StrEnum):
@@ -71,45 +82,6 @@ def parse_mode(text: str | Mode) -> Mode:
     raise RequestInvalid([FieldProblem("mode", f"must be one of {allowed}")])
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    """One input field: how to ask for it (label, help, flag) and what it accepts."""
-
-    name: str                    # flat input name, as in the request body's `input`
-    label: str                   # form label
-    kind: str                    # "text" | "int" | "float" | "enum" | "url" | "urls"
-    required: bool = False
-    default: Any = None
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[str, ...] = ()
-    help: str = ""               # one short line: range and default
-    flag: str = ""               # CLI / Slack flag
-    max_items: int | None = None  # for "urls"
-    max_length: int | None = None  # for "text"
-    placeholder: str = ""
-
-    def rule(self) -> str:
-        """What the field accepts, phrased to follow "must be"."""
-        if self.kind == "int" and self.name == "duration":
-            text = f"a whole number of seconds from {int(self.min)} to {int(self.max)}"
-        elif self.kind == "int":
-            text = f"an integer from {int(self.min)} to {int(self.max)}"
-        elif self.kind == "float":
-            text = f"a number from {self.min:.1f} to {self.max:.1f}"
-        elif self.kind == "enum":
-            text = "one of " + ", ".join(self.choices)
-        elif self.kind == "url":
-            text = "an https:// URL on a public host"
-        elif self.kind == "urls":
-            text = f"1 to {self.max_items} https:// URLs on public hosts"
-        else:
-            text = f"text of at most {self.max_length} characters"
-        if self.default is not None:
-            text += f" (default {self.default})"
-        return text
-
-
 def _prompt(required: bool = True) -> FieldSpec:
     need = "required" if required else "optional"
     return FieldSpec("prompt", "Prompt", "text", required=required, max_length=MAX_PROMPT, flag="--prompt",
@@ -121,6 +93,8 @@ _DURATION = FieldSpec("duration", "Duration (seconds)", "int", default=5, min=2,
                       help="2-15 seconds, default 5")
 _SEED = FieldSpec("seed", "Seed", "int", min=0, max=SEED_MAX, flag="--seed",
                   help=f"0-{SEED_MAX}; same seed and prompt give a similar video; random if empty")
+_RATIO = FieldSpec("ratio", "Aspect ratio", "enum", choices=RATIOS, flag="--ratio",
+                   help="16:9, 9:16, 1:1, 4:3 or 3:4; model default if empty")
 _STRENGTH = FieldSpec("strength", "Strength", "float", min=0.0, max=1.0, flag="--strength",
                       help="0.0-1.0, how closely to follow the input; model default if empty")
 
@@ -131,8 +105,7 @@ MODE_FIELDS: dict[Mode, tuple[FieldSpec, ...]] = {
                   help=f"What to avoid; optional, at most {MAX_PROMPT} characters",
                   placeholder="blurry, text, watermark"),
         _DURATION,
-        FieldSpec("ratio", "Aspect ratio", "enum", choices=RATIOS, flag="--ratio",
-                  help="16:9, 9:16, 1:1, 4:3 or 3:4; model default if empty"),
+        _RATIO,
         _SEED,
     ),
     Mode.IMAGE_TO_VIDEO: (
@@ -169,146 +142,61 @@ MODE_FIELDS: dict[Mode, tuple[FieldSpec, ...]] = {
     ),
 }
 
+_RESOLUTION = FieldSpec("resolution", "Resolution", "enum", choices=RESOLUTIONS, flag="--resolution",
+                        help="720P or 1080P (1080P costs more); the format's default tier if empty")
+_AUDIO = FieldSpec("audio", "Sound", "bool", flag="--audio",
+                   help="on: the model adds a synchronized soundtrack; off: silent; upstream default on")
+_AUDIO_URL = FieldSpec("audio_url", "Audio URL", "url", flag="--audio-url",
+                       help="https:// link to an mp3 or wav of 3-30 s for the video to follow",
+                       placeholder="https://example.com/voice.mp3")
+_SHOT = FieldSpec("shot_type", "Shots", "enum", choices=SHOT_TYPES, flag="--shot",
+                  help="single or multi (a multi-shot story; needs prompt extension on)")
+_EXTEND = FieldSpec("prompt_extend", "Prompt extension", "bool", flag="--prompt-extend",
+                    help="on: the upstream rewrites and extends the prompt; upstream default on")
+_WATERMARK = FieldSpec("watermark", "Watermark", "bool", flag="--watermark",
+                       help="on: an 'AI generated' mark on the video; upstream default off")
+_VARIANT = FieldSpec("variant", "Variant", "enum", choices=VARIANTS, flag="--variant",
+                     help="flash: a faster, cheaper model for drafts; standard if empty")
+
+EXTRA_FIELDS: dict[Mode, tuple[FieldSpec, ...]] = {
+    Mode.TEXT_TO_VIDEO: (_RESOLUTION, _AUDIO, _AUDIO_URL, _SHOT, _EXTEND, _WATERMARK),
+    Mode.IMAGE_TO_VIDEO: (_RESOLUTION, _AUDIO, _AUDIO_URL, _SHOT, _EXTEND, _WATERMARK, _VARIANT),
+    # r2v takes no audio_url: its voices come from the reference videos (Model Studio r2v reference).
+    Mode.R2V: (
+        FieldSpec("reference_video_url", "Reference videos", "urls", max_items=MAX_REFERENCE_VIDEOS,
+                  flag="--reference-video",
+                  help="1-3 https:// links to clips of 2-30 s; name them character1, character2... in the prompt",
+                  placeholder="https://example.com/character1.mp4"),
+        _RATIO,  # the page has none for r2v, but its output is sized W*H like t2v's
+        _RESOLUTION, _AUDIO, _SHOT, _EXTEND, _WATERMARK, _VARIANT,
+    ),
+    Mode.VIDEO_EDIT: (),
+}
+ALL_FIELDS: dict[Mode, tuple[FieldSpec, ...]] = {mode: MODE_FIELDS[mode] + EXTRA_FIELDS[mode] for mode in Mode}
+
 # Accepted flat names that stand for another field (see the module docstring for video-edit).
-_ALIASES = {"reference_urls": "reference_url"}
+_ALIASES = {"reference_urls": "reference_url", "reference_video_urls": "reference_video_url"}
 _EDIT_ALIASES = {"prompt": "instruction"}
 
 
 def field_spec(mode: Mode, name: str) -> FieldSpec | None:
-    return next((spec for spec in MODE_FIELDS[mode] if spec.name == name), None)
+    return next((spec for spec in ALL_FIELDS[mode] if spec.name == name), None)
 
 
-# --- value checks: each returns the clean value or raises ValueError("must ...") -----------------
-
-class _Missing(Exception):
-    """The field was not given (None, empty string or empty list)."""
-
-
-def _given(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, str):
-        return bool(value.strip())
-    if isinstance(value, (list, tuple)):
-        return any(_given(v) for v in value)
-    return True
-
-
-def _clean_text(spec: FieldSpec, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"must be {spec.rule()}")
-    text = value.strip()
-    if spec.max_length is not None and len(text) > spec.max_length:
-        raise ValueError(f"must be at most {spec.max_length} characters (got {len(text)})")
-    if spec.name == "edit_region":
-        return _clean_region(text)
-    return text
-
-
-_REGION_NUMBERS = re.compile(r"^[\d\s,.+-]+$")
-
-
-def _clean_region(text: str) -> str:
-    """Free text, or `x,y,w,h` pixels when it is made of numbers (normalised without spaces)."""
-    if not _REGION_NUMBERS.match(text):
-        return text
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 4 or not all(p.isdigit() for p in parts):
-        raise ValueError("must be free text or x,y,w,h as four whole numbers of pixels, like 0,0,640,360")
-    x, y, w, h = (int(p) for p in parts)
-    if w == 0 or h == 0:
-        raise ValueError("must be x,y,w,h with a width and height above 0")
-    return f"{x},{y},{w},{h}"
-
-
-def _clean_int(spec: FieldSpec, value: Any) -> int:
-    number: int | None = None
-    if isinstance(value, bool):
-        number = None
-    elif isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-        number = int(value.strip())
-    if number is None or not spec.min <= number <= spec.max:
-        raise ValueError(f"must be {spec.rule()}")
-    return number
-
-
-def _clean_float(spec: FieldSpec, value: Any) -> float:
-    number: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            number = None
-    if number is None or not math.isfinite(number) or not spec.min <= number <= spec.max:
-        raise ValueError(f"must be {spec.rule()}")
-    return number
-
-
-def _clean_enum(spec: FieldSpec, value: Any) -> str:
-    if isinstance(value, str):
-        key = value.strip().lower().replace("-", "_")
-        for choice in spec.choices:
-            if key == choice:
-                return choice
-    raise ValueError(f"must be {spec.rule()}")
-
-
-def _clean_url(spec: FieldSpec, value: Any) -> str:
-    return check_input_url(value, field=spec.name, allow_data_image=spec.name == "image_url")
-
-
-def _clean_urls(spec: FieldSpec, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        items = value.split()  # URLs hold no whitespace: one per line or space-separated
-    elif isinstance(value, (list, tuple)):
-        items = [v for v in value if _given(v)]
-    else:
-        raise ValueError(f"must be {spec.rule()}")
-    if not items:
-        raise _Missing
-    if len(items) > spec.max_items:
-        raise ValueError(f"must be at most {spec.max_items} URLs (got {len(items)})")
-    urls = []
-    for i, item in enumerate(items, 1):
-        try:
-            urls.append(check_input_url(item, field=spec.name))
-        except ValueError as exc:
-            label = f"URL {i} " if len(items) > 1 else ""
-            raise ValueError(f"{label}{exc}") from None
-    return tuple(urls)
-
-
-_CLEANERS = {"text": _clean_text, "int": _clean_int, "float": _clean_float, "enum": _clean_enum,
-             "url": _clean_url, "urls": _clean_urls}
-
-
-def _clean_field(spec: FieldSpec, value: Any) -> Any:
-    """The clean value, None when not given; raises ValueError naming what is allowed."""
-    if not _given(value):
-        return None
-    try:
-        cleaned = _CLEANERS[spec.kind](spec, value)
-    except _Missing:
-        return None
-    return cleaned if _given(cleaned) else None
-
-
-def _required_message(spec: FieldSpec) -> str:
-    if spec.kind == "text":
-        return f"is required (at most {spec.max_length} characters)"
-    return f"is required ({spec.rule()})"
+def _combination_problems(clean: Mapping[str, Any]) -> list[FieldProblem]:
+    """Rules between fields: a request the upstream would refuse or silently ignore."""
+    problems = []
+    if clean.get("audio_url") and clean.get("audio") is False:
+        problems.append(FieldProblem("audio", "cannot be off when audio_url is given (the video follows that audio)"))
+    if clean.get("shot_type") == "multi" and clean.get("prompt_extend") is False:
+        problems.append(FieldProblem("shot_type", "multi takes effect only with prompt_extend on"))
+    return problems
 
 
 def validate_fields(mode: str | Mode, fields: Mapping[str, Any]) -> tuple[dict[str, Any], list[FieldProblem]]:
     """Clean flat fields for a mode: (clean values with defaults, every problem found)."""
     mode = parse_mode(mode)
-    specs = MODE_FIELDS[mode]
+    specs = ALL_FIELDS[mode]
     names = [spec.name for spec in specs]
     aliases = {**_ALIASES, **(_EDIT_ALIASES if mode is Mode.VIDEO_EDIT else {})}
     problems: list[FieldProblem] = []
@@ -316,26 +204,31 @@ def validate_fields(mode: str | Mode, fields: Mapping[str, Any]) -> tuple[dict[s
     for key, value in fields.items():
         name = aliases.get(key, key)
         if name not in names:
-            if _given(value):
+            if given(value):
                 problems.append(FieldProblem(key, f"is not a field of {mode.value}; its fields are "
                                                   + ", ".join(names)))
             continue
-        if name in raw and _given(raw[name]) and _given(value) and raw[name] != value:
+        if name in raw and given(raw[name]) and given(value) and raw[name] != value:
             problems.append(FieldProblem(name, f"was given twice (as {name} and {key}); give it once"))
             continue
-        if _given(value) or name not in raw:
+        if given(value) or name not in raw:
             raw[name] = value
     clean: dict[str, Any] = {}
     for spec in specs:
         try:
-            value = _clean_field(spec, raw.get(spec.name))
+            value = clean_field(spec, raw.get(spec.name))
         except ValueError as exc:
             problems.append(FieldProblem(spec.name, str(exc)))
             continue
-        if value is None and spec.required:
-            problems.append(FieldProblem(spec.name, _required_message(spec)))
+        if value is None and spec.required and not _required_elsewhere(spec, raw):
+            problems.append(FieldProblem(spec.name, required_message(spec)))
         clean[spec.name] = spec.default if value is None else value
-    return clean, problems
+    return clean, problems + _combination_problems(clean)
+
+
+def _required_elsewhere(spec: FieldSpec, raw: Mapping[str, Any]) -> bool:
+    # r2v needs references: images (the page's reference_url), videos, or both.
+    return spec.name == "reference_url" and given(raw.get("reference_video_url"))
 
 
 # --- the models ----------------------------------------------------------------------------------
@@ -360,6 +253,12 @@ class T2VInput(_Input):
     duration: int = 5
     ratio: str | None = None
     seed: int | None = None
+    resolution: str | None = None  # the model's own parameters from here on: unset = not sent
+    audio: bool | None = None
+    audio_url: str | None = None
+    shot_type: str | None = None
+    prompt_extend: bool | None = None
+    watermark: bool | None = None
 
 
 class I2VInput(_Input):
@@ -369,15 +268,30 @@ class I2VInput(_Input):
     duration: int = 5
     camera_motion: str | None = None
     strength: float | None = None
+    resolution: str | None = None  # the model's own parameters from here on: unset = not sent
+    audio: bool | None = None
+    audio_url: str | None = None
+    shot_type: str | None = None
+    prompt_extend: bool | None = None
+    watermark: bool | None = None
+    variant: str | None = None
 
 
 class R2VInput(_Input):
     MODE: ClassVar[Mode] = Mode.R2V
-    reference_url: tuple[str, ...]
+    reference_url: tuple[str, ...] | None = None  # images; reference_video_url may stand in (checked)
     prompt: str
     strength: float | None = None
     duration: int = 5
     seed: int | None = None
+    reference_video_url: tuple[str, ...] | None = None
+    ratio: str | None = None
+    resolution: str | None = None  # the model's own parameters from here on: unset = not sent
+    audio: bool | None = None
+    shot_type: str | None = None
+    prompt_extend: bool | None = None
+    watermark: bool | None = None
+    variant: str | None = None
 
 
 class EditInput(_Input):
@@ -432,6 +346,25 @@ class VideoRequest(BaseModel):
     @property
     def seed(self) -> int | None:
         return getattr(self.input, "seed", None)
+
+    def get(self, name: str) -> Any:
+        """An input field's value, None when unset or not a field of this mode."""
+        return getattr(self.input, name, None)
+
+    @property
+    def flash(self) -> bool:
+        return self.get("variant") == "flash"
+
+    @property
+    def sound(self) -> bool:
+        """Whether the video comes with sound: upstream adds it unless `audio` is off (Model Studio)."""
+        if self.mode is Mode.VIDEO_EDIT:
+            return False
+        return self.get("audio") is not False
+
+    def with_fields(self, **changes: Any) -> VideoRequest:
+        """The same request with some fields changed (None unsets one), validated again."""
+        return build_request(self.mode, {**self.fields(), **changes})
 
     def fields(self) -> dict[str, Any]:
         """Flat input fields, None omitted: `build_request(req.mode, req.fields()) == req`."""

@@ -5,6 +5,7 @@ import pytest
 
 from bot.jobs.models import DeliveryState, Job, JobState
 from bot.jobs.store import MIGRATIONS, JobStore, StaleTransition
+from tests.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
 
 
 def _job(job_id: str, **kw) -> Job:
@@ -13,8 +14,8 @@ def _job(job_id: str, **kw) -> Job:
 
 
 @pytest.fixture
-async def store(tmp_path):
-    s = await JobStore.open(tmp_path / "jobs.db")
+async def store(store_location):  # noqa: F811
+    s = await JobStore.open(store_location)
     yield s
     await s.close()
 
@@ -28,6 +29,18 @@ async def test_database_is_owner_only_and_migrated_once(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     again = await JobStore.open(path)  # re-running migrations would fail on existing tables
     assert (await again.get_job("j1")).prompt == "a fox"
+    assert await again.schema_version() == len(MIGRATIONS)
+    await again.close()
+
+
+async def test_migrated_once_on_either_backend(store_location):  # noqa: F811
+    store = await JobStore.open(store_location)
+    assert await store.schema_version() == len(MIGRATIONS)
+    await store.create_job(_job("j1", created_at=100.5))
+    await store.close()
+    again = await JobStore.open(store_location)  # re-running migrations would fail on existing tables
+    job = await again.get_job("j1")
+    assert job.prompt == "a fox" and job.created_at == 100.5  # floats keep their precision (not float4)
     assert await again.schema_version() == len(MIGRATIONS)
     await again.close()
 
@@ -104,3 +117,38 @@ async def test_refunds_due_counts_triage_verdicts(store):
     await store.add_triage_record(staff_user="U1", channel_id="C1", verdict="not_charged", amount_usd=None,
                                   task_ids=[], summary="y")
     assert await store.refunds_due(since=0) == (1, 3.2)
+
+
+async def test_the_tracker_and_app_queries_answer_alike_on_both_backends(store):
+    for i in range(3):
+        await store.create_job(_job(f"j{i}", user_id="U1", created_at=100.0 + i))
+    await store.transition("j0", JobState.SUBMITTED, submitted_at=200.0)
+    await store.transition("j0", JobState.SUCCEEDED, finished_at=260.5)
+    assert await store.recent_run_seconds("text-to-video", 5) == [60.5]
+    assert await store.recent_run_seconds("text-to-video", 10) == []
+    assert await store.count_active("U1") == 3  # succeeded is not over: the video is still to deliver
+    assert [j.id for j in await store.list_jobs(user_id="U1", limit=2)] == ["j2", "j1"]
+    assert [j.id for j in await store.list_jobs(states=[JobState.SUCCEEDED])] == ["j0"]
+    await store.update("j1", message_ts="1.2", card_state="pending")
+    await store.update("j2", message_ts="1.3", card_state="queued")
+    assert [j.id for j in await store.stale_cards(since=0)] == ["j2"]  # its card shows another state
+    assert await store.discard_job("j1") is False  # it has a card
+    await store.create_job(_job("j9"))
+    assert await store.discard_job("j9") is True and await store.get_job("j9") is None
+
+
+async def test_the_request_inbox_and_triage_records_on_both_backends(store):
+    assert await store.receive_request("T1:c1", {"text": "t2v a fox"}) is True
+    assert await store.receive_request("T1:c1", {"text": "t2v a fox"}) is False
+    assert await store.unanswered_requests(since=0) == [("T1:c1", {"text": "t2v a fox"})]
+    await store.request_done("T1:c1")
+    assert await store.unanswered_requests(since=0) == []
+    first = await store.add_triage_record(staff_user="U1", channel_id="C1", verdict="refund_due", amount_usd=1.5,
+                                          task_ids=["t1"], summary="x")
+    second = await store.add_triage_record(staff_user="U1", channel_id="C1", verdict="not_charged",
+                                           amount_usd=None, task_ids=[], summary="y")
+    assert second > first
+    await store.keep_triage_reply(first, channel_id="C1", thread_ts="1.1", reply="sorry")
+    assert (await store.triage_record(first))["reply"] == "sorry"
+    assert [r["id"] for r in await store.triage_records()] == [second, first]
+    assert [r["id"] for r in await store.triage_records(verdict="refund_due")] == [first]

@@ -7,7 +7,7 @@ import re
 
 from hypothesis import strategies as st
 
-from bot.wan.request import MODE_FIELDS, FieldSpec, Mode, build_request
+from bot.wan.request import ALL_FIELDS, FieldSpec, Mode, build_request
 
 _label = st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9]", fullmatch=True)
 https_urls = st.builds("https://{}.example.com/{}.png?v={}".format, _label, _label, st.integers(0, 999))
@@ -34,6 +34,8 @@ def _value(spec: FieldSpec) -> st.SearchStrategy:
         return st.floats(spec.min, spec.max, allow_nan=False)
     if spec.kind == "enum":
         return st.sampled_from(spec.choices)
+    if spec.kind == "bool":
+        return st.one_of(st.booleans(), st.sampled_from(["on", "off", "true", "false", "yes", "no"]))
     if spec.kind == "url":
         return st.one_of(https_urls, data_images) if spec.name == "image_url" else https_urls
     return st.lists(https_urls, min_size=1, max_size=spec.max_items)
@@ -43,9 +45,14 @@ def _value(spec: FieldSpec) -> st.SearchStrategy:
 def valid_fields(draw, mode: Mode | None = None):
     mode = mode or draw(st.sampled_from(list(Mode)))
     fields = {}
-    for spec in MODE_FIELDS[mode]:
+    for spec in ALL_FIELDS[mode]:
         if spec.required or draw(st.booleans()):
             fields[spec.name] = draw(_value(spec))
+    # Combinations the request model refuses on purpose (tested on their own): keep the valid side.
+    if "audio_url" in fields and fields.get("audio") in (False, "off", "false", "no"):
+        del fields["audio"]
+    if fields.get("shot_type") == "multi" and fields.get("prompt_extend") in (False, "off", "false", "no"):
+        del fields["prompt_extend"]
     return mode, fields
 
 
@@ -69,6 +76,8 @@ def _bad_value(spec: FieldSpec) -> st.SearchStrategy:
     if spec.kind == "enum":
         return st.text(min_size=1, max_size=12).filter(
             lambda s: s.strip() and s.strip().lower().replace("-", "_") not in spec.choices)
+    if spec.kind == "bool":
+        return st.one_of(st.just("maybe"), st.just(2), st.just("onn"), st.just(0.5))
     bad_urls = st.one_of(
         https_urls.map(lambda u: "http" + u[5:]),
         st.sampled_from(["https://localhost/a", "https://10.0.0.1/a", "https://[::1]/a", "ftp://example.com/a",
@@ -84,9 +93,24 @@ def _bad_value(spec: FieldSpec) -> st.SearchStrategy:
 def invalid_values(draw):
     """(mode, fields, bad_field): a valid request with one field made bad or a required one removed."""
     mode, fields = draw(valid_fields())
-    spec = draw(st.sampled_from(MODE_FIELDS[mode]))
+    spec = draw(st.sampled_from(ALL_FIELDS[mode]))
     if spec.required and draw(st.booleans()):
         fields.pop(spec.name)
+        fields.pop("reference_video_url", None)  # r2v's references may be videos instead of images
     else:
         fields[spec.name] = draw(_bad_value(spec))
     return mode, fields, spec.name
+
+
+def wav_data_uri(seconds: float, rate: int = 8000) -> str:
+    """A silent mono WAV of `seconds` as a data:audio URI (inline audio for audio_url)."""
+    import io
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(b"\x00\x00" * int(seconds * rate))
+    return "data:audio/wav;base64," + base64.b64encode(buf.getvalue()).decode()

@@ -15,7 +15,7 @@ from bot.wan.formats import (
 from bot.wan.request import Mode, RequestInvalid, build_request
 from bot.wan.task import TaskStatus
 
-from .strategies import valid_requests
+from .strategies import valid_requests, wav_data_uri
 
 FORMATS = ["unified", "openai", "dashscope"]
 
@@ -34,7 +34,18 @@ def test_every_valid_request_round_trips_through_every_format(name, req):
     call = fmt.submit(req)
     assert call.method == "POST" and call.path.startswith("/")
     assert "Authorization" not in call.headers and "Idempotency-Key" not in call.headers
-    assert fmt.request_from_body(call.json) == req
+    problems = fmt.check(req)
+    if problems:  # a field this format cannot carry: refused before sending, so never decoded
+        assert {p.field for p in problems} <= {"shot_type", "reference_video_url", "prompt_extend",
+                                               "duration", "reference_url"}
+        return
+    decoded = fmt.request_from_body(call.json)
+    # Only spellings that send the very same body are merged (a 720P tier named or left implicit).
+    assert decoded == fmt.canonical(req)
+    assert fmt.submit(decoded).json == call.json
+    pinned_size = name == "dashscope" and req.mode.value in ("text-to-video", "r2v") and "ratio" not in req.fields()
+    if not req.fields().keys() & {"resolution", "variant"} and not pinned_size:
+        assert decoded == req  # the page's own requests round-trip exactly, as they always did
 
 
 def test_unified_submit_is_the_request_model_as_it_stands():
@@ -126,7 +137,9 @@ def test_a_model_name_shared_by_modes_is_resolved_from_the_fields():
                          ("r2v", {"prompt": "p", "reference_url": "https://e.com/a.png"}),
                          ("edit", {"instruction": "p", "video_url": "https://e.com/a.mp4"})]:
         req = build_request(mode, fields)
-        assert fmt.request_from_body(fmt.submit(req).json) == req
+        # dashscope pins the 720P size, so a t2v/r2v without a ratio comes back as its 16:9.
+        assert fmt.request_from_body(fmt.submit(req).json) == fmt.canonical(req)
+        assert fmt.request_from_body(fmt.submit(req).json).mode == req.mode
 
 
 def test_unknown_format_setting_is_refused():
@@ -318,3 +331,94 @@ def test_only_dashscope_limits_r2v_to_ten_seconds():
     assert dashscope.check(short_r2v) == []
     assert UnifiedFormat().check(long_r2v) == []
     assert OpenAIFormat("/v1/videos", {mode: "m" for mode in Mode}).check(long_r2v) == []
+
+
+# --- the model's own parameters, per format ---------------------------------------------------------
+
+HD = {"resolution": "1080P", "audio": True, "shot_type": "multi", "prompt_extend": True, "watermark": False}
+SIZES_1080 = [("16:9", "1920*1080"), ("9:16", "1080*1920"), ("1:1", "1440*1440"), ("4:3", "1632*1248"),
+              ("3:4", "1248*1632")]
+
+
+@pytest.mark.parametrize("ratio, size", SIZES_1080)
+def test_dashscope_sends_the_exact_size_of_ratio_and_tier(ratio, size):
+    fmt = fmt_for("dashscope")
+    for mode, base in (("t2v", {"prompt": "p"}), ("r2v", {"prompt": "p", "reference_url": "https://e.com/r.png"})):
+        call = fmt.submit(build_request(mode, {**base, "ratio": ratio, "resolution": "1080P"}))
+        assert call.json["parameters"]["size"] == size
+        assert "resolution" not in call.json["parameters"]
+
+
+def test_dashscope_carries_every_field_natively_and_pins_the_tier():
+    fmt = fmt_for("dashscope")
+    t2v = fmt.submit(build_request("t2v", {"prompt": "p", **HD, "audio_url": "https://e.com/a.mp3"})).json
+    assert t2v == {"model": "wan2.6-t2v", "input": {"prompt": "p", "audio_url": "https://e.com/a.mp3"},
+                   "parameters": {"duration": 5, "audio": True, "shot_type": "multi", "prompt_extend": True,
+                                  "watermark": False, "size": "1920*1080"}}
+    # No ratio and no resolution: still the 720P size, never the upstream's 1080P default.
+    assert fmt.submit(build_request("t2v", {"prompt": "p"})).json["parameters"]["size"] == "1280*720"
+    i2v = fmt.submit(build_request("i2v", {"prompt": "p", "image_url": "https://e.com/i.png",
+                                           "resolution": "1080P", "variant": "flash", "audio": False})).json
+    assert i2v["model"] == "wan2.6-i2v-flash"
+    assert i2v["parameters"] == {"duration": 5, "audio": False, "resolution": "1080P"}
+    r2v = fmt.submit(build_request("r2v", {"prompt": "character1 waves", "variant": "flash",
+                                           "reference_video_url": ["https://e.com/c1.mp4"]})).json
+    assert r2v["model"] == "wan2.6-r2v-flash"
+    assert r2v["input"] == {"prompt": "character1 waves", "reference_video_urls": ["https://e.com/c1.mp4"]}
+    assert fmt.check(build_request("r2v", {"prompt": "x", "reference_video_url": ["https://e.com/c1.mp4"]})) == []
+
+
+def test_openai_puts_the_tier_in_size_and_the_rest_in_metadata():
+    fmt = fmt_for("openai")
+    body = fmt.submit(build_request("t2v", {"prompt": "p", "ratio": "9:16", "resolution": "1080P", "audio": True,
+                                            "watermark": True, "audio_url": "https://e.com/a.mp3"})).json
+    assert body == {"model": "wan2.6-t2v", "prompt": "p", "duration": 5, "size": "1080*1920",
+                    "metadata": {"input": {"audio_url": "https://e.com/a.mp3"},
+                                 "parameters": {"audio": True, "watermark": True}}}
+    i2v = fmt.submit(build_request("i2v", {"prompt": "p", "image_url": "https://e.com/i.png", "variant": "flash",
+                                           "resolution": "720P"})).json
+    assert i2v["model"] == "wan2.6-i2v-flash" and i2v["metadata"] == {"parameters": {"resolution": "720P"}}
+    # The page's fields alone: nothing new on the wire.
+    assert fmt.submit(build_request("t2v", {"prompt": "p"})).json == {"model": "wan2.6-t2v", "prompt": "p",
+                                                                      "duration": 5}
+
+
+def test_unified_carries_them_under_input_only_when_set():
+    body = UnifiedFormat().submit(build_request("t2v", {"prompt": "p", **HD})).json
+    assert body == {"model": "wan2-6", "mode": "text-to-video", "input": {"prompt": "p", "duration": 5, **HD}}
+
+
+def test_a_field_the_format_cannot_carry_is_refused_naming_field_and_format():
+    openai = fmt_for("openai")
+    for fields, field in ((("shot_type", "multi"),), "shot_type"), ((("prompt_extend", False),), "prompt_extend"):
+        req = build_request("t2v", {"prompt": "p", **dict(fields)})
+        problems = openai.check(req)
+        assert [p.field for p in problems] == [field]
+        assert "openai" in problems[0].message and "WAN_API_FORMAT=openai" in problems[0].message
+    r2v = build_request("r2v", {"prompt": "p", "reference_video_url": ["https://e.com/c.mp4"]})
+    assert [p.field for p in openai.check(r2v)] == ["reference_video_url"]
+    assert "shot_type" not in openai.carries(Mode.TEXT_TO_VIDEO) and "audio" in openai.carries(Mode.TEXT_TO_VIDEO)
+    assert "shot_type" in fmt_for("dashscope").carries(Mode.TEXT_TO_VIDEO)
+
+
+def test_inline_audio_only_where_the_format_takes_inline_data():
+    req = build_request("t2v", {"prompt": "p", "audio_url": wav_data_uri(3.5)})
+    assert UnifiedFormat().check(req) == []
+    for name in ("openai", "dashscope"):
+        problems = fmt_for(name).check(req)
+        assert [p.field for p in problems] == ["audio_url"] and name in problems[0].message
+
+
+def test_dashscope_limits_references_to_five_in_all():
+    imgs = [f"https://e.com/{i}.png" for i in range(4)]
+    vids = [f"https://e.com/{i}.mp4" for i in range(2)]
+    req = build_request("r2v", {"prompt": "p", "reference_url": imgs, "reference_video_url": vids})
+    assert [p.field for p in fmt_for("dashscope").check(req)] == ["reference_url"]
+    assert UnifiedFormat().check(req) == []
+
+
+def test_flash_model_names_come_from_settings():
+    fmt = fmt_for("dashscope", wan_model_i2v_flash="my-flash")
+    req = build_request("i2v", {"prompt": "p", "image_url": "https://e.com/i.png", "variant": "flash"})
+    assert fmt.submit(req).json["model"] == "my-flash"
+    assert fmt.request_from_body(fmt.submit(req).json) == req

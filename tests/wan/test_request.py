@@ -2,6 +2,7 @@ import pytest
 from hypothesis import given, settings
 
 from bot.wan.request import (
+    ALL_FIELDS,
     MODE_FIELDS,
     SHORT_NAMES,
     EditInput,
@@ -14,7 +15,7 @@ from bot.wan.request import (
     parse_mode,
 )
 
-from .strategies import invalid_values, valid_requests
+from .strategies import invalid_values, valid_requests, wav_data_uri
 
 IMG = "https://example.com/frame.png"
 VID = "https://example.com/clip.mp4"
@@ -240,7 +241,9 @@ def test_mode_fields_describe_forms_and_flags():
         names = [spec.name for spec in specs]
         assert len(names) == len(set(names))
         assert all(spec.label and spec.help for spec in specs)
-        assert set(names) == set(type(build_request(mode, BASE[mode]).input).model_fields)
+        assert set(names) <= set(type(build_request(mode, BASE[mode]).input).model_fields)
+        everything = [spec.name for spec in ALL_FIELDS[mode]]
+        assert set(everything) == set(type(build_request(mode, BASE[mode]).input).model_fields)
     assert [s.name for s in MODE_FIELDS[Mode.TEXT_TO_VIDEO]] == ["prompt", "negative_prompt", "duration", "ratio",
                                                                   "seed"]
 
@@ -262,3 +265,67 @@ def test_an_invalid_value_never_builds_and_is_named(case):
     with pytest.raises(RequestInvalid) as info:
         build_request(mode, fields)
     assert bad_field in {p.field for p in info.value.problems}
+
+
+# --- the model's own parameters (gateway-api.md, "Beyond the page") ---------------------------------
+
+def test_extra_fields_are_optional_and_unset_means_not_sent():
+    for mode in Mode:
+        assert set(build_request(mode, BASE[mode]).body()["input"]) == set(BASE[mode]) | {"duration"}
+
+
+def test_resolution_audio_shot_extend_watermark_parse_like_flags():
+    req = build_request("t2v", {**BASE[Mode.TEXT_TO_VIDEO], "resolution": "1080p", "audio": "on",
+                                "shot_type": "Multi", "prompt_extend": "yes", "watermark": "off"})
+    assert req.fields() == {"prompt": "a fox in snow", "duration": 5, "resolution": "1080P", "audio": True,
+                                 "shot_type": "multi", "prompt_extend": True, "watermark": False}
+    assert req.sound and not req.flash
+    assert not build_request("t2v", {**BASE[Mode.TEXT_TO_VIDEO], "audio": False}).sound
+    assert build_request("t2v", BASE[Mode.TEXT_TO_VIDEO]).sound  # upstream adds sound unless told not to
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("resolution", "4K", "one of 720P, 1080P"), ("resolution", "480P", "one of 720P, 1080P"),
+    ("audio", "loud", "on or off"), ("shot_type", "triple", "single, multi"), ("watermark", "2", "on or off"),
+    ("audio_url", "http://example.com/a.mp3", "https"),
+])
+def test_bad_extra_values_are_named(field, value, words):
+    assert words in problems_of("t2v", {**BASE[Mode.TEXT_TO_VIDEO], field: value})[field]
+
+
+def test_variant_flash_only_where_the_mode_has_one():
+    assert build_request("i2v", {**BASE[Mode.IMAGE_TO_VIDEO], "variant": "flash"}).flash
+    assert build_request("r2v", {**BASE[Mode.R2V], "variant": "FLASH"}).flash
+    assert "is not a field of text-to-video" in problems_of("t2v", {**BASE[Mode.TEXT_TO_VIDEO], "variant": "flash"})[
+        "variant"]
+    assert "is not a field of video-edit" in problems_of("edit", {**BASE[Mode.VIDEO_EDIT], "resolution": "1080P"})[
+        "resolution"]
+
+
+def test_r2v_reference_videos_one_to_three_and_no_audio_url():
+    vids = [f"https://example.com/c{i}.mp4" for i in range(4)]
+    req = build_request("r2v", {"prompt": "character1 waves", "reference_video_url": vids[:3]})
+    assert req.input.reference_video_url == tuple(vids[:3]) and req.input.reference_url is None
+    assert "at most 3" in problems_of("r2v", {"prompt": "x", "reference_video_url": vids})["reference_video_url"]
+    assert "reference_url" in problems_of("r2v", {"prompt": "x"})  # images or videos: one is required
+    assert "is not a field of r2v" in problems_of("r2v", {**BASE[Mode.R2V], "audio_url": "https://e.com/a.mp3"})[
+        "audio_url"]
+
+
+def test_conflicting_combinations_are_refused():
+    base = BASE[Mode.TEXT_TO_VIDEO]
+    assert "audio_url" in problems_of("t2v", {**base, "audio": "off", "audio_url": "https://e.com/a.mp3"})["audio"]
+    assert "prompt_extend" in problems_of("t2v", {**base, "shot_type": "multi", "prompt_extend": "off"})["shot_type"]
+    assert build_request("t2v", {**base, "shot_type": "multi"}).input.shot_type == "multi"
+
+
+def test_inline_audio_is_an_mp3_or_wav_of_3_to_30_seconds_and_at_most_15_mb():
+    base = BASE[Mode.IMAGE_TO_VIDEO]
+    assert build_request("i2v", {**base, "audio_url": wav_data_uri(4)}).input.audio_url.startswith("data:audio/wav")
+    assert "3 to 30 seconds" in problems_of("i2v", {**base, "audio_url": wav_data_uri(1.5)})["audio_url"]
+    assert "3 to 30 seconds" in problems_of("i2v", {**base, "audio_url": wav_data_uri(31)})["audio_url"]
+    assert "mp3" in problems_of("i2v", {**base, "audio_url": "data:audio/ogg;base64,AAAA"})["audio_url"]
+    assert "cannot be read" in problems_of("i2v", {**base, "audio_url": "data:audio/wav;base64,AAAAAAAA"})[
+        "audio_url"]
+    huge = "data:audio/wav;base64," + "A" * (16 * 1024 * 1024 * 4 // 3)
+    assert "15 MB" in problems_of("i2v", {**base, "audio_url": huge})["audio_url"]

@@ -1,0 +1,7 @@
+"""The job store: one interface (`JobStore`), two backends chosen by `WANBOT_DB` (SQLite, PostgreSQL)."""
+
+from bot.jobs.store.core import JobStore, StaleTransition
+from bot.jobs.store.location import DatabaseUnusable
+from bot.jobs.store.schema import MIGRATIONS
+
+__all__ = ["MIGRATIONS", "DatabaseUnusable", "JobStore", "StaleTransition"]

@@ -1,0 +1,330 @@
+"""The job store: every query the bot makes, written once for both backends.
+
+`JobStore.open(WANBOT_DB)` picks the backend from the location: SQLite (a path or `sqlite:///...`,
+the embedded default) or PostgreSQL (`postgresql://...`, several replicas on one database). The
+backends (sqlite.py, postgres.py) only run statements and transactions; the schema is versioned and
+migrated on open (schema.py). Every state change is a compare-and-set on the row plus an event row,
+in one transaction, so a crash can never leave a transition half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import fields as dataclass_fields
+from typing import Any
+
+from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
+from bot.jobs.store.location import is_postgresql, sqlite_path
+from bot.jobs.store.schema import MIGRATIONS
+from bot.jobs.store.sqlite import SqliteDatabase
+
+_UNFINISHED = [s.value for s in JobState if s not in TERMINAL_STATES]
+_IN_UNFINISHED = f"state IN ({', '.join('?' for _ in _UNFINISHED)})"
+
+_JOB_COLUMNS = [f.name for f in dataclass_fields(Job)]
+_JOB_COLUMN_SET = frozenset(_JOB_COLUMNS)
+
+# The commits around paid calls: the move to `submitted` (a submit is about to be paid for), the
+# task id (the paid task exists), the delivery claim and `delivered` (the video was posted). Lost to
+# a power cut, each would mean a second paid submit or a second post; the store makes them durable.
+_PAID_STATES = frozenset({JobState.SUBMITTED, JobState.DELIVERED})
+_PAID_FIELDS = frozenset({"task_id", "delivery_state"})
+
+
+class StaleTransition(Exception):
+    """The job was not in the expected state (someone else moved it first)."""
+
+
+def _row_to_job(row: Any) -> Job:
+    data = dict(row)
+    if len(data) != len(_JOB_COLUMNS):  # PostgreSQL's explicit rowid
+        data = {k: v for k, v in data.items() if k in _JOB_COLUMN_SET}
+    data["request"] = json.loads(data["request"])
+    data["extra"] = json.loads(data["extra"] or "{}")
+    data["state"] = JobState(data["state"])
+    data["delivery_state"] = DeliveryState(data["delivery_state"])
+    return Job(**data)
+
+
+def _encode(name: str, value: Any) -> Any:
+    if name in ("request", "extra"):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, (JobState, DeliveryState)):
+        return value.value
+    return value
+
+
+def _marks(values: Iterable[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+class JobStore:
+    def __init__(self, db: Any, location: str):
+        self.db = db
+        self.location = location
+        self.path = db.path  # the SQLite file, or the PostgreSQL URL without its password
+        self.dialect = db.dialect
+
+    @classmethod
+    async def open(cls, location: Any) -> JobStore:
+        """Open (and migrate) the store at `location`: a SQLite path or a postgresql:// URL.
+
+        Raises DatabaseUnusable (one line, no secret) when it cannot be used safely."""
+        location = str(location)
+        if is_postgresql(location):
+            from bot.jobs.store.postgres import PostgresDatabase
+
+            db = await PostgresDatabase.open(location)
+        else:
+            db = await SqliteDatabase.open(sqlite_path(location))
+        try:
+            await db.migrate(MIGRATIONS)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, location)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def schema_version(self) -> int:
+        return (await self.db.fetch("SELECT MAX(version) FROM schema_version"))[0][0]
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def create_job(self, job: Job, *, request_key: str | None = None) -> Job:
+        """Insert a new job; with `request_key`, the incoming request (see `receive_request`) is marked
+        answered by this job in the same transaction, so a replay can never start it twice."""
+        now = time.time()
+        job.created_at = job.created_at or now
+        job.updated_at = now
+        values = {name: _encode(name, getattr(job, name)) for name in _JOB_COLUMNS}
+        async with self.db.transaction() as tx:
+            await tx.execute(f"INSERT INTO jobs ({', '.join(values)}) VALUES ({_marks(values)})",
+                             list(values.values()))
+            await tx.execute(
+                "INSERT INTO job_events (job_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, ?, ?)",
+                (job.id, now, job.state.value, json.dumps({"estimated_cost_usd": job.estimated_cost_usd})))
+            if request_key is not None:
+                await tx.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ?",
+                                 (job.id, request_key))
+        return job
+
+    async def discard_job(self, job_id: str) -> bool:
+        """Remove a job that never started: still pending and without a Slack card (it could not be posted)."""
+        async with self.db.transaction() as tx:
+            await tx.lock_job(job_id)
+            if not await tx.fetch("SELECT 1 FROM jobs WHERE id = ? AND state = ? AND message_ts IS NULL",
+                                  (job_id, JobState.PENDING.value)):
+                return False
+            await tx.execute("DELETE FROM job_events WHERE job_id = ?", (job_id,))
+            await tx.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        return True
+
+    async def get_job(self, job_id: str) -> Job | None:
+        rows = await self.db.fetch("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _row_to_job(rows[0]) if rows else None
+
+    async def find_job(self, prefix: str) -> Job | None:
+        """A job by its id or an unambiguous prefix of it (users type short ids)."""
+        job = await self.get_job(prefix)
+        if job or len(prefix) < 4:
+            return job
+        rows = await self.db.fetch("SELECT * FROM jobs WHERE id LIKE ? LIMIT 2", (prefix + "%",))
+        return _row_to_job(rows[0]) if len(rows) == 1 else None
+
+    async def transition(self, job_id: str, to: JobState, *, expect: Iterable[JobState] | None = None,
+                         detail: dict[str, Any] | None = None, **changes: Any) -> Job:
+        """Move a job to `to` (only from a state in `expect`, when given) and record the event.
+
+        Raises StaleTransition when the job is not in an expected state: the caller lost a race
+        (e.g. a cancel arrived while a poll was in flight) and must not act on its stale view.
+        """
+        now = time.time()
+        changes = {"state": to, "updated_at": now, **changes}
+        if to.terminal and "finished_at" not in changes:
+            changes["finished_at"] = now
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        values = [_encode(name, value) for name, value in changes.items()]
+        where, where_params = "id = ?", [job_id]
+        if expect is not None:
+            expected = [state.value for state in expect]
+            where += f" AND state IN ({_marks(expected)})"
+            where_params.extend(expected)
+        durable = to in _PAID_STATES or not _PAID_FIELDS.isdisjoint(changes)
+        async with self.db.transaction(durable=durable) as tx:
+            await tx.lock_job(job_id)
+            # Two statements: the event is recorded from the row as it stands, only if it is in an
+            # expected state; then the update returns the new row.
+            recorded = await tx.execute(
+                "INSERT INTO job_events (job_id, at, from_state, to_state, detail) "
+                f"SELECT id, ?, state, ?, ? FROM jobs WHERE {where}",
+                [now, to.value, json.dumps(detail or {}, default=str, ensure_ascii=False), *where_params])
+            if recorded != 1:
+                rows = await tx.fetch("SELECT state FROM jobs WHERE id = ?", (job_id,))
+                if not rows:
+                    raise KeyError(job_id)
+                raise StaleTransition(
+                    f"job {job_id} is {rows[0]['state']}, not in {sorted(s.value for s in expect or [])}")
+            rows = await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", [*values, job_id])
+        return _row_to_job(rows[0])
+
+    async def update(self, job_id: str, **changes: Any) -> Job | None:
+        """Change fields that are not the state (progress, poll times, the card's ts, review)."""
+        if "state" in changes:
+            raise ValueError("use transition() to change a job's state")
+        changes["updated_at"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        params = [_encode(name, value) for name, value in changes.items()] + [job_id]
+        async with self.db.transaction(durable=not _PAID_FIELDS.isdisjoint(changes)) as tx:
+            rows = await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", params)
+        return _row_to_job(rows[0]) if rows else None
+
+    async def claim_delivery(self, job_id: str) -> bool:
+        """Mark the delivery as started, once. False if another worker already started it."""
+        async with self.db.transaction(durable=True) as tx:
+            changed = await tx.execute(
+                "UPDATE jobs SET delivery_state = ?, updated_at = ? WHERE id = ? AND delivery_state = ?",
+                (DeliveryState.POSTING.value, time.time(), job_id, DeliveryState.NONE.value))
+        return changed == 1
+
+    async def list_jobs(self, *, user_id: str | None = None, states: Iterable[JobState] | None = None,
+                        limit: int = 20) -> list[Job]:
+        where, params = ["1=1"], []
+        if user_id is not None:
+            where.append("user_id = ?")
+            params.append(user_id)
+        if states is not None:
+            values = [s.value for s in states]
+            where.append(f"state IN ({_marks(values)})")
+            params.extend(values)
+        sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        return [_row_to_job(row) for row in await self.db.fetch(sql, [*params, limit])]
+
+    async def unfinished_jobs(self, origin: str | None = None) -> list[Job]:
+        """Every job a restart must pick up, oldest first (first come, first served)."""
+        # `state IN (unfinished)` rather than `NOT IN (terminal)`: the jobs_state index finds the few
+        # unfinished jobs instead of reading every finished one.
+        where, params = _IN_UNFINISHED, list(_UNFINISHED)
+        if origin is not None:
+            where += " AND origin = ?"
+            params.append(origin)
+        rows = await self.db.fetch(f"SELECT * FROM jobs WHERE {where} ORDER BY created_at, rowid", params)
+        return [_row_to_job(row) for row in rows]
+
+    async def stale_cards(self, *, since: float) -> list[Job]:
+        """Jobs changed since `since` whose Slack card last showed another state (a crash came between)."""
+        sql = ("SELECT * FROM jobs WHERE message_ts IS NOT NULL AND updated_at >= ?"
+               " AND (card_state IS NULL OR card_state != state) ORDER BY created_at, rowid")
+        return [_row_to_job(row) for row in await self.db.fetch(sql, (since,))]
+
+    async def count_active(self, user_id: str) -> int:
+        rows = await self.db.fetch(f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND {_IN_UNFINISHED}",
+                                   [user_id, *_UNFINISHED])
+        return rows[0][0]
+
+    async def recent_run_seconds(self, mode: str, duration: int, limit: int = 20) -> list[float]:
+        """How long recent finished jobs of this mode and duration took upstream (submit to end)."""
+        if self.dialect == "sqlite":
+            # `+state`: walk the jobs_finished index newest first and stop after `limit` matches, instead
+            # of reading every succeeded/delivered job through jobs_state and sorting them.
+            sql = """SELECT finished_at - submitted_at FROM jobs
+                     WHERE +state IN ('succeeded', 'delivered') AND submitted_at IS NOT NULL
+                       AND json_extract(request, '$.mode') = ?
+                       AND COALESCE(json_extract(request, '$.input.duration'), 5) = ?
+                     ORDER BY finished_at DESC LIMIT ?"""
+        else:
+            sql = """SELECT finished_at - submitted_at FROM jobs
+                     WHERE state IN ('succeeded', 'delivered') AND submitted_at IS NOT NULL
+                       AND request::jsonb ->> 'mode' = ?
+                       AND COALESCE((request::jsonb #>> '{input,duration}')::float8, 5) = ?
+                     ORDER BY finished_at DESC NULLS LAST LIMIT ?"""
+        rows = await self.db.fetch(sql, (mode, duration, limit))
+        return [row[0] for row in rows if row[0] is not None and row[0] > 0]
+
+    async def events(self, job_id: str) -> list[dict[str, Any]]:
+        rows = await self.db.fetch(
+            "SELECT at, from_state, to_state, detail FROM job_events WHERE job_id = ? ORDER BY id", (job_id,))
+        return [{"at": r["at"], "from": r["from_state"], "to": r["to_state"], "detail": json.loads(r["detail"])}
+                for r in rows]
+
+    async def spend(self, *, since: float, user_id: str | None = None) -> dict[str, float]:
+        """Billed and estimated spend since a time, for one user or everyone."""
+        # Two spellings rather than `(? IS NULL OR user_id = ?)`, which no index can serve.
+        where, params = ("created_at >= ?", [since]) if user_id is None else \
+            ("user_id = ? AND created_at >= ?", [user_id, since])
+        sql = f"""SELECT COALESCE(SUM(billed_cost_usd), 0), COALESCE(SUM(estimated_cost_usd), 0), COUNT(*)
+                  FROM jobs WHERE {where}"""
+        billed, estimated, count = (await self.db.fetch(sql, params))[0]
+        return {"billed_usd": round(billed, 4), "estimated_usd": round(estimated, 4), "jobs": count}
+
+    async def spend_by(self, column: str, *, since: float, limit: int = 10) -> list[tuple[str, float, int]]:
+        if column not in ("user_id", "channel_id"):
+            raise ValueError(column)
+        sql = f"""SELECT {column}, COALESCE(SUM(billed_cost_usd), 0) AS billed, COUNT(*) FROM jobs
+                  WHERE created_at >= ? AND {column} IS NOT NULL
+                  GROUP BY {column} ORDER BY billed DESC LIMIT ?"""
+        return [(r[0], round(r[1], 4), r[2]) for r in await self.db.fetch(sql, (since, limit))]
+
+    # -- incoming request de-duplication (Slack retries) ---------------------------------------
+
+    async def remember_request(self, key: str, job_id: str | None = None) -> bool:
+        """True the first time a key is seen; False for a repeat (e.g. Slack's X-Slack-Retry-Num)."""
+        async with self.db.transaction() as tx:
+            added = await tx.execute("INSERT INTO seen_requests (key, at, job_id) VALUES (?, ?, ?)"
+                                     " ON CONFLICT DO NOTHING", (key, time.time(), job_id))
+        return added == 1
+
+    async def receive_request(self, key: str, payload: dict[str, Any]) -> bool:
+        """Store an incoming request before it is acknowledged. False for a repeat of a stored one."""
+        async with self.db.transaction() as tx:
+            added = await tx.execute("INSERT INTO seen_requests (key, at, payload, done) VALUES (?, ?, ?, 0)"
+                                     " ON CONFLICT DO NOTHING",
+                                     (key, time.time(), json.dumps(payload, ensure_ascii=False)))
+        return added == 1
+
+    async def request_done(self, key: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute("UPDATE seen_requests SET done = 1, payload = NULL WHERE key = ?", (key,))
+
+    async def unanswered_requests(self, *, since: float) -> list[tuple[str, dict[str, Any]]]:
+        """Requests received (and acknowledged) but not answered, oldest first: a crash came between."""
+        rows = await self.db.fetch(
+            "SELECT key, payload FROM seen_requests WHERE done = 0 AND at >= ? ORDER BY at", (since,))
+        return [(r["key"], json.loads(r["payload"] or "{}")) for r in rows]
+
+    # -- triage --------------------------------------------------------------------------------
+
+    async def add_triage_record(self, *, staff_user: str | None, channel_id: str | None, verdict: str,
+                                amount_usd: float | None, task_ids: list[str], summary: str) -> int:
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "INSERT INTO triage_records (at, staff_user, channel_id, verdict, amount_usd, task_ids, summary)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (time.time(), staff_user, channel_id, verdict, amount_usd, json.dumps(task_ids), summary))
+        return rows[0][0]
+
+    async def keep_triage_reply(self, record_id: int, *, channel_id: str, thread_ts: str, reply: str) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE triage_records SET reply = ?, reply_channel = ?, reply_thread_ts = ? WHERE id = ?",
+                (reply, channel_id, thread_ts, record_id))
+
+    async def triage_record(self, record_id: int) -> dict[str, Any] | None:
+        rows = await self.db.fetch("SELECT * FROM triage_records WHERE id = ?", (record_id,))
+        return {**dict(rows[0]), "task_ids": json.loads(rows[0]["task_ids"])} if rows else None
+
+    async def refunds_due(self, *, since: float) -> tuple[int, float]:
+        """How many `refund_due` triage verdicts since a time, and their total in USD."""
+        sql = ("SELECT COUNT(*), COALESCE(SUM(amount_usd), 0) FROM triage_records"
+               " WHERE verdict = 'refund_due' AND at >= ?")
+        count, usd = (await self.db.fetch(sql, (since,)))[0]
+        return count, round(usd, 4)
+
+    async def triage_records(self, *, verdict: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        where, params = ("", []) if verdict is None else ("WHERE verdict = ?", [verdict])
+        rows = await self.db.fetch(f"SELECT * FROM triage_records {where} ORDER BY id DESC LIMIT ?",
+                                   [*params, limit])
+        return [{**dict(r), "task_ids": json.loads(r["task_ids"])} for r in rows]

@@ -1,0 +1,98 @@
+"""The shared backend: a PostgreSQL database through an asyncpg pool, for several replicas.
+
+The queries are written once, with `?` placeholders (SQLite's); they become `$1, $2, ...` here.
+Each transaction runs on its own pooled connection at READ COMMITTED; a compare-and-set on a job
+first locks its row (`lock_job`), so two replicas' writes to one job are serialised the way the
+SQLite backend's single writer serialises them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from bot.jobs.store.location import DatabaseUnusable, display
+from bot.jobs.store.schema import for_postgresql
+from bot.jobs.store.sqlite import newer_release
+
+# Any constant: the key of the advisory lock that lets one replica at a time run migrations.
+_MIGRATION_LOCK = 0x77616E626F74
+
+
+@functools.lru_cache(maxsize=1024)
+def numbered(sql: str) -> str:
+    """`?` placeholders -> `$n` (no query here has a `?` inside a string literal)."""
+    counter = iter(range(1, 10_000))
+    return re.sub(r"\?", lambda _: f"${next(counter)}", sql)
+
+
+def _rowcount(status: str) -> int:
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresTransaction:
+    def __init__(self, conn: Any):
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return _rowcount(await self._conn.execute(numbered(sql), *params))
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self._conn.fetch(numbered(sql), *params)
+
+    async def lock_job(self, job_id: str) -> None:
+        await self._conn.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+
+
+class PostgresDatabase:
+    dialect = "postgresql"
+
+    def __init__(self, pool: Any, url: str):
+        self._pool = pool
+        self.url = url
+        self.path = display(url)
+
+    @classmethod
+    async def open(cls, url: str, *, max_connections: int = 10) -> PostgresDatabase:
+        import asyncpg  # only a PostgreSQL deployment pays for the import
+
+        try:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_connections, timeout=10)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            raise DatabaseUnusable(f"WANBOT_DB: cannot connect to {display(url)} ({_reason(exc)})") from None
+        return cls(pool, url)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return await self._pool.fetch(numbered(sql), *params)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, durable: bool = False) -> AsyncIterator[PostgresTransaction]:
+        # `durable` needs nothing: PostgreSQL's commits are synced by default (synchronous_commit=on).
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield PostgresTransaction(conn)
+
+    async def migrate(self, migrations: list[str]) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            # Replicas starting together: one migrates, the others wait here and then find it done.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = await conn.fetchval("SELECT MAX(version) FROM schema_version") or 0
+            if current > len(migrations):
+                raise newer_release(self.path, current, len(migrations))
+            for version, script in enumerate(migrations, start=1):
+                if version > current:
+                    await conn.execute(for_postgresql(script))
+                    await conn.execute("INSERT INTO schema_version VALUES ($1)", version)
+        return len(migrations)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]

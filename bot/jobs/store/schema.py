@@ -1,0 +1,93 @@
+"""The schema, as numbered migrations shared by both backends.
+
+Written in SQLite's spelling; `for_postgresql` makes the few type changes PostgreSQL needs (float8
+for REAL, which would be float4 there; BIGSERIAL for AUTOINCREMENT) and un-comments the
+PostgreSQL-only parts marked `/*pg: ... */` (an explicit `rowid`, which SQLite has implicitly and the
+queries order ties by). One list, so the two schemas cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import re
+
+MIGRATIONS: list[str] = [
+    # 1: jobs and their events
+    """
+    CREATE TABLE jobs (
+        /*pg: rowid BIGSERIAL, */
+        id TEXT PRIMARY KEY,
+        request TEXT NOT NULL,
+        state TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        user_id TEXT, channel_id TEXT, thread_ts TEXT, message_ts TEXT, response_url TEXT,
+        task_id TEXT,
+        created_at REAL NOT NULL, updated_at REAL NOT NULL,
+        submitted_at REAL, started_at REAL, finished_at REAL, next_poll_at REAL,
+        poll_count INTEGER NOT NULL DEFAULT 0,
+        submit_attempts INTEGER NOT NULL DEFAULT 0,
+        progress INTEGER,
+        estimated_cost_usd REAL NOT NULL DEFAULT 0,
+        billed_cost_usd REAL, billed_seconds REAL,
+        error_code TEXT, error_message TEXT, request_id TEXT,
+        video_url TEXT,
+        delivery_state TEXT NOT NULL DEFAULT 'none',
+        review_state TEXT, reviewed_by TEXT, reviewed_at REAL, review_note TEXT,
+        extra TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX jobs_state ON jobs(state, created_at);
+    CREATE INDEX jobs_user ON jobs(user_id, created_at);
+    CREATE TABLE job_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL REFERENCES jobs(id),
+        at REAL NOT NULL,
+        from_state TEXT, to_state TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX job_events_job ON job_events(job_id, id);
+    """,
+    # 2: support triage records and idempotency of incoming Slack requests
+    """
+    CREATE TABLE triage_records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        staff_user TEXT, channel_id TEXT,
+        verdict TEXT NOT NULL, amount_usd REAL,
+        task_ids TEXT NOT NULL DEFAULT '[]',
+        summary TEXT
+    );
+    CREATE TABLE seen_requests (
+        key TEXT PRIMARY KEY,
+        at REAL NOT NULL,
+        job_id TEXT
+    );
+    """,
+    # 3: an inbox of incoming commands: stored before Slack gets its ack, answered (done) afterwards,
+    # so a crash in between is replayed on restart instead of silently dropping an acknowledged command
+    """
+    ALTER TABLE seen_requests ADD COLUMN payload TEXT;
+    ALTER TABLE seen_requests ADD COLUMN done INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN card_state TEXT;
+    UPDATE jobs SET card_state = state;
+    """,
+    # 4: the customer reply of a triage, so "Post reply in thread" still works after a restart
+    """
+    ALTER TABLE triage_records ADD COLUMN reply TEXT;
+    ALTER TABLE triage_records ADD COLUMN reply_channel TEXT;
+    ALTER TABLE triage_records ADD COLUMN reply_thread_ts TEXT;
+    """,
+    # 5: indexes for the queries that otherwise read every job: the learned run time (newest finished
+    # first) and spend since a time (every Slack job start checks the budget). Both columns are written
+    # once or twice per job, never per poll.
+    """
+    CREATE INDEX jobs_finished ON jobs(finished_at);
+    CREATE INDEX jobs_created ON jobs(created_at);
+    """,
+]
+
+_PG_ONLY = re.compile(r"/\*pg: (.*?)\*/", re.S)
+
+
+def for_postgresql(script: str) -> str:
+    script = _PG_ONLY.sub(r"\1", script)
+    script = script.replace("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGSERIAL PRIMARY KEY")
+    return re.sub(r"\bREAL\b", "DOUBLE PRECISION", script)
