@@ -4,8 +4,8 @@
 - 429 backs off with full jitter, honouring Retry-After; it never fails a job by itself.
 - 5xx on submit is retried twice more, then reported with the request id.
 - A submit whose outcome is unknown (sent, then timeout/reset/garbled answer) is retried once with the
-  same Idempotency-Key; if it is still unknown, `SubmitOutcomeUnknown` is raised so that the job is
-  parked for a human rather than paid twice.
+  same Idempotency-Key; if that resend brings no task back (any error, a 429 included),
+  `SubmitOutcomeUnknown` is raised so that the job is parked for a human rather than paid twice.
 Polls are single attempts: the tracker decides when to come back.
 """
 
@@ -24,6 +24,7 @@ from bot.redact import without_credentials
 from bot.wan.errors import (
     AuthError,
     BadRequest,
+    GatewayError,
     NotFound,
     RateLimited,
     ServerError,
@@ -88,9 +89,10 @@ class GatewayClient:
                    "Idempotency-Key": idempotency_key, **call.headers}
         return call.method, without_credentials(self.base) + call.path, headers, call.json
 
-    async def submit(self, req: VideoRequest, idempotency_key: str) -> Task:
+    async def submit(self, req: VideoRequest, idempotency_key: str, *, in_doubt: bool = False) -> Task:
+        """Submit once, with the retries of the policy table. `in_doubt`: an earlier send with this key
+        may have created the task (a restart found the job `submitted`), so this is the one resend."""
         call = self.format.submit(req)
-        unknown_tries = 0
         server_errors = 0
         rate_limits = 0
         while True:
@@ -103,32 +105,46 @@ class GatewayClient:
                     raise TransportError(f"unreadable submit answer: {exc}", request_id=request_id) from None
                 task.request_id = task.request_id or request_id
                 return task
-            except RateLimited as exc:
-                rate_limits += 1
-                delay = backoff_delay(rate_limits - 1, retry_after=exc.retry_after, rng=self._rng)
-                if rate_limits >= SUBMIT_429_ATTEMPTS or delay > SUBMIT_429_MAX_WAIT:
-                    raise
-                await self._sleep(delay)
-            except ServerError:
-                server_errors += 1
-                if server_errors >= SUBMIT_5XX_ATTEMPTS:
-                    raise
-                await self._sleep(SUBMIT_5XX_DELAYS[server_errors - 1] * (0.5 + self._rng()))
             except TransportError as exc:
                 if not exc.sent:
-                    # Never reached the gateway (connect failed): safe to treat like a 5xx.
+                    # Never reached the gateway (connect failed): safe to send again, doubt or not.
                     server_errors += 1
                     if server_errors >= SUBMIT_5XX_ATTEMPTS:
+                        if in_doubt:
+                            raise self._unknown(exc) from None
                         raise
                     await self._sleep(SUBMIT_5XX_DELAYS[server_errors - 1])
                     continue
-                unknown_tries += 1
-                if unknown_tries >= 2:
-                    raise SubmitOutcomeUnknown(
-                        f"submit outcome unknown after a retry with the same Idempotency-Key ({exc.message})",
-                        request_id=exc.request_id) from None
+                if in_doubt:
+                    raise self._unknown(exc) from None
+                in_doubt = True
                 log.warning("submit outcome unknown, retrying once with the same key",
                             extra={"idempotency_key": idempotency_key, "reason": exc.message})
+            except GatewayError as exc:
+                if in_doubt or exc.status == 409:  # 409: a send with this key is still in progress
+                    # Only a task in the answer ends the doubt: a 5xx, 409 or 429 on the resend says
+                    # nothing of the task the first send may have created (gateway-api.md), and
+                    # sending again risks a second paid task on a gateway that ignores the key.
+                    raise self._unknown(exc) from None
+                if isinstance(exc, RateLimited):
+                    rate_limits += 1
+                    delay = backoff_delay(rate_limits - 1, retry_after=exc.retry_after, rng=self._rng)
+                    if rate_limits >= SUBMIT_429_ATTEMPTS or delay > SUBMIT_429_MAX_WAIT:
+                        raise
+                    await self._sleep(delay)
+                elif isinstance(exc, ServerError):
+                    server_errors += 1
+                    if server_errors >= SUBMIT_5XX_ATTEMPTS:
+                        raise
+                    await self._sleep(SUBMIT_5XX_DELAYS[server_errors - 1] * (0.5 + self._rng()))
+                else:
+                    raise
+
+    @staticmethod
+    def _unknown(exc: GatewayError) -> SubmitOutcomeUnknown:
+        return SubmitOutcomeUnknown(
+            f"submit outcome unknown after a retry with the same Idempotency-Key ({exc.message})",
+            status=exc.status, code=exc.code, request_id=exc.request_id)
 
     async def get_task(self, task_id: str) -> Task:
         body, request_id = await self._send(self.format.poll(task_id))

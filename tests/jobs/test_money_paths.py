@@ -4,8 +4,14 @@ on loopback with scripted faults: exactly which call misbehaves, and how."""
 from __future__ import annotations
 
 import asyncio
+import time
 
-from bot.jobs.models import JobState
+import httpx
+import pytest
+
+from bot.jobs.models import Job, JobState
+from bot.jobs.store import JobStore
+from bot.jobs.tracker import new_job_id
 from bot.sim import script
 from bot.sim.script import Scripted
 from tests.jobs.conftest import t2v
@@ -40,3 +46,40 @@ async def test_a_404_for_a_task_older_than_its_expiry_expires_it_at_once(run_tra
     job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
     assert job.state == JobState.EXPIRED and job.error_code == "task_not_found"
     assert len([r for r in simulator.stats.requests if r.status == 404]) == 1
+
+
+def _submits(simulator, job_id):
+    return simulator.stats.submits_by_key.get(job_id, 0)
+
+
+@pytest.mark.parametrize("resend", ["500", "409", "429", "hang"])
+async def test_an_unknown_submit_then_anything_but_a_task_leaves_the_job_unknown(run_tracker, simulator, resend):
+    # The first submit creates (and bills) the task but answers after the client's timeout; the one
+    # resend with the same key gets no task back. The task may be alive: never `failed`, never a third try.
+    script.add(simulator.app, Scripted(on="submit", answer="late", seconds=1.5),
+               Scripted(on="submit", answer=resend, times=20, seconds=0.2 if resend == "429" else 1.5))
+    tracker = await run_tracker()
+    tracker.client._http.timeout = httpx.Timeout(0.5)
+    job = await tracker.enqueue(t2v())
+    job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
+    assert job.state == JobState.UNKNOWN, (job.state, job.error_message)
+    assert job.error_code == "submit_unknown" and "Idempotency-Key" in job.error_message
+    assert _submits(simulator, job.id) == 2 and simulator.stats.tasks_created == 1
+    await asyncio.sleep(0.5)  # and nothing comes back to submit it again
+    assert _submits(simulator, job.id) == 2
+
+
+@pytest.mark.parametrize("resend", ["500", "429"])
+async def test_a_job_found_submitted_after_a_restart_stays_unknown_when_the_resend_gets_no_task(
+        run_tracker, simulator, make_settings, resend):
+    # A crash while the submit was on the wire: the one resend after the restart answers no task.
+    store = await JobStore.open(make_settings().wanbot_db)
+    job = Job(id=new_job_id(), request=t2v().body(), estimated_cost_usd=0.3)
+    await store.create_job(job)
+    await store.transition(job.id, JobState.SUBMITTED, submit_attempts=1, submitted_at=time.time())
+    await store.close()
+    script.add(simulator.app, Scripted(on="submit", answer=resend, times=20, seconds=0.2))
+    tracker = await run_tracker()
+    job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
+    assert job.state == JobState.UNKNOWN, (job.state, job.error_message)
+    assert _submits(simulator, job.id) == 1

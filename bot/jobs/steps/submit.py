@@ -24,7 +24,8 @@ class SubmitStep(Steps):
                                           submitted_at=job.submitted_at or self.clock(), submit_attempts=attempts,
                                           detail={"attempt": attempts, "resumed": resumed})
         try:
-            task = await self.client.submit(request, idempotency_key=job.id)
+            # Found `submitted` after a restart: the last send may have created the task.
+            task = await self.client.submit(request, idempotency_key=job.id, in_doubt=resumed)
         except RateLimited as exc:
             # Not accepted upstream: back to pending, keep our place, come back after the wait.
             job = await self.store.transition(job.id, JobState.PENDING, expect=[JobState.SUBMITTED],

@@ -16,8 +16,7 @@ from bot.slack.blocks.card import (
 from bot.slack.blocks.messages import api_request_message, jobs_list, spend_message
 from bot.slack.blocks.mrkdwn import clip_escaped, elapsed
 from bot.wan.request import Mode, build_request
-
-from .blockkit import check_blocks
+from tests.support.blockkit import check_blocks
 
 NOW = 1_764_000_000.0
 EVIL = "<&>" * 700  # a 2100-character prompt of the characters Slack makes us escape

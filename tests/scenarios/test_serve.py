@@ -4,9 +4,7 @@ and the Socket Mode watchdog."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,22 +14,7 @@ import aiohttp
 
 from bot.devslack import SlackSender, SlackStandIn
 from bot.slack.serve import _watchdog
-
-ENV_VARS = ("WAN_API_BASE", "WAN_API_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
-            "SLACK_API_URL", "WANBOT_DB", "PORT")
-
-
-def bot_env(tmp_path, **values) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    env.update({k: str(v) for k, v in values.items()})
-    env["WANBOT_DB"] = str(tmp_path / "serve.db")
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support.processes import bot_env, free_port
 
 
 def test_missing_settings_are_one_clear_line(tmp_path):

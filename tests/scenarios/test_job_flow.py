@@ -9,7 +9,7 @@ import aiohttp
 
 from bot.jobs.delivery import looks_like_mp4
 from bot.jobs.models import DeliveryState, JobState
-from tests.slack_app.conftest import CHANNEL
+from tests.support.world import CHANNEL
 
 
 def card_text(message: dict) -> str:

@@ -14,7 +14,7 @@ from bot.slack.blocks.card import job_card
 from bot.slack.blocks.messages import api_request_message
 from bot.slack.jobs.attachments import MAX_IMAGE_BYTES, slack_file_id, sniff_image
 from bot.wan.request import build_request
-from tests.slack_app.conftest import ANA, BOB, CHANNEL
+from tests.support.world import ANA, BOB, CHANNEL
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
 

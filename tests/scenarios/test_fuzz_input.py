@@ -9,8 +9,7 @@ from hypothesis import strategies as st
 
 from bot.slack.grammar import Generate, Usage, parse_command
 from bot.wan.request import RequestInvalid, build_request
-
-from ..slack_app.conftest import CHANNEL
+from tests.support.world import CHANNEL
 
 FRAGMENTS = ["t2v", "i2v", "r2v", "edit", "text-to-video", "video-edit", "help", "jobs", "status", "cancel",
              "spend", "triage", "--duration", "--seed", "--ratio", "--negative", "--image", "--reference",

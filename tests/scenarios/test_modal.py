@@ -3,7 +3,7 @@ inline errors, a good one closes it and starts the job in the channel it was ope
 
 from __future__ import annotations
 
-from tests.slack_app.conftest import CHANNEL
+from tests.support.world import CHANNEL
 
 
 def block_ids(view: dict) -> list[str]:

@@ -11,8 +11,8 @@ from aiohttp import web
 from bot.slack.triage import files as triage_files
 from bot.slack.triage.files import is_text_file
 from bot.slack.web.files import DownloadError, download, token_may_go_to
-from tests.slack_triage.conftest import CHANNEL, CUSTOMER, SUPPORT
-from tests.slack_triage.test_triage_slack import refund_due_jsonl, report_text, shortcut_report
+from tests.support.triage_inputs import refund_due_jsonl, report_text, shortcut_report
+from tests.support.world import CUSTOMER, SUPPORT, SUPPORT_CHANNEL
 
 
 @pytest.mark.parametrize("url,allowed", [
@@ -116,9 +116,9 @@ async def test_image_attachments_are_not_downloaded(world):
 
 
 async def test_report_through_response_url_when_bot_not_in_channel(world):
-    world.standin.set_member(CHANNEL, False)
+    world.standin.set_member(SUPPORT_CHANNEL, False)
     message = {"type": "message", "user": CUSTOMER, "ts": "1700000000.000900", "text": "invalid apitype: -1"}
-    await world.sender.message_shortcut("triage_message", message, CHANNEL, user_id=SUPPORT)
+    await world.sender.message_shortcut("triage_message", message, SUPPORT_CHANNEL, user_id=SUPPORT)
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     body = response[0]["body"]
     assert body["response_type"] == "ephemeral" and "misrouted_chat_api" in json.dumps(body)
@@ -129,11 +129,11 @@ async def test_big_attachment_does_not_stall_other_requests(world):
     data = ((row + "\n") * 150_000).encode()  # ~25 MB
     file = world.standin.add_file("big.jsonl", data, "application/x-ndjson")
     message = {"type": "message", "user": CUSTOMER, "ts": "1700000000.001000", "text": "charged?", "files": [file]}
-    reply = await world.sender.message_shortcut("triage_message", message, CHANNEL, user_id=SUPPORT)
+    reply = await world.sender.message_shortcut("triage_message", message, SUPPORT_CHANNEL, user_id=SUPPORT)
     assert reply.elapsed < 3
     slowest = 0.0
     while not world.standin.ephemerals:
-        ping = await world.sender.slash_command("triage invalid apitype: -1", user_id=SUPPORT, channel_id=CHANNEL)
+        ping = await world.sender.slash_command("triage invalid apitype: -1", user_id=SUPPORT, channel_id=SUPPORT_CHANNEL)
         slowest = max(slowest, ping.elapsed)
         await asyncio.sleep(0.05)
     assert slowest < 1.0

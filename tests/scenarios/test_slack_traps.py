@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.jobs.models import DeliveryState, JobState
-from tests.slack_app.conftest import ANA, CHANNEL, OUTSIDE, PRIVATE
+from tests.support.world import ANA, CHANNEL, OUTSIDE, PRIVATE
 
 
 async def test_public_channel_without_the_bot_is_joined_and_the_job_runs(world):

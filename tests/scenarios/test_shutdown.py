@@ -15,8 +15,7 @@ from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.models import JobState
 from bot.jobs.store import JobStore
 from bot.slack.serve import SHUTDOWN_GRACE
-from tests.hardening.test_chaos import Bot, read_jobs
-from tests.slack_app.test_serve import ENV_VARS, free_port
+from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
 
 CHANNEL = "C0DEV"
 

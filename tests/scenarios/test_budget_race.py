@@ -4,8 +4,7 @@ import asyncio
 
 from bot.slack.jobs.start import start_job
 from bot.wan.request import build_request
-
-from .conftest import ANA, CHANNEL
+from tests.support.world import ANA, CHANNEL
 
 
 async def test_concurrent_starts_cannot_overspend_the_daily_budget(world):

@@ -16,8 +16,7 @@ from bot.slack.blocks.modals import (
     selected_mode,
 )
 from bot.wan.request import MODE_FIELDS, FieldProblem, Mode, RequestInvalid, build_request
-
-from .blockkit import check_modal
+from tests.support.blockkit import check_modal
 
 PRICE = 0.06
 

@@ -14,8 +14,6 @@ import os
 import random
 import re
 import signal
-import sqlite3
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,7 +24,7 @@ import pytest
 from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.models import DeliveryState, JobState
 from bot.jobs.store import JobStore
-from tests.slack_app.test_serve import ENV_VARS, free_port
+from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = 200
@@ -35,48 +33,6 @@ CHANNELS = [f"C0CHAOS{n}" for n in range(8)]
 USERS = [f"U0CHAOS{n:02d}" for n in range(40)]
 SEED = int(os.environ.get("WANBOT_CHAOS_SEED", "20240611"))
 STILL_GOING = ("waiting", "submitting", "queued", "rendering")
-
-
-class Bot:
-    """`python -m bot serve` on a fixed port and database, started again after each kill."""
-
-    def __init__(self, env: dict[str, str], port: int, log_dir: Path):
-        self.env, self.port, self.log_dir = env, port, log_dir
-        self.proc: asyncio.subprocess.Process | None = None
-        self.runs = 0
-
-    async def start(self) -> None:
-        self.runs += 1
-        log = open(self.log_dir / f"serve-{self.runs}.log", "wb")  # noqa: SIM115 - the child writes it
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-            cwd=self.log_dir, env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=log)
-        log.close()
-        async with aiohttp.ClientSession() as http:
-            deadline = time.monotonic() + 30
-            while True:
-                assert self.proc.returncode is None, self.logs()[-3000:]
-                try:
-                    async with http.get(f"http://127.0.0.1:{self.port}/healthz") as response:
-                        if response.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                assert time.monotonic() < deadline, "serve did not come up"
-                await asyncio.sleep(0.05)
-
-    async def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        await self.proc.wait()
-
-    def logs(self) -> str:
-        return (self.log_dir / f"serve-{self.runs}.log").read_text(errors="replace")
-
-
-def read_jobs(db: Path) -> list[sqlite3.Row]:
-    with sqlite3.connect(db, timeout=30) as conn:
-        conn.row_factory = sqlite3.Row
-        return conn.execute("SELECT id, state, json_extract(request, '$.input.prompt') AS prompt FROM jobs").fetchall()
 
 
 def card_status(standin: SlackStandIn, channel: str, ts: str, job_id: str) -> str | None:

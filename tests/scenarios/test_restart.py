@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.jobs.models import DeliveryState, JobState
 from bot.slack.recovery import resume
 from bot.slack.services import create_services
-from tests.slack_app.conftest import CHANNEL
+from tests.support.world import CHANNEL
 
 
 async def crashed_mid_delivery(world, *, drop_review_message: bool):

@@ -4,8 +4,7 @@ import json
 
 from bot.wan.formats import DashScopeFormat
 from bot.wan.request import Mode
-
-from .conftest import ANA, CHANNEL
+from tests.support.world import ANA, CHANNEL
 
 
 async def test_dashscope_r2v_over_ten_seconds_opens_the_form_with_the_reason(world, simulator):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.slack_app.conftest import BOB, CHANNEL
+from tests.support.world import BOB, CHANNEL
 
 
 async def delivered_job(world):

@@ -1,49 +1,17 @@
-"""Triage in Slack end to end: signed requests into a Bolt app, Web API calls into the stand-in."""
+"""Triage in Slack end to end through the real app: signed requests in, Web API calls into the stand-in."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 
 from bot.slack.blocks.triage import POST_REPLY_ACTION
-from tests.slack_triage.conftest import ADMIN, CHANNEL, CUSTOMER, LISTED, OUTSIDER, SUPPORT
-
-MISROUTED = (
-    "Hi, my video failed but I was charged!\n"
-    "curl https://gw.example.com/v1/chat/completions -H \"Authorization: Bearer sk-live9f8e7d6c5b4a3f2e1d0c\" "
-    "-d '{\"model\": \"wan2.6-t2v\", \"messages\": [{\"role\": \"user\", \"content\": \"a cat\"}]}'\n"
-    "{\"error\":{\"message\":\"invalid api type: -1\",\"type\":\"new_api_error\"}}\n"
-    "my slack token is xoxb-1234567890-0987654321-AbCdEfGhIjKl, key sk-abcdef1234567890ABCDEF"
-)
-SECRETS = ["sk-live9f8e7d6c5b4a3f2e1d0c", "xoxb-1234567890-0987654321-AbCdEfGhIjKl", "sk-abcdef1234567890ABCDEF",
-           "9f8e7d6c5b4a", "AbCdEfGhIjKl", "abcdef1234567890"]
-
-
-def refund_due_jsonl(task_id: str = "task_slack42Z") -> bytes:
-    now = int(time.time()) - 3600
-    rows = [
-        {"id": 7001, "created_at": now, "type": 2, "content": "", "username": "acme", "token_name": "prod",
-         "model_name": "wan2.6-t2v", "quota": 1000000, "prompt_tokens": 0, "completion_tokens": 0,
-         "other": json.dumps({"is_task": True, "request_path": "/v1/videos", "task_id": task_id})},
-        {"id": 7002, "created_at": now, "type": 2, "model_name": "wan2.6-t2v", "quota": 1000000,
-         "prompt_tokens": 0, "completion_tokens": 0,
-         "other": json.dumps({"is_task": True, "request_path": "/v1/videos", "task_id": "task_other99Y"})},
-        {"id": 930, "task_id": task_id, "platform": "wan", "quota": 1000000, "action": "textGenerate",
-         "status": "FAILURE", "fail_reason": "upstream timeout", "submit_time": now, "finish_time": now + 60,
-         "progress": "100%", "properties": {"origin_model_name": "wan2.6-t2v"}},
-        {"id": 931, "task_id": "task_other99Y", "platform": "wan", "quota": 1000000, "status": "SUCCESS",
-         "submit_time": now, "finish_time": now + 60, "progress": "100%"},
-    ]
-    return "".join(json.dumps(r) + "\n" for r in rows).encode()
-
-
-def report_text(message: dict) -> str:
-    return json.dumps(message.get("blocks") or [], ensure_ascii=False) + (message.get("text") or "")
+from tests.support.triage_inputs import MISROUTED, SECRETS, refund_due_jsonl, report_text, shortcut_report
+from tests.support.world import ADMIN, CUSTOMER, LISTED, OUTSIDER, SUPPORT, SUPPORT_CHANNEL
 
 
 async def test_command_by_usergroup_member_reports_and_records(world):
-    reply = await world.sender.slash_command("triage " + MISROUTED, user_id=SUPPORT, channel_id=CHANNEL)
+    reply = await world.sender.slash_command("triage " + MISROUTED, user_id=SUPPORT, channel_id=SUPPORT_CHANNEL)
     assert reply.status == 200 and reply.elapsed < 3
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     body = response[0]["body"]
@@ -56,14 +24,14 @@ async def test_command_by_usergroup_member_reports_and_records(world):
     records = await world.store.triage_records()
     assert len(records) == 1
     record = records[0]
-    assert record["staff_user"] == SUPPORT and record["channel_id"] == CHANNEL
+    assert record["staff_user"] == SUPPORT and record["channel_id"] == SUPPORT_CHANNEL
     assert record["verdict"] == "misrouted_chat_api"
     assert "pasted text" in record["summary"]
 
 
 async def test_listed_user_and_admin_may_triage(world):
     for user in (LISTED, ADMIN):
-        await world.sender.slash_command("triage invalid apitype: -1 on wan2.6-t2v", user_id=user, channel_id=CHANNEL)
+        await world.sender.slash_command("triage invalid apitype: -1 on wan2.6-t2v", user_id=user, channel_id=SUPPORT_CHANNEL)
     await world.standin.wait_until(lambda: len(world.standin.responses) == 2, timeout=10)
     assert all("misrouted_chat_api" in report_text(r["body"]) for r in world.standin.responses)
     assert {r["staff_user"] for r in await world.store.triage_records()} == {LISTED, ADMIN}
@@ -71,7 +39,7 @@ async def test_listed_user_and_admin_may_triage(world):
 
 async def test_outsider_refused_politely_and_logged(world, caplog):
     caplog.set_level(logging.INFO, logger="bot.slack.triage.staff")
-    await world.sender.slash_command("triage " + MISROUTED, user_id=OUTSIDER, channel_id=CHANNEL)
+    await world.sender.slash_command("triage " + MISROUTED, user_id=OUTSIDER, channel_id=SUPPORT_CHANNEL)
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     body = response[0]["body"]
     assert body["response_type"] == "ephemeral"
@@ -87,35 +55,27 @@ async def test_outsider_refused_politely_and_logged(world, caplog):
 async def test_usergroup_failure_fails_closed(world, caplog):
     world.standin.fail("usergroups.users.list", "internal_error", times=None)
     caplog.set_level(logging.INFO, logger="bot.slack.triage.staff")
-    await world.sender.slash_command("triage invalid apitype: -1", user_id=SUPPORT, channel_id=CHANNEL)
+    await world.sender.slash_command("triage invalid apitype: -1", user_id=SUPPORT, channel_id=SUPPORT_CHANNEL)
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     assert "support team" in response[0]["body"]["text"]
     assert any("look-up failed" in r.getMessage() for r in caplog.records)
     # a listed user still gets in when Slack is down
-    await world.sender.slash_command("triage invalid apitype: -1", user_id=LISTED, channel_id=CHANNEL)
+    await world.sender.slash_command("triage invalid apitype: -1", user_id=LISTED, channel_id=SUPPORT_CHANNEL)
     await world.standin.wait_until(lambda: len(world.standin.responses) == 2, timeout=10)
     assert "misrouted_chat_api" in report_text(world.standin.responses[1]["body"])
 
 
 async def test_usergroup_is_cached(world):
     for _ in range(3):
-        await world.sender.slash_command("triage invalid apitype: -1", user_id=SUPPORT, channel_id=CHANNEL)
+        await world.sender.slash_command("triage invalid apitype: -1", user_id=SUPPORT, channel_id=SUPPORT_CHANNEL)
     await world.standin.wait_until(lambda: len(world.standin.responses) == 3, timeout=10)
     assert len(world.standin.calls("usergroups.users.list")) == 1
 
 
 async def test_empty_command_shows_usage(world):
-    await world.sender.slash_command("triage", user_id=SUPPORT, channel_id=CHANNEL)
+    await world.sender.slash_command("triage", user_id=SUPPORT, channel_id=SUPPORT_CHANNEL)
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     assert "/wan triage" in response[0]["body"]["text"]
-
-
-async def shortcut_report(world, message: dict, user: str = SUPPORT) -> dict:
-    reply = await world.sender.message_shortcut("triage_message", message, CHANNEL, user_id=user)
-    assert reply.status == 200 and reply.elapsed < 3
-    entry = await world.standin.wait_until(lambda: world.standin.ephemerals, timeout=15)
-    assert entry[0]["user"] == user and entry[0]["channel"] == CHANNEL
-    return entry[0]["message"]
 
 
 async def test_shortcut_with_attached_jsonl_log(world):
@@ -144,41 +104,41 @@ async def test_shortcut_never_sends_the_token_elsewhere(world, make_settings):
 
 
 async def test_secrets_never_reach_slack(world):
-    await world.sender.slash_command("triage " + MISROUTED, user_id=SUPPORT, channel_id=CHANNEL)
+    await world.sender.slash_command("triage " + MISROUTED, user_id=SUPPORT, channel_id=SUPPORT_CHANNEL)
     await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     message = {"type": "message", "user": CUSTOMER, "ts": "1700000000.000300", "text": MISROUTED}
     report = await shortcut_report(world, message)
     button = next(e for b in report["blocks"] if b["type"] == "actions" for e in b["elements"])
-    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=SUPPORT, channel_id=CHANNEL,
+    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=SUPPORT, channel_id=SUPPORT_CHANNEL,
                                     message=report, is_ephemeral=True)
     view = await world.standin.wait_until(world.standin.last_view, timeout=10)
     await world.sender.view_submission(view, user_id=SUPPORT,
                                        values={"reply": "Your key sk-abcdef1234567890ABCDEF is exposed."})
-    await world.standin.wait_for_message(CHANNEL, "1700000000.000300", timeout=10)
+    await world.standin.wait_for_message(SUPPORT_CHANNEL, "1700000000.000300", timeout=10)
     sent = world.everything_sent()
     for secret in SECRETS:
         assert secret not in sent
-    posted = world.standin.messages(CHANNEL, "1700000000.000300")[0]["text"]
+    posted = world.standin.messages(SUPPORT_CHANNEL, "1700000000.000300")[0]["text"]
     assert posted.startswith("Your key ") and "****" in posted
     for record in await world.store.triage_records():
         assert not any(secret in json.dumps(record) for secret in SECRETS)
 
 
 async def test_post_reply_in_thread_after_editing(world):
-    world.standin._messages[CHANNEL].append(
+    world.standin._messages[SUPPORT_CHANNEL].append(
         {"type": "message", "user": CUSTOMER, "ts": "1700000000.000400", "text": "invalid apitype: -1"})
-    message = world.standin.message(CHANNEL, "1700000000.000400")
+    message = world.standin.message(SUPPORT_CHANNEL, "1700000000.000400")
     report = await shortcut_report(world, message)
     button = next(e for b in report["blocks"] if b["type"] == "actions" for e in b["elements"])
     assert button["action_id"] == POST_REPLY_ACTION and len(button["value"]) < 100
     # someone else cannot use the button
-    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=OUTSIDER, channel_id=CHANNEL,
+    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=OUTSIDER, channel_id=SUPPORT_CHANNEL,
                                     message=report, is_ephemeral=True)
     refusal = await world.standin.wait_until(lambda: world.standin.responses, timeout=10)
     assert "support team" in refusal[0]["body"]["text"]
     assert not world.standin.views
     # staff: the modal opens prefilled with the reply, and the edited text lands in the thread
-    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=SUPPORT, channel_id=CHANNEL,
+    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=SUPPORT, channel_id=SUPPORT_CHANNEL,
                                     message=report, is_ephemeral=True)
     view = await world.standin.wait_until(world.standin.last_view, timeout=10)
     assert view["callback_id"] == "triage_reply_edit"
@@ -187,7 +147,7 @@ async def test_post_reply_in_thread_after_editing(world):
     edited = prefilled + "\n\nBest, the support team"
     answer = await world.sender.view_submission(view, user_id=SUPPORT, values={"reply": edited})
     assert answer.status == 200
-    posted = await world.standin.wait_for_message(CHANNEL, "1700000000.000400", timeout=10)
+    posted = await world.standin.wait_for_message(SUPPORT_CHANNEL, "1700000000.000400", timeout=10)
     assert posted["text"] == edited and posted["thread_ts"] == "1700000000.000400"
     confirm = await world.standin.wait_until(lambda: world.standin.ephemerals[1:], timeout=10)
     assert "Reply posted" in confirm[0]["message"]["text"] and confirm[0]["user"] == SUPPORT
@@ -197,12 +157,12 @@ async def test_reply_modal_rejects_empty_text(world):
     message = {"type": "message", "user": CUSTOMER, "ts": "1700000000.000500", "text": "invalid apitype: -1"}
     report = await shortcut_report(world, message)
     button = next(e for b in report["blocks"] if b["type"] == "actions" for e in b["elements"])
-    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=SUPPORT, channel_id=CHANNEL,
+    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=SUPPORT, channel_id=SUPPORT_CHANNEL,
                                     message=report, is_ephemeral=True)
     view = await world.standin.wait_until(world.standin.last_view, timeout=10)
     answer = await world.sender.view_submission(view, user_id=SUPPORT, values={"reply": "  "})
     assert answer.json()["response_action"] == "errors"
-    assert world.standin.messages(CHANNEL, "1700000000.000500") == []
+    assert world.standin.messages(SUPPORT_CHANNEL, "1700000000.000500") == []
 
 
 async def test_shortcut_refused_for_outsider(world):
@@ -217,7 +177,7 @@ async def test_task_id_with_live_lookup(make_world, simulator):
     task = simulator.state.create_task("unified", "t2v", "wan2.6-t2v",
                                        {"prompt": ("a forbidden fox", ""), "duration": (5, "")}, None)
     task.final = "failed"
-    await world.sender.slash_command(f"triage {task.id}", user_id=SUPPORT, channel_id=CHANNEL)
+    await world.sender.slash_command(f"triage {task.id}", user_id=SUPPORT, channel_id=SUPPORT_CHANNEL)
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=15)
     shown = report_text(response[0]["body"])
     assert "gateway look-up" in shown and f"task {task.id} status=failed" in shown
@@ -231,11 +191,11 @@ async def test_post_reply_still_works_after_a_restart(world):
     report = await shortcut_report(world, message)
     button = next(e for b in report["blocks"] if b["type"] == "actions" for e in b["elements"])
     world.services.triage.replies.clear()   # what a restart forgets: only the database remembers
-    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=SUPPORT, channel_id=CHANNEL,
+    await world.sender.block_action(POST_REPLY_ACTION, button["value"], user_id=SUPPORT, channel_id=SUPPORT_CHANNEL,
                                     message=report, is_ephemeral=True)
     view = await world.standin.wait_until(world.standin.last_view, timeout=10)
     assert "/v1/video/generations" in view["blocks"][0]["element"]["initial_value"]
     world.services.triage.replies.clear()
     await world.sender.view_submission(view, user_id=SUPPORT, values={"reply": "Please use the task API."})
-    posted = await world.standin.wait_for_message(CHANNEL, "1700000000.000700", timeout=10)
+    posted = await world.standin.wait_for_message(SUPPORT_CHANNEL, "1700000000.000700", timeout=10)
     assert posted["text"] == "Please use the task API." and posted["thread_ts"] == "1700000000.000700"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.jobs.models import JobState
-from tests.slack_app.conftest import ADMIN, ANA, BOB, CHANNEL
+from tests.support.world import ADMIN, ANA, BOB, CHANNEL
 
 
 async def answer(world, reply, timeout: float = 5.0) -> str:
