@@ -21,8 +21,9 @@ class JobState(StrEnum):
 
     # State groups, one home each (filled in below the class: members do not exist inside its body).
     IN_FLIGHT_UPSTREAM: ClassVar[frozenset[JobState]]  # the gateway holds (or may hold) a task for it
-    ACTIVE: ClassVar[frozenset[JobState]]              # not ended: counts toward per-user and budget limits
+    ACTIVE: ClassVar[frozenset[JobState]]              # not ended: the tracker still drives it
     TERMINAL: ClassVar[frozenset[JobState]]            # ended: nothing more happens to it
+    COUNTED: ClassVar[frozenset[JobState]]             # counts toward per-user active jobs and budget
 
     @property
     def terminal(self) -> bool:
@@ -42,6 +43,8 @@ JobState.IN_FLIGHT_UPSTREAM = frozenset({JobState.SUBMITTED, JobState.QUEUED, Jo
 # Pending, in flight upstream, or succeeded but not yet delivered.
 JobState.ACTIVE = frozenset({JobState.PENDING, *JobState.IN_FLIGHT_UPSTREAM, JobState.SUCCEEDED})
 JobState.TERMINAL = frozenset(JobState) - JobState.ACTIVE
+# Active, or unknown: a task may be alive and billed until a human settles it (gateway-api.md).
+JobState.COUNTED = JobState.ACTIVE | {JobState.UNKNOWN}
 TERMINAL_STATES = JobState.TERMINAL  # the older name, still imported by the store and the metrics
 
 

@@ -220,10 +220,20 @@ class JobStore:
                " AND (card_state IS NULL OR card_state != state) ORDER BY created_at, rowid")
         return [_row_to_job(row) for row in await self.db.fetch(sql, (since,))]
 
+    async def commitments(self, user_id: str) -> tuple[int, float]:
+        """What counts toward a user's limits: (jobs, estimated USD of those not billed yet).
+
+        The one home of that rule: jobs still in flight (a cancel that could not stop the task
+        upstream included) and `unknown` jobs, each at its estimate until its bill is known."""
+        counted = [s.value for s in JobState.COUNTED]
+        rows = await self.db.fetch(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN billed_cost_usd IS NULL THEN estimated_cost_usd"
+            f" ELSE 0 END), 0) FROM jobs WHERE user_id = ? AND state IN ({_marks(counted)})",
+            [user_id, *counted])
+        return rows[0][0], round(float(rows[0][1]), 4)
+
     async def count_active(self, user_id: str) -> int:
-        rows = await self.db.fetch(f"SELECT COUNT(*) FROM jobs WHERE user_id = ? AND {_IN_UNFINISHED}",
-                                   [user_id, *_UNFINISHED])
-        return rows[0][0]
+        return (await self.commitments(user_id))[0]
 
     async def recent_run_seconds(self, mode: str, duration: int, limit: int = 20) -> list[float]:
         """How long recent finished jobs of this mode and duration took upstream (submit to end)."""

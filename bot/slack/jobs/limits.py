@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from bot.jobs.models import JobState
 from bot.slack.blocks.mrkdwn import money
 from bot.slack.services import Services
 from bot.wan.request import VideoRequest, estimate_cost_usd
@@ -32,7 +31,7 @@ def _resets_in(now: float) -> str:
 async def check_limits(services: Services, user_id: str, request: VideoRequest) -> str | None:
     """Why this user may not start this job now, or None."""
     settings = services.settings
-    active = await services.store.count_active(user_id)
+    active, committed_usd = await services.store.commitments(user_id)
     if active >= settings.wanbot_max_active_jobs_per_user:
         return (f"You already have {active} jobs in flight, the limit per person "
                 f"(WANBOT_MAX_ACTIVE_JOBS_PER_USER = {settings.wanbot_max_active_jobs_per_user}). "
@@ -42,10 +41,8 @@ async def check_limits(services: Services, user_id: str, request: VideoRequest) 
         return None
     now = time.time()
     today = await services.store.spend(since=utc_midnight(now), user_id=user_id)
-    # Billed spend, plus what the jobs still in flight are expected to cost.
-    in_flight = await services.store.list_jobs(user_id=user_id, limit=1000, states=[
-        JobState.PENDING, *JobState.IN_FLIGHT_UPSTREAM])
-    committed = today["billed_usd"] + sum(j.estimated_cost_usd for j in in_flight)
+    # Billed spend, plus what the jobs not billed yet (in flight, or unknown) are expected to cost.
+    committed = today["billed_usd"] + committed_usd
     cost = estimate_cost_usd(request, settings.wan_price_per_second)
     if committed + cost > budget + 1e-9:
         return (f"This job ({money(cost)}) would take you over your daily budget of {money(budget)} "
