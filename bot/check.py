@@ -10,7 +10,7 @@ import asyncio
 
 from bot.config import Settings, load_settings
 from bot.jobs.store.location import display
-from bot.redact import mask
+from bot.redact import mask, redact, without_credentials
 from bot.wan.client import GatewayClient
 from bot.wan.errors import AuthError, GatewayError, NotFound
 
@@ -31,8 +31,9 @@ async def check_gateway(settings: Settings) -> tuple[bool, str]:
         except AuthError as exc:
             return False, f"the gateway refused WAN_API_KEY (HTTP {exc.status}, request id {exc.request_id})"
         except GatewayError as exc:
-            return False, f"the gateway did not answer properly: {exc}"
-    return True, f"{settings.wan_api_base} answers ({settings.wan_api_format} format)"
+            # A gateway may echo the key or a credential in its error text.
+            return False, redact(f"the gateway did not answer properly: {exc}")
+    return True, f"{without_credentials(settings.wan_api_base)} answers ({settings.wan_api_format} format)"
 
 
 async def check_slack(settings: Settings) -> tuple[bool, str]:
@@ -63,7 +64,7 @@ async def run_checks(args: argparse.Namespace) -> int:
             "HTTP mode" if settings.slack_signing_secret else "HTTP mode needs SLACK_SIGNING_SECRET")
         print(f"slack mode: {mode}")
     for name, (ok, message) in results:
-        print(f"{name}: {'ok' if ok else 'FAILED'}: {message}")
+        print(redact(f"{name}: {'ok' if ok else 'FAILED'}: {message}"))
     return 0 if all(ok for _, (ok, _) in results) else 1
 
 

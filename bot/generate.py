@@ -20,6 +20,7 @@ from bot.jobs.notifier import Notifier
 from bot.jobs.store import JobStore
 from bot.jobs.tracker import Tracker, TrackerOptions
 from bot.logs import setup_logging
+from bot.redact import redact
 from bot.wan.client import GatewayClient
 from bot.wan.formats import get_format
 from bot.wan.request import ALL_FIELDS, RequestInvalid, build_request, parse_mode
@@ -154,7 +155,8 @@ def _report(console: Console, job: Job, output: Path | None) -> int:
         return 0
     reason = job.error_message or job.state.value
     extra = f" (request id {job.request_id})" if job.request_id else ""
-    print(f"wanbot: job {job.id} {job.state.value}: {reason}{extra}", file=sys.stderr)
+    # The reason is the gateway's own text, which may echo the key.
+    print(redact(f"wanbot: job {job.id} {job.state.value}: {reason}{extra}"), file=sys.stderr)
     return 1
 
 

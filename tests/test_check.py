@@ -38,3 +38,45 @@ async def test_a_malformed_setting_stops_with_one_line_naming_it(tmp_path):
     code, out = await _check({"WAN_PRICE_PER_SECOND": "free", "PYTHONPATH": str(ROOT)}, tmp_path)
     assert code == 2
     assert out.strip().splitlines() == [out.strip()] and "WAN_PRICE_PER_SECOND" in out
+
+
+async def _echo_gateway(status: int):
+    """A gateway on loopback that answers every call `status` with an error message echoing the key it
+    was sent (some gateways and proxies do)."""
+    from aiohttp import web
+
+    async def echo(request):
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return web.json_response({"error": {"type": "x", "code": "echo", "message": f"rejected key {key}"}},
+                                 status=status)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", echo)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
+
+async def test_check_prints_gateway_error_text_redacted(tmp_path):
+    # issue 14 item 13: a gateway that echoes the key must not make `check` print it
+    runner, port = await _echo_gateway(500)
+    try:
+        code, out = await _check({"WAN_API_BASE": f"http://127.0.0.1:{port}", "WAN_API_KEY": "gw-planted-key-777777",
+                                  "PYTHONPATH": str(ROOT)}, tmp_path)
+    finally:
+        await runner.cleanup()
+    assert code == 1 and "did not answer properly" in out
+    assert "gw-planted-key-777777" not in out
+
+
+async def test_check_never_prints_credentials_inside_wan_api_base(tmp_path):
+    runner, port = await _echo_gateway(404)  # 404 for the made-up task: the gateway answers
+    try:
+        code, out = await _check({"WAN_API_BASE": f"http://wanuser:planted-pass-8888@127.0.0.1:{port}/",
+                                  "WAN_API_KEY": "gw-planted-key-777777", "PYTHONPATH": str(ROOT)}, tmp_path)
+    finally:
+        await runner.cleanup()
+    assert "gateway:" in out and f"127.0.0.1:{port}" in out
+    assert "planted-pass-8888" not in out and "gw-planted-key-777777" not in out

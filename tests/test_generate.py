@@ -70,3 +70,33 @@ async def test_a_unicode_spelling_of_loopback_never_reaches_the_gateway(simulato
                                      env, tmp_path)
     assert code == 2 and "image_url" in err and "Traceback" not in err
     assert simulator.stats.requests == []
+
+
+async def test_generate_prints_the_gateways_error_text_redacted(tmp_path):
+    # issue 14 item 13: a task that fails with a message echoing the key must not make `generate` print it
+    from aiohttp import web
+
+    async def submit(request):
+        return web.json_response({"id": "vt_echo", "status": "queued"})
+
+    async def poll(request):
+        key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        return web.json_response({"id": "vt_echo", "status": "failed",
+                                  "error": {"code": "bad_key", "message": f"upstream refused key {key}"}})
+
+    app = web.Application()
+    app.router.add_post("/v1/video/generations", submit)
+    app.router.add_get("/v1/video/generations/{id}", poll)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    try:
+        code, out, err = await _generate(["--prompt", "a fox", "--duration", "2"],
+                                         {"WAN_API_BASE": f"http://127.0.0.1:{port}",
+                                          "WAN_API_KEY": "gw-planted-key-777777"}, tmp_path)
+    finally:
+        await runner.cleanup()
+    assert code == 1 and "failed" in err
+    assert "gw-planted-key-777777" not in out + err

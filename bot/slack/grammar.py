@@ -138,6 +138,7 @@ HELP_TEXT = _help_text()
 # ---------------------------------------------------------------------------------------------
 # Text clean-up and tokenising
 
+MAX_COMMAND_CHARS = 16_000  # a whole /wan job command: prompts, flags and several long signed URLs fit
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>\s]*)(?:\|[^>]*)?>")
 _DOUBLE_QUOTES = "\"“”„"
 _SINGLE_QUOTES = "'‘’‚"
@@ -163,17 +164,20 @@ def _quote_class(ch: str) -> str | None:
     return None
 
 
-def _closing_quote(text: str, start: int, quotes: str) -> int | None:
-    """Index of the quote that closes at `start`: one of `quotes` followed by whitespace or the end."""
-    for i in range(start, len(text)):
-        if text[i] in quotes and (i + 1 == len(text) or text[i + 1].isspace()):
-            return i
-    return None
+def _closing_quotes(text: str, quotes: str) -> list[int | None]:
+    """For each index, the first quote of `quotes` at or after it that is followed by whitespace or
+    the end: one pass from the right, so tokenizing stays linear however many quotes never close."""
+    found: list[int | None] = [None] * (len(text) + 1)
+    for i in range(len(text) - 1, -1, -1):
+        closes = text[i] in quotes and (i + 1 == len(text) or text[i + 1].isspace())
+        found[i] = i if closes else found[i + 1]
+    return found
 
 
 def tokenize(text: str) -> list[Token]:
     """shlex-like, but tolerant: smart quotes count, apostrophes inside words are literal, and a
-    quote that never closes is just a character."""
+    quote that never closes is just a character. Linear in the length of `text`."""
+    closers = {quotes: _closing_quotes(text, quotes) for quotes in (_DOUBLE_QUOTES, _SINGLE_QUOTES)}
     tokens: list[Token] = []
     i, n = 0, len(text)
     while i < n:
@@ -181,19 +185,24 @@ def tokenize(text: str) -> list[Token]:
             i += 1
             continue
         buf: list[str] = []
+        size = 0            # characters in buf, without joining it
+        flag = False        # buf starts with "--"
+        last = ""           # buf's last character
         quoted = False
         while i < n and not text[i].isspace():
             ch = text[i]
-            so_far = "".join(buf)
-            at_value_start = not buf or (so_far.startswith("--") and so_far.endswith("="))
+            at_value_start = not size or (flag and last == "=")
             quotes = _quote_class(ch) if at_value_start else None
-            close = _closing_quote(text, i + 1, quotes) if quotes else None
+            close = closers[quotes][i + 1] if quotes else None
             if close is not None:
                 buf.append(text[i + 1:close])
-                quoted = quoted or not so_far  # `--neg="x"` stays a flag token
+                quoted = quoted or not size  # `--neg="x"` stays a flag token
                 i = close + 1
                 break
             buf.append(ch)
+            size += 1
+            flag = flag or (size == 2 and buf[0] == "-" and ch == "-")
+            last = ch
             i += 1
         tokens.append(Token("".join(buf), quoted))
     return tokens
@@ -228,6 +237,10 @@ def _parse(text: str) -> Command:
     if first == "spend":
         scope = SPEND_SCOPES.get(rest.lower())
         return Spend(scope) if scope else Usage("`/wan spend` shows your spend; admins: `/wan spend team`.")
+    if first != "triage" and len(text) > MAX_COMMAND_CHARS:
+        # Triage reads pasted logs, so only it may be longer (up to what Slack sends at all).
+        return Usage(f"That command is {len(text):,} characters long; `/wan` reads at most "
+                     f"{MAX_COMMAND_CHARS:,} (a prompt is at most 2,000). Shorten it, or use the form: `/wan`.")
     if first == "triage":
         if not rest:
             return Usage("Paste what to triage after the word: `/wan triage <error message or log lines>`.")

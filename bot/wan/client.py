@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from bot.redact import without_credentials
 from bot.wan.errors import (
     AuthError,
     BadRequest,
@@ -86,7 +87,7 @@ class GatewayClient:
         call = self.format.submit(req)
         headers = {"Authorization": "Bearer $WAN_API_KEY", "Content-Type": "application/json",
                    "Idempotency-Key": idempotency_key, **call.headers}
-        return call.method, self.base + call.path, headers, call.json
+        return call.method, without_credentials(self.base) + call.path, headers, call.json
 
     async def submit(self, req: VideoRequest, idempotency_key: str, *, in_doubt: bool = False) -> Task:
         """Submit once, with the retries of the policy table. `in_doubt`: an earlier send with this key

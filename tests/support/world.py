@@ -89,3 +89,13 @@ async def start_world(simulator, make_settings, tmp_path, **overrides) -> tuple[
         await bounded(sender.close(), runner.cleanup(), services.stop(0.5), standin.close())
 
     return World(standin, sender, services, base_url), close
+
+
+async def private_answer(world: World, reply, timeout: float = 5.0) -> str:
+    """The text of the private answer sent to a command's response_url."""
+    url = reply.sent["response_url"]
+    entry = await world.standin.wait_until(
+        lambda: next((r for r in world.standin.responses if url.endswith(r["id"])), None), timeout)
+    body = entry["body"]
+    assert body.get("response_type", "ephemeral") == "ephemeral"
+    return body.get("text", "") + str(body.get("blocks", ""))
