@@ -113,3 +113,28 @@ async def test_a_database_that_refuses_writes_for_a_while_never_takes_a_job_off_
     job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
     assert job.state == JobState.DELIVERED, (job.state, job.error_message)
     assert len(recorder.videos[job.id]) == 1 and simulator.stats.tasks_created == 1
+
+
+@pytest.mark.parametrize("fmt", ["openai", "dashscope"])
+async def test_a_cancel_the_format_cannot_send_upstream_stops_the_delivery_not_the_bill(
+        run_tracker, simulator, recorder, fmt):
+    # These formats have no upstream cancel: the task renders on and is billed. The job is tracked to
+    # its end to record the cost, counts toward the limits until then, and its video is never posted.
+    simulator.config.update({"run_seconds": 1.5})
+    tracker = await run_tracker(fmt=fmt)
+    job = await tracker.enqueue(t2v(duration=3), user_id="U1")
+
+    async def has_task():
+        return bool((await tracker.store.get_job(job.id)).task_id)
+    await _until(has_task)
+    answered = await tracker.cancel(job.id, by="U1")
+    assert answered.state in (JobState.QUEUED, JobState.RUNNING) and answered.cancel_requested
+    assert await tracker.store.commitments("U1") == (1, answered.estimated_cost_usd)
+
+    job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
+    assert job.state == JobState.CANCELED and job.cancel_requested
+    assert job.billed_cost_usd == pytest.approx(3 * 0.06)  # the bill is recorded
+    assert "billed" in job.error_message
+    assert job.id not in recorder.videos  # the user said stop: nothing is posted
+    assert (await tracker.store.spend(since=0, user_id="U1"))["billed_usd"] == pytest.approx(0.18)
+    assert await tracker.store.commitments("U1") == (0, 0.0)
