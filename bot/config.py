@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     wanbot_task_api_docs_url: str | None = None
     # Triage: the reply language when the input holds no prose of the customer's
     wanbot_triage_language: Literal["en", "zh"] = "en"
+    # Triage: new-api's log and task admin APIs (an access token and its user id, sent as New-Api-User)
+    wanbot_newapi_url: str | None = None
+    wanbot_newapi_token: SecretStr | None = None
+    wanbot_newapi_user: str | None = None
     # chat.update is Tier 3 (about 50 a minute per workspace): job cards share this budget
     wanbot_card_updates_per_minute: float = Field(40.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -90,7 +94,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("wan_api_base", "slack_api_url")
+    @field_validator("wan_api_base", "slack_api_url", "wanbot_newapi_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is None:
@@ -118,6 +122,6 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "settings"
         raise SettingsError(f"{name} is invalid: {first['msg']}") from None
-    for name in ("slack_bot_token", "slack_signing_secret", "slack_app_token", "wan_api_key"):
+    for name in ("slack_bot_token", "slack_signing_secret", "slack_app_token", "wan_api_key", "wanbot_newapi_token"):
         register_secret(settings.secret(name))
     return settings

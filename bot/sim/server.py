@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.sim import control, downloads, handlers, script
+from bot.sim import control, downloads, handlers, newapi, script
 from bot.sim.config import SimConfig
 from bot.sim.middleware import middleware
 from bot.sim.state import STATE, SimState, SimStats, SimTask
@@ -23,6 +23,7 @@ def create_app(config: SimConfig | None = None) -> web.Application:
     app.add_routes(downloads.ROUTES)
     app.add_routes(control.ROUTES)
     script.install(app)  # scripted faults: which call misbehaves, and how
+    app.add_routes(newapi.ROUTES)  # new-api's log and task admin APIs, for triage's fetch
     # Further route tables (e.g. the new-api log and task endpoints) join here, one line each.
     return app
 

@@ -11,9 +11,11 @@ from bot.redact import redact
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="log export (JSON, JSONL, CSV), text file, or - for stdin")
+    parser.add_argument("path", nargs="?", help="log export (JSON, JSONL, CSV), text file, or - for stdin; "
+                        "optional with --task when WANBOT_NEWAPI_URL is set (the rows are fetched)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--task", metavar="ID", help="only this task's rows (fast on big files)")
+    parser.add_argument("--task", metavar="ID", help="only this task's rows (fast on big files); with "
+                        "WANBOT_NEWAPI_URL/TOKEN set, its record and log rows are fetched from new-api")
     parser.add_argument("--model", metavar="PATTERN", help="only rows of models matching this pattern (wan*)")
     parser.add_argument("--lang", choices=("zh", "en"), help="reply language (default: the customer's, "
                         "else WANBOT_TRIAGE_LANGUAGE)")
@@ -22,11 +24,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bot.config import load_settings
     from bot.triage.engine import triage
+    from bot.triage.fetch import fetcher_from_settings
 
     settings = load_settings()
+    fetch = fetcher_from_settings(settings) if args.task else None
     kwargs = {"task_id": args.task, "model": args.model, "settings": settings, "lookup": _lookup(settings),
-              "lang": args.lang}
-    if args.path == "-":
+              "lang": args.lang, "fetch": fetch}
+    if args.path is None:
+        if fetch is None:
+            print("wanbot triage: give a PATH (or - for stdin), or --task with WANBOT_NEWAPI_URL and "
+                  "WANBOT_NEWAPI_TOKEN set", file=sys.stderr)
+            return 2
+    elif args.path == "-":
         kwargs["streams"] = [sys.stdin.buffer]
     else:
         path = Path(args.path)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from bot.redact import redact
+from bot.triage.fetch import Fetch
 from bot.triage.readers import Filter, ReadResult, read_stream, read_text
 from bot.triage.records import Record, make_quote
 from bot.triage.report import TriageResult, build
@@ -31,12 +32,15 @@ async def triage(
     settings: Any | None = None,
     now: float | None = None,
     lang: str | None = None,
+    fetch: Fetch | None = None,
 ) -> TriageResult:
     """Triage pasted texts, files and binary streams together (rows are joined by task id).
 
     `now` is the complaint's time when the caller knows it (a Slack message's ts); without it the
     customer's own words, then the input's newest timestamp, then the wall clock measure "stuck".
     `lang` ("zh"/"en", from --lang or the modal) overrides the language of the customer's prose.
+    `fetch` (bot.triage.fetch, when new-api's admin APIs are configured) brings the given task's
+    record and log rows.
     """
     opts = Options.from_settings(settings)
     flt = Filter(task_id=task_id, model=model, media_models=opts.extra_media_models)
@@ -49,6 +53,10 @@ async def triage(
         _collect(await asyncio.to_thread(_read_path, Path(path), flt), records, notes)
     for stream in streams:
         _collect(await asyncio.to_thread(read_stream, stream, flt), records, notes)
+    if fetch is not None and task_id:
+        fetched = await fetch(task_id)
+        records += [r for r in fetched.records if flt.keep(r)]
+        notes += fetched.notes
     language = lang or prose_language(records) or getattr(settings, "wanbot_triage_language", None) or "en"
     if lookup is not None:
         records += await _look_up(records, task_id, lookup, notes)
