@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support.world import ANA, BOB, CHANNEL, private_answer
+from tests.support.world import ADMIN, ANA, BOB, CHANNEL, TEAM, private_answer
 
 
 async def test_a_huge_crafted_command_gets_a_clear_answer_and_never_holds_up_other_acks(world):
@@ -41,3 +41,23 @@ async def test_events_api_retries_of_one_mention_get_one_reply(world):
     await asyncio.sleep(0.5)  # time for any second or third reply to arrive
     replies = [c for c in world.standin.calls("chat.postMessage") if "/wan help" in c.params.get("text", "")]
     assert len(replies) == 1, replies
+
+
+async def test_status_shows_a_job_only_to_its_requester_its_channel_members_and_admins(world):
+    await world.sender.slash_command("t2v the secret product launch --duration 2", user_id=ANA, channel_id=TEAM)
+    secret = await world.job_for_card(TEAM)
+    await world.sender.slash_command("t2v a fox in the snow --duration 2", user_id=ANA, channel_id=CHANNEL)
+    public = await world.job_for_card(CHANNEL)
+
+    async def status(ref: str, user: str, channel: str = CHANNEL) -> str:
+        return await private_answer(world, await world.sender.slash_command(f"status {ref}", user_id=user,
+                                                                             channel_id=channel))
+
+    # BOB is not in the private channel: a 5-character prefix tells him nothing, not even that it exists
+    refused = await status(secret.id[:5], BOB)
+    assert "secret product" not in refused and secret.id not in refused and "can't find" in refused
+    assert "secret product" in await status(secret.id, ANA)      # the requester, from any channel
+    assert "secret product" in await status(secret.id[:5], ADMIN)  # an admin
+    world.standin.add_members(TEAM, BOB)                          # BOB is invited to the channel
+    assert "secret product" in await status(secret.id[:5], BOB)
+    assert "a fox in the snow" in await status(public.id, BOB)    # BOB is in the public channel
