@@ -39,6 +39,7 @@ __all__ = ["CannotCancel", "Tracker", "TrackerOptions", "new_job_id"]
 log = logging.getLogger(__name__)
 
 MAX_STEP_FAILURES = 5
+STEP_RETRY_CAP = 10  # step retries back off up to this many times step_retry_seconds
 
 
 class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
@@ -185,19 +186,28 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # A bug must not stop the scheduler or lose the job: log it and come back later; a failure
-            # that keeps coming back ends the job instead of holding its slot forever.
-            failures = self._step_failures[job_id] = self._step_failures.get(job_id, 0) + 1
-            log.exception("job step failed", extra={"job_id": job_id, "failures": failures})
-            if failures < MAX_STEP_FAILURES:
-                self._schedule(job_id, self.clock() + self.options.step_retry_seconds)
-            else:
-                await self._give_up(job_id, exc)
+            await self._step_failed(job_id, exc)
         else:
             self._step_failures.pop(job_id, None)
 
+    async def _step_failed(self, job_id: str, exc: Exception) -> None:
+        """A bug, or a store that cannot write (a full disk): log it and come back later, backing off; a
+        failure that keeps coming back ends the job instead of holding its slot forever. Nothing here
+        may take the job off the schedule: if even the give-up cannot be written, the step is retried."""
+        failures = self._step_failures[job_id] = self._step_failures.get(job_id, 0) + 1
+        log.exception("job step failed", extra={"job_id": job_id, "failures": failures})
+        retry = self.options.step_retry_seconds
+        delay = min(retry * 2 ** (failures - 1), retry * STEP_RETRY_CAP)
+        try:
+            if failures >= MAX_STEP_FAILURES:
+                await self._give_up(job_id, exc)
+                return
+        except Exception:
+            log.exception("giving up on the job failed too; retrying its step", extra={"job_id": job_id})
+        self._schedule(job_id, self.clock() + delay)
+
     async def _give_up(self, job_id: str, exc: Exception) -> None:
-        with contextlib.suppress(StaleTransition, KeyError):
+        with contextlib.suppress(StaleTransition, KeyError):  # it ended meanwhile
             job = await self.store.transition(
                 job_id, JobState.FAILED, expect=list(JobState.ACTIVE),
                 error_code="internal_error",
@@ -205,4 +215,3 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
             self._release(job_id)
             await self._notify(job)
             self._finish(job)
-

@@ -83,3 +83,33 @@ async def test_a_job_found_submitted_after_a_restart_stays_unknown_when_the_rese
     job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
     assert job.state == JobState.UNKNOWN, (job.state, job.error_message)
     assert _submits(simulator, job.id) == 1
+
+
+async def _until(predicate, timeout: float = 10.0):
+    for _ in range(int(timeout / 0.02)):
+        if await predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met")
+
+
+async def test_a_database_that_refuses_writes_for_a_while_never_takes_a_job_off_the_schedule(
+        run_tracker, simulator, recorder, caplog):
+    # A full disk for a while: every write fails, the steps fail until the tracker gives up on the
+    # job, and the give-up's own write fails too. When writes work again the paid video is delivered.
+    simulator.config.update({"run_seconds": 1.0})
+    tracker = await run_tracker(step_retry_seconds=0.05)
+    job = await tracker.enqueue(t2v())
+
+    async def has_task():
+        return bool((await tracker.store.get_job(job.id)).task_id)
+    await _until(has_task)
+    raw = tracker.store.db._db  # the store's own SQLite connection: it refuses writes like a full disk
+    await raw.execute("PRAGMA query_only = ON")
+    await asyncio.sleep(2.5)
+    assert (await tracker.store.get_job(job.id)).state in (JobState.QUEUED, JobState.RUNNING)
+    assert any("giving up on the job failed too" in r.getMessage() for r in caplog.records)
+    await raw.execute("PRAGMA query_only = OFF")
+    job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
+    assert job.state == JobState.DELIVERED, (job.state, job.error_message)
+    assert len(recorder.videos[job.id]) == 1 and simulator.stats.tasks_created == 1
