@@ -12,12 +12,12 @@ from bot.slack.blocks.card import (
     TWEAK_ACTION,
 )
 from bot.slack.blocks.modals import MODE_ACTION
-from bot.slack.blocks.triage import POST_REPLY_ACTION, reply_ref
+from bot.slack.blocks.triage import POST_REPLY_ACTION, REPLY_LANGUAGE_ACTION, reply_ref
 from bot.slack.jobs import review
 from bot.slack.jobs.answers import cancel_job
 from bot.slack.jobs.form import switch_mode
 from bot.slack.services import services_of
-from bot.slack.triage.reply import open_reply
+from bot.slack.triage.reply import open_reply, switch_language
 
 
 def _clicked(body: dict) -> tuple[str, str]:
@@ -69,6 +69,14 @@ async def on_triage_post_reply(ack, body, action, respond, context):
                      channel_id=channel_id, trigger_id=body["trigger_id"], respond=respond)
 
 
+async def on_triage_reply_language(ack, body, action, context):
+    await ack()
+    view = body.get("view") or {}
+    language = str((action.get("selected_option") or {}).get("value") or "")
+    await switch_language(services_of(context), ref=reply_ref(view.get("private_metadata")), language=language,
+                          view_id=view.get("id", ""), view_hash=view.get("hash"), user_id=body["user"]["id"])
+
+
 HANDLERS = {
     MODE_ACTION: on_mode_selected,
     CANCEL_ACTION: on_cancel,
@@ -78,6 +86,7 @@ HANDLERS = {
     TWEAK_ACTION: on_review_tweak,
     SHOW_API_ACTION: on_review_show_api,
     POST_REPLY_ACTION: on_triage_post_reply,
+    REPLY_LANGUAGE_ACTION: on_triage_reply_language,
 }
 
 
