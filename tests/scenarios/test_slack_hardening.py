@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support.world import ADMIN, ANA, BOB, CHANNEL, TEAM, private_answer
+from bot.slack.blocks.card import RERUN_ACTION
+from tests.support.world import ADMIN, ANA, BOB, CHANNEL, TEAM, delivered_job, private_answer
 
 
 async def test_a_huge_crafted_command_gets_a_clear_answer_and_never_holds_up_other_acks(world):
@@ -61,3 +62,23 @@ async def test_status_shows_a_job_only_to_its_requester_its_channel_members_and_
     world.standin.add_members(TEAM, BOB)                          # BOB is invited to the channel
     assert "secret product" in await status(secret.id[:5], BOB)
     assert "a fox in the snow" in await status(public.id, BOB)    # BOB is in the public channel
+
+
+async def test_a_double_click_on_rerun_starts_one_job(world):
+    job, review = await delivered_job(world)
+
+    async def click(user: str = BOB):
+        return await world.sender.block_action(RERUN_ACTION, job.id, user_id=user, channel_id=CHANNEL,
+                                               message_ts=review["ts"])
+
+    replies = await asyncio.gather(click(), click(), click())  # an impatient double (triple) click
+    assert all(r.status == 200 for r in replies)
+    rerun = await world.job_for_card(count=2)
+    await asyncio.sleep(1.0)  # time for a second job to be stored, if one were started
+    jobs = await world.store.list_jobs(limit=10)
+    assert sorted(j.id for j in jobs) == sorted([job.id, rerun.id]), [j.id for j in jobs]
+    told = await world.standin.wait_until(
+        lambda: [r for r in world.standin.responses if "already" in r["body"].get("text", "")], timeout=5)
+    assert "Re-run" in told[0]["body"]["text"]
+    await click(ANA)  # another person's click is their own job
+    await world.job_for_card(count=3)

@@ -107,3 +107,12 @@ async def private_answer(world: World, reply, timeout: float = 5.0) -> str:
     body = entry["body"]
     assert body.get("response_type", "ephemeral") == "ephemeral"
     return body.get("text", "") + str(body.get("blocks", ""))
+
+
+async def delivered_job(world: World, text: str = "t2v a fox in the snow --duration 2 --seed 7"):
+    """A job started by `/wan`, finished, and the review message posted under its video."""
+    await world.sender.slash_command(text)
+    job = await world.job_for_card()
+    await world.finished(job.id)
+    review = await world.standin.wait_for_message(CHANNEL, job.message_ts, lambda m: m.get("metadata"))
+    return job, review

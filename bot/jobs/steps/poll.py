@@ -11,6 +11,8 @@ from bot.jobs import schedule
 from bot.jobs.models import Job, JobState
 from bot.jobs.steps.base import Steps
 from bot.wan.errors import GatewayError, NotFound
+from bot.wan.pricing import Bill, settle
+from bot.wan.request import VideoRequest
 from bot.wan.retry import backoff_delay
 from bot.wan.task import Task, TaskStatus
 
@@ -118,10 +120,12 @@ class PollStep(Steps):
                     await self._notify(job)
             self._schedule(job.id, changes["next_poll_at"])
         elif status == TaskStatus.SUCCEEDED:
-            billed_seconds, billed = self._bill(job, task)
+            bill = self._bill(job, task)
+            if bill.differs:
+                changes["extra"] = {**job.extra, "bill_differs": bill.differs}
             job = await self.store.transition(
                 job.id, JobState.SUCCEEDED, expect=list(JobState.IN_FLIGHT_UPSTREAM), video_url=task.video_url, progress=100,
-                billed_seconds=billed_seconds, billed_cost_usd=round(billed, 4), finished_at=now,
+                billed_seconds=bill.seconds, billed_cost_usd=bill.usd, finished_at=now,
                 **{k: v for k, v in changes.items() if k != "progress"})
             self._learn(job)
             self._release(job.id)
@@ -137,16 +141,21 @@ class PollStep(Steps):
             await self._end(job, JobState.EXPIRED, error_code="task_expired",
                             error_message="the gateway says the task expired (task ids last 24 h)", **changes)
 
-    def _bill(self, job: Job, task: Task) -> tuple[float, float]:
-        """(billed seconds, USD) of a succeeded task: the gateway's figures, else the price table's."""
-        billed_seconds = task.billed_seconds if task.billed_seconds is not None else float(job.duration)
-        billed = task.cost_usd if task.cost_usd is not None else billed_seconds * self.options.price_per_second
-        return billed_seconds, billed
+    def _bill(self, job: Job, task: Task) -> Bill:
+        """A succeeded task's bill: the gateway's when its usage names one (>1 % off the estimate:
+        logged, kept on the job), else the price table's."""
+        return settle(VideoRequest.model_validate(job.request), self.options.pricing or self.options.price_per_second,
+                      estimated_usd=job.estimated_cost_usd, billed_seconds=task.billed_seconds,
+                      reported_usd=task.cost_usd, job_id=job.id)
 
     async def _end_canceled(self, job: Job, task: Task, status: TaskStatus, now: float, changes: dict) -> None:
         """A cancel the gateway could not carry out: the task has now ended upstream. Record its bill,
         post nothing, end the job canceled."""
-        billed_seconds, billed = self._bill(job, task) if status == TaskStatus.SUCCEEDED else (None, task.cost_usd)
+        if status == TaskStatus.SUCCEEDED:
+            bill = self._bill(job, task)
+            billed_seconds, billed = bill.seconds, bill.usd
+        else:
+            billed_seconds, billed = None, task.cost_usd
         bill = f"was billed ${billed:.2f}" if billed else "was not billed"
         why = (job.extra.get("cancel_requested") or {}).get("why") or "the gateway could not stop it"
         await self._end(job, JobState.CANCELED, billed_seconds=billed_seconds,
