@@ -15,6 +15,7 @@ from bot.slack.blocks.modals import MODE_ACTION
 from bot.slack.blocks.triage import EXPORT_ACTION, POST_REPLY_ACTION, REPLY_LANGUAGE_ACTION, reply_ref
 from bot.slack.jobs import review
 from bot.slack.jobs.answers import cancel_job
+from bot.slack.jobs.clicks import click_key
 from bot.slack.jobs.form import switch_mode
 from bot.slack.services import services_of
 from bot.slack.triage.export import post_refunds_csv
@@ -50,7 +51,7 @@ async def on_review_changes(ack, body, context):
 
 async def on_review_rerun(ack, body, respond, context):
     await ack()
-    await review.rerun(services_of(context), *_clicked(body), respond)
+    await review.rerun(services_of(context), *_clicked(body), respond, click=click_key(RERUN_ACTION, body))
 
 
 async def on_review_tweak(ack, body, respond, context):
