@@ -27,6 +27,7 @@ SHORTCUT_ID = "triage_message"
 REPLY_MODAL_ID = "triage_reply_edit"
 REPLY_BLOCK = "reply"
 REPLY_LANGUAGE_ACTION = "triage_reply_language"
+EXPORT_ACTION = "triage_refunds_csv"
 LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
 REPLY_INPUT = "text"
 
@@ -186,6 +187,13 @@ def reply_modal(ref: str, reply_text: str, *, language: str | None = None, langu
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": blocks,
     }
+
+
+def export_button() -> dict[str, Any]:
+    """Under "Refunds due" in the admins' `/wan spend team`: post the CSV in a thread of this channel."""
+    return {"type": "actions", "block_id": "refunds_due_export", "elements": [{
+        "type": "button", "action_id": EXPORT_ACTION, "value": "30d",
+        "text": {"type": "plain_text", "text": "Post refunds due as CSV"}}]}
 
 
 def reply_ref(raw: str | None) -> str | None:

@@ -10,6 +10,7 @@ from bot.jobs.tracker import CannotCancel
 from bot.slack.blocks.card import status_message
 from bot.slack.blocks.messages import jobs_list, spend_message
 from bot.slack.blocks.mrkdwn import money
+from bot.slack.blocks.triage import export_button
 from bot.slack.jobs.limits import month_start, utc_midnight
 from bot.slack.services import Services
 from bot.slack.web.members import is_member
@@ -68,11 +69,14 @@ async def spend_answer(services: Services, user_id: str, scope: str) -> tuple[st
         team_month = await store.spend(since=month_start(now))
         by_user = await store.spend_by("user_id", since=month_start(now))
         by_channel = await store.spend_by("channel_id", since=month_start(now))
-        return spend_message(today["billed_usd"], month["billed_usd"], **mine,
-                             team={u: usd for u, usd, _ in by_user}, team_today_usd=team_today["billed_usd"],
-                             team_month_usd=team_month["billed_usd"],
-                             channels={c: usd for c, usd, _ in by_channel},
-                             refunds_due=await store.refunds_due(since=now - 30 * 86400))
+        refunds_due = await store.refunds_due(since=now - 30 * 86400)
+        text, blocks = spend_message(today["billed_usd"], month["billed_usd"], **mine,
+                                     team={u: usd for u, usd, _ in by_user}, team_today_usd=team_today["billed_usd"],
+                                     team_month_usd=team_month["billed_usd"],
+                                     channels={c: usd for c, usd, _ in by_channel}, refunds_due=refunds_due)
+        if refunds_due[0]:
+            blocks.append(export_button())  # the CSV goes in a thread of this channel, on the admin's click
+        return text, blocks
     text, blocks = spend_message(today["billed_usd"], month["billed_usd"], **mine)
     if scope == "team":
         blocks.append({"type": "context", "elements": [
