@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     wan_api_key: SecretStr | None = None
     wan_api_format: Literal["unified", "openai", "dashscope"] = "unified"
     wan_price_per_second: float = Field(0.06, ge=0)
+    # Path of a price table (TOML or JSON, bot/wan/pricing.py); checked at start-up.
+    wan_prices: str | None = None
     wan_max_in_flight: int = Field(20, ge=1)
     # openai format: submit path and model names per mode (gateway-api.md)
     wan_openai_path: str = "/v1/video/generations"
@@ -103,6 +105,22 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL such as https://gateway.example.com")
         return value
+
+    @field_validator("wan_prices")
+    @classmethod
+    def _prices(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        from bot.wan.pricing import load_price_table  # deferred: settings load before the request model
+
+        load_price_table(value)  # raises with what is wrong and where
+        return value
+
+    def pricing(self):
+        """The prices of WAN_PRICES, else WAN_PRICE_PER_SECOND for everything (bot.wan.pricing.Pricing)."""
+        from bot.wan.pricing import pricing_for
+
+        return pricing_for(self)
 
     def require(self, *names: str) -> None:
         """Fail with one clear line if a setting a command needs is unset."""

@@ -132,8 +132,9 @@ async def generate(args: argparse.Namespace) -> int:
                                                    first_guess_seconds=3.0 if simulator else None))
     try:
         await tracker.start()
-        cost = request.duration * settings.wan_price_per_second
-        console.print(f"{mode.value}, {request.duration} s, estimated ${cost:.2f}", highlight=False)
+        quote = settings.pricing().quote(request)
+        console.print(f"{mode.value}, {request.duration} s, estimated ${quote.usd:.2f} ({quote.line()})",
+                      highlight=False)
         with progress or contextlib.nullcontext():
             job = await tracker.enqueue(request, origin="cli",
                                         extra={"output": str(output)} if output else None)

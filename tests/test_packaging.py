@@ -21,7 +21,8 @@ def test_manifest_declares_the_command_shortcut_and_scopes_the_bot_uses():
     (shortcut,) = features["shortcuts"]
     assert shortcut["callback_id"] == "triage_message" and shortcut["type"] == "message"
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"commands", "chat:write", "files:write", "files:read", "usergroups:read", "channels:join"} <= scopes
+    assert {"commands", "chat:write", "files:write", "files:read", "usergroups:read", "channels:join",
+            "channels:read", "groups:read"} <= scopes  # groups:read: who may see a job in a private channel
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["settings"]["socket_mode_enabled"] is True
 

@@ -65,6 +65,11 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
         self._accepting = False
 
     @property
+    def _price(self):
+        """The price table (WAN_PRICES) when the options carry one, else the flat price per second."""
+        return self.options.pricing or self.options.price_per_second
+
+    @property
     def running(self) -> bool:
         """The scheduler loop is alive (for health checks)."""
         return self._loop_task is not None and not self._loop_task.done()
@@ -116,7 +121,7 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
             raise RuntimeError("the tracker is shutting down and takes no new jobs")
         job = Job(id=job_id or new_job_id(), request=request.body(), origin=origin, user_id=user_id,
                   channel_id=channel_id, thread_ts=thread_ts, message_ts=message_ts, response_url=response_url,
-                  estimated_cost_usd=estimate_cost_usd(request, self.options.price_per_second),
+                  estimated_cost_usd=estimate_cost_usd(request, self._price),
                   extra=extra or {})
         await self.store.create_job(job)
         await self.admit(job)

@@ -7,6 +7,7 @@ endpoints: POST /slack/events (signature verified by Bolt), GET /healthz, GET /m
 from __future__ import annotations
 
 import logging
+import re
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -20,6 +21,8 @@ from bot.slack.web.client import scrub
 
 log = logging.getLogger(__name__)
 
+_SECONDS = re.compile(r"[0-9]{1,12}")
+
 
 def build_app(services: Services) -> AsyncApp:
     settings = services.settings
@@ -32,6 +35,7 @@ def build_app(services: Services) -> AsyncApp:
     )
     app.use(provide_services(services))
     app.use(mask_secrets_in_replies)
+    app.use(drop_event_retries)
     listeners.register(app)
     app.error(on_error)
     return app
@@ -44,6 +48,17 @@ def provide_services(services: Services):
         await next()
 
     return put_services
+
+
+async def drop_event_retries(body, ack, context, next):
+    """Slack resends an event it thinks timed out (X-Slack-Retry-Num) with the same event_id: the
+    first delivery is remembered in the store's request inbox, a repeat is acknowledged and dropped
+    (one mention, one reply). https://api.slack.com/apis/events-api#retries"""
+    event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+    if event_id and not await context["services"].store.remember_request(f"event:{body.get('team_id')}:{event_id}"):
+        log.info("repeated event ignored", extra={"event_id": event_id})
+        return await ack()  # Bolt answers with what the ack returns (200)
+    return await next()
 
 
 async def on_error(error, body):
@@ -77,6 +92,9 @@ async def start_http(services: Services, host: str = "0.0.0.0", port: int = 3000
     bolt = (app or build_app(services)) if slack_events else None
 
     async def events(request: web.Request) -> web.Response:
+        # Slack sends whole seconds; anything else cannot be verified (the verifier would raise: 500).
+        if not _SECONDS.fullmatch(request.headers.get("X-Slack-Request-Timestamp", "0")):
+            return web.Response(status=401, text="invalid request timestamp")
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
 
     async def healthz(request: web.Request) -> web.Response:

@@ -84,7 +84,7 @@ async def handle_command(services: Services, command: dict, *, respond, request_
     elif isinstance(parsed, grammar.Jobs):
         await say(*await answers.jobs_answer(services, user_id))
     elif isinstance(parsed, grammar.Status):
-        await say(*await answers.status_answer(services, parsed.job_id))
+        await say(*await answers.status_answer(services, parsed.job_id, user_id))
     elif isinstance(parsed, grammar.Cancel):
         await say(await answers.cancel_job(services, parsed.job_id, user_id))
     elif isinstance(parsed, grammar.Spend):

@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from bot.redact import redact
 from bot.triage.rules import Decision
 
+LANGUAGES = ("en", "zh")
+
 
 @dataclass
 class Evidence:
@@ -37,6 +39,8 @@ class TriageResult:
     missing: list[str] = field(default_factory=list)
     tasks: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "input truncated", "look-up failed"
+    replies: dict[str, str] = field(default_factory=dict)  # the reply in each language ("en", "zh")
+    refunds: list[dict] = field(default_factory=list)  # each task with a refund due: task, user, model, amount, evidence
 
     def to_dict(self) -> dict:
         return json.loads(self.to_json())
@@ -65,6 +69,8 @@ def build(decision: Decision, language: str, notes: list[str] | None = None,
         conflicts=[redact(c) for c in decision.conflicts],
         next_step=redact(next_step(decision)),
         reply=redact(reply(decision, language, docs_url)),
+        replies={lang: redact(reply(decision, lang, docs_url)) for lang in LANGUAGES},
+        refunds=[{k: redact(v) if isinstance(v, str) else v for k, v in row.items()} for row in decision.refunds],
         language=language,
         missing=[redact(m) for m in decision.missing],
         tasks=decision.tasks,

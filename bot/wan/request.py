@@ -391,6 +391,9 @@ def build_request(mode: str | Mode, fields: Mapping[str, Any]) -> VideoRequest:
     return VideoRequest(mode=mode, input=INPUT_MODELS[mode](**values))
 
 
-def estimate_cost_usd(req: VideoRequest, price_per_second: float) -> float:
-    """What the request will cost: duration x price, in USD to 4 decimal places."""
-    return round(req.duration * price_per_second, 4)
+def estimate_cost_usd(req: VideoRequest, price: Any) -> float:
+    """What the request will cost in USD to 4 decimal places: duration x a flat price per second, or
+    the estimate of a `bot.wan.pricing.Pricing` (the price table; duck-typed to keep imports one-way)."""
+    if hasattr(price, "estimate"):
+        return price.estimate(req)
+    return round(req.duration * price, 4)

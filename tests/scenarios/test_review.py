@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.support.world import BOB, CHANNEL
-
-
-async def delivered_job(world):
-    await world.sender.slash_command("t2v a fox in the snow --duration 2 --seed 7")
-    job = await world.job_for_card()
-    await world.finished(job.id)
-    review = await world.standin.wait_for_message(CHANNEL, job.message_ts, lambda m: m.get("metadata"))
-    return job, review
+from tests.support.world import BOB, CHANNEL, delivered_job
 
 
 async def test_approve_is_recorded_and_shown_on_the_card(world):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.support.world import ANA, BOB, CHANNEL, private_answer
+from bot.slack.blocks.card import RERUN_ACTION
+from tests.support.world import ADMIN, ANA, BOB, CHANNEL, TEAM, delivered_job, private_answer
 
 
 async def test_a_huge_crafted_command_gets_a_clear_answer_and_never_holds_up_other_acks(world):
@@ -20,3 +21,64 @@ async def test_a_huge_crafted_command_gets_a_clear_answer_and_never_holds_up_oth
     text = await private_answer(world, reply, timeout=60)
     assert f"{len(crafted.strip()):,} characters" in text and "at most" in text
     assert await world.store.list_jobs(limit=10) == []
+
+
+async def test_a_non_numeric_request_timestamp_is_refused_with_401_not_500(world):
+    body = "token=x&team_id=T0DEV&user_id=U0HUMAN&command=%2Fwan&text=help"
+    for timestamp in ("soon", "", "1e9", "-"):
+        reply = await world.sender.post(body, "application/x-www-form-urlencoded", timestamp=timestamp)
+        assert reply.status == 401, (timestamp, reply.status, reply.text)
+    assert await world.store.unanswered_requests(since=0) == []
+
+
+async def test_events_api_retries_of_one_mention_get_one_reply(world):
+    mention = {"type": "app_mention", "user": ANA, "channel": CHANNEL, "ts": "1700000000.000100",
+               "text": "<@U0BOT> hello"}
+    first = await world.sender.event(mention, event_id="Ev0MENTION1")
+    for retry in (1, 2):  # Slack resends an event it thinks timed out, with the same event_id
+        again = await world.sender.resend(first, retry_num=retry)
+        assert again.status == 200
+    await world.standin.wait_until(lambda: world.standin.calls("chat.postMessage"), timeout=5)
+    await asyncio.sleep(0.5)  # time for any second or third reply to arrive
+    replies = [c for c in world.standin.calls("chat.postMessage") if "/wan help" in c.params.get("text", "")]
+    assert len(replies) == 1, replies
+
+
+async def test_status_shows_a_job_only_to_its_requester_its_channel_members_and_admins(world):
+    await world.sender.slash_command("t2v the secret product launch --duration 2", user_id=ANA, channel_id=TEAM)
+    secret = await world.job_for_card(TEAM)
+    await world.sender.slash_command("t2v a fox in the snow --duration 2", user_id=ANA, channel_id=CHANNEL)
+    public = await world.job_for_card(CHANNEL)
+
+    async def status(ref: str, user: str, channel: str = CHANNEL) -> str:
+        return await private_answer(world, await world.sender.slash_command(f"status {ref}", user_id=user,
+                                                                             channel_id=channel))
+
+    # BOB is not in the private channel: a 5-character prefix tells him nothing, not even that it exists
+    refused = await status(secret.id[:5], BOB)
+    assert "secret product" not in refused and secret.id not in refused and "can't find" in refused
+    assert "secret product" in await status(secret.id, ANA)      # the requester, from any channel
+    assert "secret product" in await status(secret.id[:5], ADMIN)  # an admin
+    world.standin.add_members(TEAM, BOB)                          # BOB is invited to the channel
+    assert "secret product" in await status(secret.id[:5], BOB)
+    assert "a fox in the snow" in await status(public.id, BOB)    # BOB is in the public channel
+
+
+async def test_a_double_click_on_rerun_starts_one_job(world):
+    job, review = await delivered_job(world)
+
+    async def click(user: str = BOB):
+        return await world.sender.block_action(RERUN_ACTION, job.id, user_id=user, channel_id=CHANNEL,
+                                               message_ts=review["ts"])
+
+    replies = await asyncio.gather(click(), click(), click())  # an impatient double (triple) click
+    assert all(r.status == 200 for r in replies)
+    rerun = await world.job_for_card(count=2)
+    await asyncio.sleep(1.0)  # time for a second job to be stored, if one were started
+    jobs = await world.store.list_jobs(limit=10)
+    assert sorted(j.id for j in jobs) == sorted([job.id, rerun.id]), [j.id for j in jobs]
+    told = await world.standin.wait_until(
+        lambda: [r for r in world.standin.responses if "already" in r["body"].get("text", "")], timeout=5)
+    assert "Re-run" in told[0]["body"]["text"]
+    await click(ANA)  # another person's click is their own job
+    await world.job_for_card(count=3)

@@ -7,17 +7,19 @@ import asyncio
 import json
 from dataclasses import dataclass
 
-from bot.devslack import SlackSender, SlackStandIn
+from bot.devslack import SlackSender
 from bot.jobs.models import Job
 from bot.jobs.store import JobStore
 from bot.slack.app import start_http
 from bot.slack.recovery import resume
 from bot.slack.services import Services, create_services
 from tests.conftest import bounded
+from tests.support.standin import PeopleStandIn
 
 CHANNEL = "C0DEV"          # public, the bot is a member
 OUTSIDE = "C0OUT"          # public, the bot is not a member (it may join)
 PRIVATE = "G0PRIV"         # private, the bot is not a member (it cannot join)
+TEAM = "G0TEAM"            # private, the bot and ANA are members (BOB is not)
 SUPPORT_CHANNEL = "C0SUP"  # where support staff triage customers' messages
 ANA, BOB, ADMIN = "U0HUMAN", "U0BOB", "U0ADMIN"  # ADMIN is in WANBOT_ADMIN_USERS
 GROUP = "S0SUPPORT"        # the support user group (WANBOT_SUPPORT_USERGROUP)
@@ -29,7 +31,7 @@ CUSTOMER = "U0CUST"
 
 @dataclass
 class World:
-    standin: SlackStandIn
+    standin: PeopleStandIn
     sender: SlackSender
     services: Services
     base_url: str
@@ -60,11 +62,17 @@ class World:
 
 async def start_world(simulator, make_settings, tmp_path, **overrides) -> tuple[World, object]:
     """The world, and what closes it (`await close()`). `overrides` are Settings fields."""
-    standin = await SlackStandIn().start()
+    standin = await PeopleStandIn().start()
     standin.add_channel(CHANNEL, "general")
     standin.add_channel(OUTSIDE, "random", member=False)
     standin.add_channel(PRIVATE, "secret", member=False, is_private=True)
+    standin.add_channel(TEAM, "team-secret", is_private=True)
     standin.add_channel(SUPPORT_CHANNEL, "support")
+    standin.add_members(CHANNEL, ANA, BOB, ADMIN)
+    standin.add_members(OUTSIDE, ANA, BOB)
+    standin.add_members(PRIVATE, ANA)
+    standin.add_members(TEAM, ANA)
+    standin.add_members(SUPPORT_CHANNEL, SUPPORT, LISTED, CUSTOMER)
     for user, name in ((ANA, "ana"), (BOB, "bob"), (ADMIN, "boss"), (SUPPORT, "sup"), (LISTED, "list"),
                        (OUTSIDER, "out"), (CUSTOMER, "cust")):
         standin.add_user(user, name)
@@ -99,3 +107,12 @@ async def private_answer(world: World, reply, timeout: float = 5.0) -> str:
     body = entry["body"]
     assert body.get("response_type", "ephemeral") == "ephemeral"
     return body.get("text", "") + str(body.get("blocks", ""))
+
+
+async def delivered_job(world: World, text: str = "t2v a fox in the snow --duration 2 --seed 7"):
+    """A job started by `/wan`, finished, and the review message posted under its video."""
+    await world.sender.slash_command(text)
+    job = await world.job_for_card()
+    await world.finished(job.id)
+    review = await world.standin.wait_for_message(CHANNEL, job.message_ts, lambda m: m.get("metadata"))
+    return job, review

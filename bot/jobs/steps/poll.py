@@ -11,6 +11,8 @@ from bot.jobs import schedule
 from bot.jobs.models import Job, JobState
 from bot.jobs.steps.base import Steps
 from bot.wan.errors import GatewayError, NotFound
+from bot.wan.pricing import settle
+from bot.wan.request import VideoRequest
 from bot.wan.retry import backoff_delay
 from bot.wan.task import Task, TaskStatus
 
@@ -115,11 +117,15 @@ class PollStep(Steps):
                     await self._notify(job)
             self._schedule(job.id, changes["next_poll_at"])
         elif status == TaskStatus.SUCCEEDED:
-            billed_seconds = task.billed_seconds if task.billed_seconds is not None else float(job.duration)
-            billed = task.cost_usd if task.cost_usd is not None else billed_seconds * self.options.price_per_second
+            # The gateway's bill when its usage names one (>1 % off the estimate: logged, kept on the job).
+            bill = settle(VideoRequest.model_validate(job.request), self.options.pricing or self.options.price_per_second,
+                          estimated_usd=job.estimated_cost_usd, billed_seconds=task.billed_seconds,
+                          reported_usd=task.cost_usd, job_id=job.id)
+            if bill.differs:
+                changes["extra"] = {**job.extra, "bill_differs": bill.differs}
             job = await self.store.transition(
                 job.id, JobState.SUCCEEDED, expect=list(JobState.IN_FLIGHT_UPSTREAM), video_url=task.video_url, progress=100,
-                billed_seconds=billed_seconds, billed_cost_usd=round(billed, 4), finished_at=now,
+                billed_seconds=bill.seconds, billed_cost_usd=bill.usd, finished_at=now,
                 **{k: v for k, v in changes.items() if k != "progress"})
             self._learn(job)
             self._release(job.id)

@@ -82,6 +82,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_finished ON jobs(finished_at);
     CREATE INDEX jobs_created ON jobs(created_at);
     """,
+    # 6: per task of a triage, the refund due (task, gateway user, model, amount, evidence row ids):
+    # the "Refunds due" CSV export of /wan spend team
+    """
+    ALTER TABLE triage_records ADD COLUMN details TEXT;
+    """,
 ]
 
 _PG_ONLY = re.compile(r"/\*pg: (.*?)\*/", re.S)

@@ -160,7 +160,7 @@ def status_line(job: Job, *, now: float, waiting_position: int | None = None) ->
     if state == JobState.RUNNING:
         return f"🎞️ *Rendering* · {_since(job, now) or '0s'} · {progress_bar(job.progress)}"
     if state == JobState.SUCCEEDED:
-        return f"✅ *Done* · billed {money(job.billed_cost_usd)} · posting the video in the thread…"
+        return f"✅ *Done* · billed {billed_text(job)} · posting the video in the thread…"
     if state == JobState.DELIVERED:
         where = {
             DeliveryState.LINK: "a download link is in the thread",
@@ -169,7 +169,7 @@ def status_line(job: Job, *, now: float, waiting_position: int | None = None) ->
         took = ""
         if job.finished_at and job.created_at:
             took = f" · took {elapsed(job.finished_at - job.created_at)}"
-        return f"✅ *Done* · billed {money(job.billed_cost_usd)}{took} · {where}."
+        return f"✅ *Done* · billed {billed_text(job)}{took} · {where}."
     if state == JobState.FAILED:
         return failure_text(job)
     if state == JobState.CANCELED:
@@ -254,6 +254,18 @@ def status_message(job: Job, now: float) -> tuple[str, list[dict]]:
 # Thread messages
 
 
+def billed_text(job: Job, *, seconds: float | None = None) -> str:
+    """The billed amount, and the estimate beside it when the gateway's bill was more than 1 % off
+    (bot/wan/pricing.py keeps that on the job as extra["bill_differs"])."""
+    text = money(job.billed_cost_usd) + (f" for {seconds:g} s" if seconds is not None else "")
+    differs = job.extra.get("bill_differs")
+    if isinstance(differs, dict) and differs.get("estimated_usd") is not None:
+        percent = differs.get("percent")
+        gap = f", {percent:+g} %" if isinstance(percent, (int, float)) else ""
+        text += f" (estimated {money(differs['estimated_usd'])}{gap})"
+    return text
+
+
 def review_actions(job_id: str) -> dict:
     elements = [button(label, action_id, job_id, style="primary" if action_id == APPROVE_ACTION else None)
                 for action_id, label in REVIEW_ACTIONS.items()]
@@ -262,7 +274,7 @@ def review_actions(job_id: str) -> dict:
 
 def video_message(job: Job) -> tuple[str, list[dict]]:
     seconds = job.billed_seconds
-    billed = money(job.billed_cost_usd) + (f" for {seconds:g} s" if seconds is not None else "")
+    billed = billed_text(job, seconds=seconds)
     head = f"🎬 *{escape(mode_title(job.mode))}* · job `{clip_escaped(job.id, 100)}` · billed {billed}"
     blocks = [section(f"{head}\n{prompt_quote(job, 1000)}")]
     review = review_line(job)

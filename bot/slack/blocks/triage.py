@@ -26,6 +26,9 @@ POST_REPLY_ACTION = "triage_post_reply"
 SHORTCUT_ID = "triage_message"
 REPLY_MODAL_ID = "triage_reply_edit"
 REPLY_BLOCK = "reply"
+REPLY_LANGUAGE_ACTION = "triage_reply_language"
+EXPORT_ACTION = "triage_refunds_csv"
+LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
 REPLY_INPUT = "text"
 
 VERDICT_LABELS = {
@@ -154,8 +157,27 @@ def posted_message(channel_id: str, thread_ts: str, permalink: str | None = None
     return f"Reply posted in the thread (channel {channel_id}).", [section(text)]
 
 
-def reply_modal(ref: str, reply_text: str) -> dict[str, Any]:
-    """The small modal to edit a triage reply before it is posted in the customer's thread."""
+def reply_modal(ref: str, reply_text: str, *, language: str | None = None, languages: tuple[str, ...] = (),
+                switched: bool = False) -> dict[str, Any]:
+    """The small modal to edit a triage reply before it is posted in the customer's thread. With
+    `languages`, a choice of the reply's language; after a switch the input gets a new block id,
+    as Slack keeps what was typed in an input whose block id stays the same."""
+    block_id = f"{REPLY_BLOCK}_{language}" if switched and language else REPLY_BLOCK
+    blocks: list[dict[str, Any]] = [{
+        "type": "input", "block_id": block_id,
+        "label": {"type": "plain_text", "text": "Reply (edit before posting if you like)"},
+        "element": {"type": "plain_text_input", "action_id": REPLY_INPUT, "multiline": True,
+                    "max_length": 3000, "initial_value": clip(redact(reply_text), 3000)},
+    }]
+    if len(languages) > 1:
+        options = [{"text": {"type": "plain_text", "text": LANGUAGE_NAMES.get(lang, lang)}, "value": lang}
+                   for lang in languages]
+        select: dict[str, Any] = {"type": "static_select", "action_id": REPLY_LANGUAGE_ACTION, "options": options,
+                                  "placeholder": {"type": "plain_text", "text": "Reply language"}}
+        chosen = next((o for o in options if o["value"] == language), None)
+        if chosen:
+            select["initial_option"] = chosen
+        blocks.append({"type": "actions", "block_id": "reply_language", "elements": [select]})
     return {
         "type": "modal",
         "callback_id": REPLY_MODAL_ID,
@@ -163,13 +185,15 @@ def reply_modal(ref: str, reply_text: str) -> dict[str, Any]:
         "title": {"type": "plain_text", "text": "Reply to the customer"},
         "submit": {"type": "plain_text", "text": "Post in thread"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [{
-            "type": "input", "block_id": REPLY_BLOCK,
-            "label": {"type": "plain_text", "text": "Reply (edit before posting if you like)"},
-            "element": {"type": "plain_text_input", "action_id": REPLY_INPUT, "multiline": True,
-                        "max_length": 3000, "initial_value": clip(redact(reply_text), 3000)},
-        }],
+        "blocks": blocks,
     }
+
+
+def export_button() -> dict[str, Any]:
+    """Under "Refunds due" in the admins' `/wan spend team`: post the CSV in a thread of this channel."""
+    return {"type": "actions", "block_id": "refunds_due_export", "elements": [{
+        "type": "button", "action_id": EXPORT_ACTION, "value": "30d",
+        "text": {"type": "plain_text", "text": "Post refunds due as CSV"}}]}
 
 
 def reply_ref(raw: str | None) -> str | None:
@@ -183,4 +207,5 @@ def reply_ref(raw: str | None) -> str | None:
 def reply_text(view: dict[str, Any]) -> str:
     """The reply as typed in the modal."""
     values = view.get("state", {}).get("values", {})
-    return ((values.get(REPLY_BLOCK) or {}).get(REPLY_INPUT) or {}).get("value") or ""
+    block = next((v for k, v in values.items() if k == REPLY_BLOCK or k.startswith(REPLY_BLOCK + "_")), None)
+    return ((block or {}).get(REPLY_INPUT) or {}).get("value") or ""

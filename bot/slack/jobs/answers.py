@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import time
 
+from bot.jobs.models import Job
 from bot.jobs.tracker import CannotCancel
 from bot.slack.blocks.card import status_message
 from bot.slack.blocks.messages import jobs_list, spend_message
+from bot.slack.blocks.triage import export_button
 from bot.slack.jobs.limits import month_start, utc_midnight
 from bot.slack.services import Services
+from bot.slack.web.members import is_member
 
 
 async def jobs_answer(services: Services, user_id: str) -> tuple[str, list[dict]]:
@@ -17,10 +20,17 @@ async def jobs_answer(services: Services, user_id: str) -> tuple[str, list[dict]
     return jobs_list(jobs, time.time())
 
 
-async def status_answer(services: Services, job_ref: str) -> tuple[str, list[dict] | None]:
+async def may_see(services: Services, job: Job, user_id: str) -> bool:
+    """A job's prompt and card are for its requester, the members of its channel, and admins."""
+    return (job.user_id == user_id or services.is_admin(user_id)
+            or await is_member(services.client, job.channel_id, user_id))
+
+
+async def status_answer(services: Services, job_ref: str, user_id: str) -> tuple[str, list[dict] | None]:
     job = await services.store.find_job(job_ref)
-    if job is None:
-        return f"I can't find a job `{job_ref}`. `/wan jobs` lists yours.", None
+    if job is None or not await may_see(services, job, user_id):
+        # The same words either way: a short id prefix must not tell an outsider a job exists.
+        return f"I can't find a job `{job_ref}` that you can see. `/wan jobs` lists yours.", None
     return status_message(job, time.time())
 
 
@@ -51,11 +61,14 @@ async def spend_answer(services: Services, user_id: str, scope: str) -> tuple[st
         team_month = await store.spend(since=month_start(now))
         by_user = await store.spend_by("user_id", since=month_start(now))
         by_channel = await store.spend_by("channel_id", since=month_start(now))
-        return spend_message(today["billed_usd"], month["billed_usd"], **mine,
-                             team={u: usd for u, usd, _ in by_user}, team_today_usd=team_today["billed_usd"],
-                             team_month_usd=team_month["billed_usd"],
-                             channels={c: usd for c, usd, _ in by_channel},
-                             refunds_due=await store.refunds_due(since=now - 30 * 86400))
+        refunds_due = await store.refunds_due(since=now - 30 * 86400)
+        text, blocks = spend_message(today["billed_usd"], month["billed_usd"], **mine,
+                                     team={u: usd for u, usd, _ in by_user}, team_today_usd=team_today["billed_usd"],
+                                     team_month_usd=team_month["billed_usd"],
+                                     channels={c: usd for c, usd, _ in by_channel}, refunds_due=refunds_due)
+        if refunds_due[0]:
+            blocks.append(export_button())  # the CSV goes in a thread of this channel, on the admin's click
+        return text, blocks
     text, blocks = spend_message(today["billed_usd"], month["billed_usd"], **mine)
     if scope == "team":
         blocks.append({"type": "context", "elements": [

@@ -43,7 +43,7 @@ async def check_limits(services: Services, user_id: str, request: VideoRequest) 
     today = await services.store.spend(since=utc_midnight(now), user_id=user_id)
     # Billed spend, plus what the jobs not billed yet (in flight, or unknown) are expected to cost.
     committed = today["billed_usd"] + committed_usd
-    cost = estimate_cost_usd(request, settings.wan_price_per_second)
+    cost = estimate_cost_usd(request, settings.pricing())
     if committed + cost > budget + 1e-9:
         return (f"This job ({money(cost)}) would take you over your daily budget of {money(budget)} "
                 f"(WANBOT_USER_DAILY_BUDGET_USD): {money(committed)} spent or committed today. "

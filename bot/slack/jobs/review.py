@@ -11,6 +11,7 @@ from bot.jobs.models import Job
 from bot.slack.blocks.messages import api_request_message
 from bot.slack.blocks.modals import request_changes_modal
 from bot.slack.blocks.mrkdwn import clip_escaped, mention
+from bot.slack.jobs.clicks import first_click
 from bot.slack.jobs.form import open_tweak, open_view
 from bot.slack.jobs.start import start_job
 from bot.slack.services import Services
@@ -65,14 +66,20 @@ async def changes_requested(services: Services, job_id: str, user_id: str, note:
         text=f"✏️ Changes requested by {mention(user_id)}: {clip_escaped(note, 2500)}")
 
 
-async def rerun(services: Services, job_id: str, user_id: str, respond) -> None:
-    """The same request with a new seed, in the job's thread, for (and billed to) the clicker."""
+async def rerun(services: Services, job_id: str, user_id: str, respond, *, click: str) -> None:
+    """The same request with a new seed, in the job's thread, for (and billed to) the clicker; once
+    per click (`click_key`), so a double-click is one paid job."""
     job = await clicked_job(services, job_id, respond)
     if job is None:
         return
+    if not await first_click(services, click):
+        await respond(text="You already clicked Re-run on this video: one job per click. To run it again, "
+                           "use 🎛️ Tweak (or Re-run under the new video).",
+                      response_type="ephemeral", replace_original=False)
+        return
     request = VideoRequest.model_validate(job.request).with_seed(random.randint(0, SEED_MAX))
     await start_job(services, request, user_id=user_id, channel_id=job.channel_id,
-                    thread_ts=job.thread_ts or job.message_ts, respond=respond)
+                    thread_ts=job.thread_ts or job.message_ts, respond=respond, request_key=click)
 
 
 async def tweak(services: Services, job_id: str, trigger_id: str, respond) -> None:

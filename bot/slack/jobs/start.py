@@ -59,7 +59,7 @@ async def start_job(services: Services, request: VideoRequest, *, user_id: str, 
             return None
         job = Job(id=new_job_id(), request=request.body(), origin="slack", user_id=user_id,
                   channel_id=channel_id, thread_ts=thread_ts, response_url=response_url, created_at=time.time(),
-                  estimated_cost_usd=estimate_cost_usd(request, services.settings.wan_price_per_second))
+                  estimated_cost_usd=estimate_cost_usd(request, services.settings.pricing()))
         await services.store.create_job(job, request_key=request_key)
     job = await post_card(services, job, respond=respond)
     if job is None:

@@ -12,12 +12,14 @@ from bot.slack.blocks.card import (
     TWEAK_ACTION,
 )
 from bot.slack.blocks.modals import MODE_ACTION
-from bot.slack.blocks.triage import POST_REPLY_ACTION, reply_ref
+from bot.slack.blocks.triage import EXPORT_ACTION, POST_REPLY_ACTION, REPLY_LANGUAGE_ACTION, reply_ref
 from bot.slack.jobs import review
 from bot.slack.jobs.answers import cancel_job
+from bot.slack.jobs.clicks import click_key
 from bot.slack.jobs.form import switch_mode
 from bot.slack.services import services_of
-from bot.slack.triage.reply import open_reply
+from bot.slack.triage.export import post_refunds_csv
+from bot.slack.triage.reply import open_reply, switch_language
 
 
 def _clicked(body: dict) -> tuple[str, str]:
@@ -49,7 +51,7 @@ async def on_review_changes(ack, body, context):
 
 async def on_review_rerun(ack, body, respond, context):
     await ack()
-    await review.rerun(services_of(context), *_clicked(body), respond)
+    await review.rerun(services_of(context), *_clicked(body), respond, click=click_key(RERUN_ACTION, body))
 
 
 async def on_review_tweak(ack, body, respond, context):
@@ -69,6 +71,20 @@ async def on_triage_post_reply(ack, body, action, respond, context):
                      channel_id=channel_id, trigger_id=body["trigger_id"], respond=respond)
 
 
+async def on_triage_reply_language(ack, body, action, context):
+    await ack()
+    view = body.get("view") or {}
+    language = str((action.get("selected_option") or {}).get("value") or "")
+    await switch_language(services_of(context), ref=reply_ref(view.get("private_metadata")), language=language,
+                          view_id=view.get("id", ""), view_hash=view.get("hash"), user_id=body["user"]["id"])
+
+
+async def on_triage_refunds_csv(ack, body, respond, context):
+    await ack()
+    channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    await post_refunds_csv(services_of(context), user_id=body["user"]["id"], channel_id=channel_id, respond=respond)
+
+
 HANDLERS = {
     MODE_ACTION: on_mode_selected,
     CANCEL_ACTION: on_cancel,
@@ -78,6 +94,8 @@ HANDLERS = {
     TWEAK_ACTION: on_review_tweak,
     SHOW_API_ACTION: on_review_show_api,
     POST_REPLY_ACTION: on_triage_post_reply,
+    REPLY_LANGUAGE_ACTION: on_triage_reply_language,
+    EXPORT_ACTION: on_triage_refunds_csv,
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.jobs.store import JobStore
 from bot.redact import redact
@@ -25,6 +25,8 @@ class PendingReply:
     text: str
     staff_user: str
     record_id: int | None
+    texts: dict[str, str] = field(default_factory=dict)  # the reply in each language, for the modal's choice
+    language: str | None = None
 
 
 class TriageDesk:

@@ -28,11 +28,28 @@ async def open_reply(services: Services, *, ref: str | None, user_id: str, chann
                       response_type="ephemeral", replace_original=False)
         return
     try:
-        await services.client.views_open(trigger_id=trigger_id, view=reply_modal(ref or "", reply.text))
+        await services.client.views_open(trigger_id=trigger_id, view=reply_modal(
+            ref or "", reply.text, language=reply.language, languages=tuple(reply.texts)))
     except Exception as exc:  # no modal (expired trigger): post the reply as it stands
         log.warning("reply modal did not open; posting directly",
                     extra={"user_id": user_id, "error": redact(str(exc))[:200]})
         await post_reply(services, reply, reply.text, user_id, channel_id or reply.channel_id, respond)
+
+
+async def switch_language(services: Services, *, ref: str | None, language: str, view_id: str,
+                          view_hash: str | None, user_id: str) -> None:
+    """The modal's language choice: the same reply in the other language, in place of the draft."""
+    if not await services.triage.check(user_id, "post_reply"):
+        return
+    reply = await services.triage.find_reply(ref)
+    if reply is None or language not in reply.texts:
+        return
+    view = reply_modal(ref or "", reply.texts[language], language=language, languages=tuple(reply.texts),
+                       switched=True)
+    try:
+        await services.client.views_update(view_id=view_id, hash=view_hash, view=view)
+    except Exception as exc:  # a newer edit won the race (hash_conflict): keep what the staff member has
+        log.info("reply language not switched", extra={"user_id": user_id, "error": redact(str(exc))[:200]})
 
 
 async def submit_reply(services: Services, *, ref: str | None, text: str, user_id: str) -> None:

@@ -23,6 +23,7 @@ from bot.slack.triage.files import fetch_files
 from bot.slack.triage.staff import REFUSAL
 from bot.slack.web.posting import ephemeral
 from bot.triage import TriageResult, triage
+from bot.triage.fetch import fetcher_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ async def _record(services: Services, result: TriageResult, *, user_id: str, cha
     try:
         return await services.store.add_triage_record(
             staff_user=user_id, channel_id=channel_id, verdict=result.verdict,
-            amount_usd=result.amount_usd, task_ids=list(result.task_ids), summary=summary)
+            amount_usd=result.amount_usd, task_ids=list(result.task_ids), summary=summary,
+            details=result.refunds)
     except Exception:  # the report matters more than its record
         log.exception("could not store the triage record", extra={"user_id": user_id})
         return None
@@ -79,6 +81,7 @@ async def handle_triage_command(services: Services, *, text: str, user_id: str, 
     task_id = bare_task_id(text)
     if task_id:
         kwargs["task_id"] = task_id
+        kwargs["fetch"] = fetcher_from_settings(services.settings)  # new-api's rows, when configured
         source = f"task id {task_id}"
     else:
         source = "pasted text"
@@ -123,7 +126,8 @@ async def triage_message(services: Services, *, user_id: str, channel_id: str, m
     if message_ts and channel_id:
         thread_ts = str(message.get("thread_ts") or message_ts)
         ref = json.dumps({"r": await services.triage.keep_reply(
-            PendingReply(channel_id, thread_ts, result.reply, user_id, record_id))})
+            PendingReply(channel_id, thread_ts, result.reply, user_id, record_id, texts=dict(result.replies),
+                         language=result.language))})
     fallback, blocks = triage_report(result, source=source, reply_ref=ref)
     await ephemeral(client, channel_id, user_id, fallback, blocks, respond=respond)
     _log_done(result, user_id, "shortcut", started)
