@@ -16,8 +16,13 @@ from bot.sim.state import STATE, SimState, SimStats, SimTask
 __all__ = ["STATE", "SimConfig", "SimStats", "SimTask", "Simulator", "create_app"]
 
 
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
 def create_app(config: SimConfig | None = None) -> web.Application:
-    app = web.Application(middlewares=[middleware])
+    # A 10 MB image (the gateway's cap on a data: URI, gateway-api.md) is a 13.4 MB JSON body: aiohttp's
+    # 1 MB default would refuse every real attached image.
+    app = web.Application(middlewares=[middleware], client_max_size=MAX_BODY_BYTES)
     app[STATE] = SimState(config or SimConfig())
     app.add_routes(handlers.ROUTES)
     app.add_routes(downloads.ROUTES)

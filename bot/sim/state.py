@@ -6,6 +6,7 @@ background worker to manage; every poll computes the state it sees.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections import defaultdict
@@ -77,6 +78,7 @@ class SimTask:
     reference_videos: int = 0
     canceled_progress: int | None = None
     final: str | None = None  # once seen ended, stays ended
+    image_sha256: str | None = None  # of the image (URL or data: URI) as received, for tests
     ended_wall: float | None = None
 
     def state(self, config: SimConfig, now: float) -> tuple[str, int]:
@@ -126,6 +128,7 @@ class SimState:
             will_fail=will_fail, tier=_tier(wire, mode, fields_), sound=_sound(mode, fields_),
             flash=fields_.get("variant", ("",))[0] == "flash",
             reference_videos=_count(fields_.get("reference_video_url", (None,))[0]),
+            image_sha256=_sha256(fields_.get("image_url", (None,))[0]),
         )
         self.tasks[task.id] = task
         self.stats.tasks_created += 1
@@ -191,3 +194,7 @@ def _ratio(fields_: validate.Fields) -> str:
 
 STATE: web.AppKey[SimState] = web.AppKey("sim_state", SimState)
 RID: web.RequestKey[str] = web.RequestKey("request_id", str)
+
+
+def _sha256(value: Any) -> str | None:
+    return hashlib.sha256(value.encode()).hexdigest() if isinstance(value, str) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import time
@@ -190,3 +191,33 @@ async def test_tweak_of_a_job_with_an_attached_image_keeps_the_image(world):
     tweaked = await world.job_for_card(count=2)
     assert tweaked.request["input"]["image_url"] == job.request["input"]["image_url"]
     assert tweaked.request["input"]["prompt"] == "the cat waves twice"
+
+
+async def test_a_large_attached_image_stays_out_of_job_lists_and_is_pruned_a_day_after_the_end(world, simulator):
+    big = b"\x89PNG\r\n\x1a\n" + os.urandom(7 * 1024 * 1024)  # a 7 MB image: a 9.3 MB data URI
+    data_uri = "data:image/png;base64," + base64.b64encode(big).decode()
+    world.standin.add_file("big.png", big, "image/png", channel=CHANNEL, user=BOB)
+    await world.sender.slash_command("i2v the cat waves --duration 2", user_id=ANA)
+    job = await world.finished((await world.job_for_card()).id)
+    assert job.state == JobState.DELIVERED, (job.error_code, job.error_message)
+    # The gateway got the whole image, as a data: URI.
+    assert simulator.tasks[job.task_id].image_sha256 == hashlib.sha256(data_uri.encode()).hexdigest()
+
+    # The job rows (what every list reads) hold a short stub, not the 9 MB; lists show the label.
+    longest = (await world.store.db.fetch("SELECT MAX(LENGTH(request)) FROM jobs"))[0][0]
+    assert longest < 2000
+    listed = await world.store.list_jobs(user_id=ANA)
+    assert len(json.dumps(listed[0].request)) < 2000
+    jobs_answer = await answers(world, await world.sender.slash_command("jobs", user_id=ANA))
+    assert job.id in jobs_answer and "base64" not in jobs_answer
+
+    # Re-run within the day keeps the image; a day after the end it is pruned and Re-run says so.
+    review = await world.standin.wait_for_message(CHANNEL, job.message_ts, lambda m: "review_rerun" in json.dumps(m))
+    assert await world.store.prune_attachments() == 0
+    assert await world.store.prune_attachments(now=time.time() + 25 * 3600) == 1
+    assert (await world.store.db.fetch("SELECT COUNT(*) FROM job_attachments"))[0][0] == 0
+    await world.sender.block_action("review_rerun", job.id, user_id=ANA, channel_id=CHANNEL, message_ts=review["ts"])
+    said = await world.standin.wait_until(
+        lambda: next((r for r in world.standin.responses if "no longer kept" in r["body"].get("text", "")), None))
+    assert "Attach it again" in said["body"]["text"]
+    assert len(await world.store.list_jobs()) == 1  # no second job

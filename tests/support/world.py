@@ -40,18 +40,25 @@ class World:
     def store(self) -> JobStore:
         return self.services.store
 
+    async def with_attachments(self, job: Job | None) -> Job | None:
+        """The job with its request as submitted: an attached image (kept beside the row) read back."""
+        if job is not None:
+            job.request = await self.services.store.full_request(job) or job.request
+        return job
+
     async def job_for_card(self, channel: str = CHANNEL, count: int = 1, timeout: float = 5.0) -> Job:
-        """The `count`-th job (oldest first) started in `channel`, waiting for it if need be."""
+        """The `count`-th job (oldest first) started in `channel`, waiting for it if need be (its
+        attachments read back)."""
         for _ in range(int(timeout / 0.05)):
             jobs = [j for j in await self.services.store.list_jobs(limit=100)
                     if j.channel_id == channel and j.message_ts]  # stored, and its card posted
             if len(jobs) >= count:
-                return sorted(jobs, key=lambda j: j.created_at)[count - 1]
+                return await self.with_attachments(sorted(jobs, key=lambda j: j.created_at)[count - 1])
             await asyncio.sleep(0.05)
         raise TimeoutError(f"no job #{count} in {channel}")
 
     async def finished(self, job_id: str, timeout: float = 15.0) -> Job:
-        return await self.services.tracker.wait_for(job_id, timeout)
+        return await self.with_attachments(await self.services.tracker.wait_for(job_id, timeout))
 
     def everything_sent(self) -> str:
         """Every Web API call, response_url message and view the bot produced, as one string."""

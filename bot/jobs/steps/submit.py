@@ -11,7 +11,12 @@ from bot.wan.retry import backoff_delay
 
 class SubmitStep(Steps):
     async def _submit(self, job: Job) -> None:
-        request = VideoRequest.model_validate(job.request)
+        body = await self.store.full_request(job)  # an attached image is kept beside the job row
+        if body is None:  # cannot happen while the job is active (pruned only after it ends)
+            await self._end(job, JobState.FAILED, error_code="attachment_missing",
+                            error_message="the attached image is no longer stored; attach it again")
+            return
+        request = VideoRequest.model_validate(body)
         resumed = job.state == JobState.SUBMITTED
         # Counted with the move to `submitted` (one transaction): a crash before it is not an attempt.
         attempts = job.submit_attempts + 1

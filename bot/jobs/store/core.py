@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
+from bot.jobs import attachments
 from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
 from bot.jobs.store.location import is_postgresql, sqlite_path
 from bot.jobs.store.schema import MIGRATIONS
@@ -25,6 +26,8 @@ _IN_UNFINISHED = f"state IN ({', '.join('?' for _ in _UNFINISHED)})"
 
 _JOB_COLUMNS = [f.name for f in dataclass_fields(Job)]
 _JOB_COLUMN_SET = frozenset(_JOB_COLUMNS)
+# Named columns, not `*`: a list reads what a Job holds and nothing a later migration adds beside it.
+_SELECT_JOBS = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
 
 # The commits around paid calls: the move to `submitted` (a submit is about to be paid for), the
 # task id (the paid task exists), the delivery claim and `delivered` (the video was posted). Lost to
@@ -100,17 +103,41 @@ class JobStore:
         now = time.time()
         job.created_at = job.created_at or now
         job.updated_at = now
+        stored, moved = attachments.split(job.request)
         values = {name: _encode(name, getattr(job, name)) for name in _JOB_COLUMNS}
+        values["request"] = _encode("request", stored)
         async with self.db.transaction() as tx:
             await tx.execute(f"INSERT INTO jobs ({', '.join(values)}) VALUES ({_marks(values)})",
                              list(values.values()))
+            for name, data in moved.items():
+                await tx.execute("INSERT INTO job_attachments (job_id, field, data) VALUES (?, ?, ?)",
+                                 (job.id, name, data))
             await tx.execute(
                 "INSERT INTO job_events (job_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, ?, ?)",
                 (job.id, now, job.state.value, json.dumps({"estimated_cost_usd": job.estimated_cost_usd})))
             if request_key is not None:
                 await tx.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ?",
                                  (job.id, request_key))
+        if moved:  # storage grows only here, so pruning here bounds it
+            await self.prune_attachments()
         return job
+
+    async def full_request(self, job: Job) -> dict[str, Any] | None:
+        """The job's request with its attachments read back (for the submit, a Re-run, a Tweak);
+        None when one was pruned (the job ended more than a day ago)."""
+        if not attachments.stub_fields(job.request):
+            return job.request
+        rows = await self.db.fetch("SELECT field, data FROM job_attachments WHERE job_id = ?", (job.id,))
+        return attachments.restore(job.request, {r["field"]: r["data"] for r in rows})
+
+    async def prune_attachments(self, *, now: float | None = None) -> int:
+        """Delete the attachments of jobs that ended more than KEEP_AFTER_END_SECONDS ago."""
+        before = (now if now is not None else time.time()) - attachments.KEEP_AFTER_END_SECONDS
+        ended = [s.value for s in TERMINAL_STATES]
+        async with self.db.transaction() as tx:
+            return await tx.execute(
+                "DELETE FROM job_attachments WHERE job_id IN (SELECT id FROM jobs WHERE finished_at < ?"
+                f" AND state IN ({_marks(ended)}))", [before, *ended])
 
     async def discard_job(self, job_id: str) -> bool:
         """Remove a job that never started: still pending and without a Slack card (it could not be posted)."""
@@ -124,7 +151,7 @@ class JobStore:
         return True
 
     async def get_job(self, job_id: str) -> Job | None:
-        rows = await self.db.fetch("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        rows = await self.db.fetch(f"{_SELECT_JOBS} WHERE id = ?", (job_id,))
         return _row_to_job(rows[0]) if rows else None
 
     async def find_job(self, prefix: str) -> Job | None:
@@ -132,7 +159,7 @@ class JobStore:
         job = await self.get_job(prefix)
         if job or len(prefix) < 4:
             return job
-        rows = await self.db.fetch("SELECT * FROM jobs WHERE id LIKE ? LIMIT 2", (prefix + "%",))
+        rows = await self.db.fetch(f"{_SELECT_JOBS} WHERE id LIKE ? LIMIT 2", (prefix + "%",))
         return _row_to_job(rows[0]) if len(rows) == 1 else None
 
     async def transition(self, job_id: str, to: JobState, *, expect: Iterable[JobState] | None = None,
@@ -200,7 +227,7 @@ class JobStore:
             values = [s.value for s in states]
             where.append(f"state IN ({_marks(values)})")
             params.extend(values)
-        sql = f"SELECT * FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        sql = f"{_SELECT_JOBS} WHERE {' AND '.join(where)} ORDER BY created_at DESC, rowid DESC LIMIT ?"
         return [_row_to_job(row) for row in await self.db.fetch(sql, [*params, limit])]
 
     async def unfinished_jobs(self, origin: str | None = None) -> list[Job]:
@@ -211,12 +238,12 @@ class JobStore:
         if origin is not None:
             where += " AND origin = ?"
             params.append(origin)
-        rows = await self.db.fetch(f"SELECT * FROM jobs WHERE {where} ORDER BY created_at, rowid", params)
+        rows = await self.db.fetch(f"{_SELECT_JOBS} WHERE {where} ORDER BY created_at, rowid", params)
         return [_row_to_job(row) for row in rows]
 
     async def stale_cards(self, *, since: float) -> list[Job]:
         """Jobs changed since `since` whose Slack card last showed another state (a crash came between)."""
-        sql = ("SELECT * FROM jobs WHERE message_ts IS NOT NULL AND updated_at >= ?"
+        sql = (f"{_SELECT_JOBS} WHERE message_ts IS NOT NULL AND updated_at >= ?"
                " AND (card_state IS NULL OR card_state != state) ORDER BY created_at, rowid")
         return [_row_to_job(row) for row in await self.db.fetch(sql, (since,))]
 

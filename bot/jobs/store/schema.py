@@ -87,6 +87,17 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE triage_records ADD COLUMN details TEXT;
     """,
+    # 7: attachments (an image attached in Slack, a 13 MB data: URI) out of the job rows, so a list
+    # of jobs never reads them; read when submitting, pruned a day after the job ends
+    # (bot/jobs/attachments.py)
+    """
+    CREATE TABLE job_attachments (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        field TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (job_id, field)
+    );
+    """,
 ]
 
 _PG_ONLY = re.compile(r"/\*pg: (.*?)\*/", re.S)

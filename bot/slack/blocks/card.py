@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.jobs import attachments
 from bot.jobs.models import DeliveryState, Job, JobState
 from bot.slack.blocks.mrkdwn import (
     CONTEXT_MAX,
@@ -77,11 +78,14 @@ def _labels(mode: str) -> dict[str, str]:
 def image_label(value: Any) -> str | None:
     """A short label for an attached image sent inline (a data: URI), never the base64 itself."""
     text = str(value)
-    if not text[:5].lower() == "data:":
+    stub = attachments.stub_info(text)  # as the job row keeps it (the data itself is stored beside)
+    if stub:
+        kind, size = stub[0].split("/", 1)[-1][:10] or "image", stub[1]
+    elif text[:5].lower() == "data:":
+        kind = text[5:].split(";", 1)[0].split("/", 1)[-1][:10] or "image"
+        size = len(text.split(",", 1)[-1]) // 4 * 3
+    else:
         return None
-    kind = text[5:].split(";", 1)[0].split("/", 1)[-1][:10] or "image"
-    payload = len(text.split(",", 1)[-1])
-    size = payload // 4 * 3
     shown = f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KB"
     return f"attached image ({escape(kind.upper())}, {shown})"
 
@@ -93,7 +97,8 @@ def hide_inline_images(body: Any) -> Any:
     if isinstance(body, list):
         return [hide_inline_images(v) for v in body]
     if isinstance(body, str) and image_label(body):
-        return f"{body.split(',', 1)[0]},<{image_label(body)}, not shown>"
+        prefix = body.split(",", 1)[0] if body[:5].lower() == "data:" else "attachment"
+        return f"{prefix},<{image_label(body)}, not shown>"
     return body
 
 

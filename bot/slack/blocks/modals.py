@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bot.jobs import attachments
 from bot.slack.blocks.mrkdwn import clip, escape
 from bot.slack.grammar import field_name
 from bot.wan.request import MODE_FIELDS, SHORT_NAMES, FieldProblem, FieldSpec, Mode, parse_mode
@@ -306,9 +307,9 @@ def prefill_from_job(request_body: Mapping[str, Any]) -> tuple[Mode, dict[str, A
     """Tweak: a job's stored request body (`Job.request`) -> the mode and the modal's prefill."""
     mode = parse_mode(request_body.get("mode") or "")
     inputs = request_body.get("input") or {}
-    # An image attached in Slack travels as a data: URI: never put its base64 into a form field.
+    # An image attached in Slack travels as a data: URI (stored as a stub): never put it in a form field.
     return mode, {k: (list(v) if isinstance(v, list | tuple) else v) for k, v in inputs.items()
-                  if v is not None and not (isinstance(v, str) and v.startswith("data:"))}
+                  if v is not None and not attachments.is_inline(v)}
 
 
 def selected_mode(values: Mapping[str, Any]) -> Mode | None:

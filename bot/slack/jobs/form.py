@@ -106,7 +106,8 @@ async def _keep_attached_image(services: Services, view: dict, fields: dict) -> 
     if not job_id or fields.get("image_url"):
         return
     job = await services.store.get_job(job_id)
-    image = (job.request.get("input", {}) if job else {}).get("image_url")
+    body = await services.store.full_request(job) if job else None  # the image is kept beside the job
+    image = (body or {}).get("input", {}).get("image_url")
     if isinstance(image, str) and image.startswith("data:"):
         fields["image_url"] = image
 

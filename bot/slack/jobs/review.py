@@ -31,6 +31,17 @@ async def clicked_job(services: Services, job_id: str, respond) -> Job | None:
     return job
 
 
+async def request_of(services: Services, job: Job, respond) -> VideoRequest | None:
+    """The job's full request (its attached image read back), or None after saying the image is gone."""
+    body = await services.store.full_request(job)
+    if body is None:
+        await respond(text="The image attached to this job is no longer kept (attachments are kept for a day "
+                           "after a job ends). Attach it again and use `/wan i2v`.",
+                      response_type="ephemeral", replace_original=False)
+        return None
+    return VideoRequest.model_validate(body)
+
+
 async def record_review(services: Services, job_id: str, user_id: str, state: str, note: str | None = None):
     """Store who decided what and when, and show it on the card."""
     if await services.store.get_job(job_id) is None:
@@ -77,7 +88,10 @@ async def rerun(services: Services, job_id: str, user_id: str, respond, *, click
                            "use 🎛️ Tweak (or Re-run under the new video).",
                       response_type="ephemeral", replace_original=False)
         return
-    request = VideoRequest.model_validate(job.request).with_seed(random.randint(0, SEED_MAX))
+    request = await request_of(services, job, respond)
+    if request is None:
+        return
+    request = request.with_seed(random.randint(0, SEED_MAX))
     await start_job(services, request, user_id=user_id, channel_id=job.channel_id,
                     thread_ts=job.thread_ts or job.message_ts, respond=respond, request_key=click)
 
@@ -93,6 +107,8 @@ async def show_api_request(services: Services, job_id: str, respond) -> None:
     job = await clicked_job(services, job_id, respond)
     if job is None:
         return
-    request = VideoRequest.model_validate(job.request)
+    request = await request_of(services, job, respond)
+    if request is None:
+        return
     text, blocks = api_request_message(*services.gateway.describe_submit(request, job.id))
     await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
