@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     def _ids(cls, value: object) -> object:
         return _split_ids(value)
 
+    @field_validator("wanbot_triage_language", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
