@@ -147,6 +147,10 @@ def failure_text(job: Job) -> str:
 
 def status_line(job: Job, *, now: float, waiting_position: int | None = None) -> str:
     state = job.state
+    if job.cancel_requested and state in JobState.IN_FLIGHT_UPSTREAM:
+        by = (job.extra.get("cancel_requested") or {}).get("by")
+        return ("🚫 *Cancel requested*" + (f" by {mention(by)}" if by else "") + ": the gateway cannot stop "
+                "this task, so it renders on and will be billed; the video will not be posted.")
     if state == JobState.PENDING:
         if waiting_position is None:
             return "⏳ *Pending:* about to be sent to the gateway."
@@ -173,8 +177,12 @@ def status_line(job: Job, *, now: float, waiting_position: int | None = None) ->
     if state == JobState.FAILED:
         return failure_text(job)
     if state == JobState.CANCELED:
-        by = job.extra.get("canceled_by")
-        return "🚫 *Canceled*" + (f" by {mention(by)}" if by else "") + "."
+        by = job.extra.get("canceled_by") or (job.extra.get("cancel_requested") or {}).get("by")
+        line = "🚫 *Canceled*" + (f" by {mention(by)}" if by else "")
+        if job.cancel_requested:  # the task could not be stopped: it ran to its end upstream
+            billed = f"was billed {money(job.billed_cost_usd)}" if job.billed_cost_usd else "was not billed"
+            return line + f" · the task ran on upstream and {billed}; the video was not posted."
+        return line + "."
     if state == JobState.EXPIRED:
         return "⌛ *Expired:* the video link expired (the gateway keeps tasks and links for about 24 h)."
     if state == JobState.UNKNOWN:
@@ -235,7 +243,7 @@ def job_card(job: Job, *, now: float, waiting_position: int | None = None) -> tu
     review = review_line(job)
     if review:
         blocks.append(context(review))
-    if job.state in CANCELABLE:
+    if job.state in CANCELABLE and not job.cancel_requested:
         blocks.append({"type": "actions", "block_id": "job_actions", "elements": [cancel_button(job.id)]})
     text = f"{title} job {job.id}: {status_word(job)} · {clip(one_line(job.prompt), 150)}"
     return text, blocks

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
-from bot.jobs.models import Job
+from bot.jobs.models import Job, JobState
 from bot.jobs.tracker import CannotCancel
 from bot.slack.blocks.card import status_message
 from bot.slack.blocks.messages import jobs_list, spend_message
+from bot.slack.blocks.mrkdwn import money
 from bot.slack.blocks.triage import export_button
 from bot.slack.jobs.limits import month_start, utc_midnight
 from bot.slack.services import Services
@@ -42,9 +43,16 @@ async def cancel_job(services: Services, job_ref: str, user_id: str) -> str:
     if job.user_id != user_id and not services.is_admin(user_id):
         return f"Only <@{job.user_id}> (who started job `{job.id}`) or an admin can cancel it."
     try:
-        await services.tracker.cancel(job.id, by=user_id)
+        job = await services.tracker.cancel(job.id, by=user_id)
     except CannotCancel as exc:
         return f"Can't cancel: {exc}."
+    if job.cancel_requested and job.state == JobState.CANCELED:
+        billed = f"was billed {money(job.billed_cost_usd)}" if job.billed_cost_usd else "was not billed"
+        return (f"Job `{job.id}` is canceled: its task had already ended upstream and {billed}; "
+                "the video will not be posted.")
+    if job.cancel_requested:
+        return (f"Job `{job.id}` is canceled: its video will not be posted, but the gateway cannot stop "
+                "the task, so it renders on, is billed, and counts toward your limits until it ends.")
     return f"Job `{job.id}` is canceled."
 
 
