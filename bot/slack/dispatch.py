@@ -13,6 +13,7 @@ import logging
 from bot.slack import grammar
 from bot.slack.jobs import answers
 from bot.slack.jobs.attachments import resolve_image
+from bot.slack.jobs.drafts import draft_command
 from bot.slack.jobs.form import open_form
 from bot.slack.jobs.start import start_job
 from bot.slack.services import Services
@@ -61,6 +62,9 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await say(resolved.message or "I couldn't use that image.")
         return
     parsed = resolved.command
+    extra = None
+    if isinstance(parsed, grammar.Generate) and parsed.draft:
+        parsed, extra = draft_command(services, parsed)
     if isinstance(parsed, grammar.Generate) and (problems := services.gateway.format.check(parsed.request)):
         # valid for the model, not for this gateway: the form shows why, prefilled
         parsed = grammar.OpenModal(parsed.request.mode, parsed.request.fields(), problems)
@@ -72,7 +76,8 @@ async def handle_command(services: Services, command: dict, *, respond, request_
             log.info("duplicate slash command ignored", extra={"user": user_id})
             return
         job = await start_job(services, parsed.request, user_id=user_id, channel_id=channel_id,
-                              respond=respond, response_url=command.get("response_url"), request_key=key)
+                              respond=respond, response_url=command.get("response_url"), request_key=key,
+                              extra=extra)
         if job is not None and resolved.attachment is not None:
             await say(resolved.attachment.note())
     elif isinstance(parsed, grammar.OpenModal):

@@ -87,7 +87,21 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE triage_records ADD COLUMN details TEXT;
     """,
-    # 7: attachments (an image attached in Slack, a 13 MB data: URI) out of the job rows, so a list
+    # 7: presets, shared by the workspace: a named request to start again (`key` is the name in lower
+    # case, so "Hero" and "hero" cannot both exist)
+    """
+    CREATE TABLE presets (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        request TEXT NOT NULL,
+        created_by TEXT,
+        created_at REAL NOT NULL,
+        source_job_id TEXT,
+        last_used_at REAL,
+        uses INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+    # 8: attachments (an image attached in Slack, a 13 MB data: URI) out of the job rows, so a list
     # of jobs never reads them; read when submitting, pruned a day after the job ends
     # (bot/jobs/attachments.py)
     """
