@@ -145,6 +145,9 @@ class SlackNotifier(Notifier):
         self._delivered(job)
         return DeliveryState.POSTED
 
+    async def post_link(self, job: Job, reason: str) -> DeliveryState:
+        return await self._post_link(job, reason)
+
     async def _post_link(self, job: Job, reason: str, *, invite: bool = False) -> DeliveryState:
         """The upload is impossible: post the link and its expiry instead (or tell the requester)."""
         log.info("posting a link instead of the video", extra={"job_id": job.id, "reason": reason})
