@@ -70,6 +70,7 @@ class OpenModal:
 class Generate:
     request: VideoRequest
     draft: bool = False  # --draft: render with WANBOT_DRAFT's settings (applied by the caller)
+    variations: int = 1  # --variations N: N jobs with distinct seeds under one summary card
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,8 @@ def _help_text() -> str:
         *(_extra_line(mode) for mode in Mode if EXTRA_FIELDS[mode]),
         "`--draft` renders with the cheap draft settings (flash, 720P, silent by default) and a pinned seed; "
         "the video's *Final* button re-renders the same take at the final settings.",
+        "`--variations N` (2-6) starts N jobs with different seeds in one thread under one summary card; "
+        "*Pick* the one you like.",
         "",
         "*Examples*",
         f"• `{EXAMPLE}`",
@@ -309,10 +312,12 @@ def flag_map(mode: Mode) -> dict[str, FieldSpec]:
 
 
 def _all_flags() -> set[str]:
-    return {name for mode in Mode for name in flag_map(mode)} | {DRAFT_FLAG}
+    return {name for mode in Mode for name in flag_map(mode)} | {DRAFT_FLAG, VARIATIONS_FLAG}
 
 
 DRAFT_FLAG = "--draft"  # takes no value
+VARIATIONS_FLAG = "--variations"
+VARIATIONS_RANGE = (2, 6)
 
 
 def _looks_like_url(text: str) -> bool:
@@ -363,6 +368,7 @@ def parse_generate(mode: Mode, rest: str) -> Command:
     words: list[str] = []
     bare_urls: list[str] = []
     draft = False
+    variations = 1
     tokens = tokenize(rest)
     i = 0
     while i < len(tokens):
@@ -374,6 +380,17 @@ def parse_generate(mode: Mode, rest: str) -> Command:
         name, eq, value = token.text.partition("=")
         if name.lower() == DRAFT_FLAG and not eq:
             draft = True
+            continue
+        if name.lower() == VARIATIONS_FLAG:
+            if not eq and i < len(tokens) and not _undash(tokens[i]).text.startswith("--"):
+                value, i = tokens[i].text, i + 1
+            low, high = VARIATIONS_RANGE
+            if not value.strip().isdigit() or not low <= int(value) <= high:
+                return _mode_usage(mode, f"`--variations` must be a whole number from {low} to {high} "
+                                         f"(got `{_clip(value, 20) or 'nothing'}`); nothing was started.")
+            variations = int(value)
+            if mode == Mode.VIDEO_EDIT:
+                return _mode_usage(mode, "`--variations` needs a seed to vary, and video edits have none.")
             continue
         spec = flags.get(name.lower())
         if spec is None:
@@ -403,7 +420,7 @@ def parse_generate(mode: Mode, rest: str) -> Command:
     if problems:
         return OpenModal(mode, fields, problems)
     try:
-        return Generate(build_request(mode, fields), draft=draft)
+        return Generate(build_request(mode, fields), draft=draft, variations=variations)
     except RequestInvalid as exc:
         return OpenModal(mode, fields, _typed_problems(exc.problems, fields))
 

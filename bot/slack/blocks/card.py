@@ -300,6 +300,9 @@ def video_message(job: Job) -> tuple[str, list[dict]]:
     seconds = job.billed_seconds
     billed = billed_text(job, seconds=seconds)
     head = f"🎬 *{escape(mode_title(job.mode))}* · job `{clip_escaped(job.id, 100)}` · billed {billed}"
+    seed = (job.request.get("input") or {}).get("seed")
+    if isinstance(seed, int):  # with its seed, so a take can be reproduced (variations, Final)
+        head += f" · seed `{seed}`"
     blocks = [section(f"{head}\n{prompt_quote(job, 1000)}")]
     review = review_line(job)
     if review:
