@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.wan.request import (
+    ALL_FIELDS,
+    EXTRA_FIELDS,
     MODE_FIELDS,
     SHORT_NAMES,
     FieldProblem,
@@ -67,6 +69,8 @@ class OpenModal:
 @dataclass(frozen=True)
 class Generate:
     request: VideoRequest
+    draft: bool = False  # --draft: render with WANBOT_DRAFT's settings (applied by the caller)
+    variations: int = 1  # --variations N: N jobs with distinct seeds under one summary card
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,14 @@ def _mode_line(mode: Mode) -> str:
     return f"• {names}: {flags}"
 
 
+def _extra_line(mode: Mode) -> str:
+    flags = " ".join(f"`{spec.flag} {_flag_placeholder(spec)}`" for spec in EXTRA_FIELDS[mode] if spec.flag)
+    return f"• `{SHORT_NAMES[mode]}`: {flags}"
+
+
 def _flag_placeholder(spec: FieldSpec) -> str:
+    if spec.kind == "bool":
+        return "on|off"
     if spec.kind == "enum" and spec.choices:
         return "|".join(str(c) for c in spec.choices)
     if spec.kind in ("url", "urls"):
@@ -114,6 +125,13 @@ def _help_text() -> str:
         "*Modes and their flags*",
         *(_mode_line(mode) for mode in Mode),
         "`--reference` can be given up to 5 times. A mode with missing fields opens the form prefilled.",
+        "",
+        "*Wan 2.6's own parameters* (sent only when given; the gateway's format must carry them)",
+        *(_extra_line(mode) for mode in Mode if EXTRA_FIELDS[mode]),
+        "`--draft` renders with the cheap draft settings (flash, 720P, silent by default) and a pinned seed; "
+        "the video's *Final* button re-renders the same take at the final settings.",
+        "`--variations N` (2-6) starts N jobs with different seeds in one thread under one summary card; "
+        "*Pick* the one you like.",
         "",
         "*Examples*",
         f"• `{EXAMPLE}`",
@@ -285,7 +303,7 @@ def _clip(text: str, limit: int) -> str:
 def flag_map(mode: Mode) -> dict[str, FieldSpec]:
     """Every spelling of every flag this mode takes: the spec's own flag and `--field-name`."""
     flags: dict[str, FieldSpec] = {}
-    for spec in MODE_FIELDS[mode]:
+    for spec in ALL_FIELDS[mode]:
         flags["--" + spec.name.replace("_", "-")] = spec
         flags["--" + spec.name] = spec
         if spec.flag:
@@ -294,7 +312,12 @@ def flag_map(mode: Mode) -> dict[str, FieldSpec]:
 
 
 def _all_flags() -> set[str]:
-    return {name for mode in Mode for name in flag_map(mode)}
+    return {name for mode in Mode for name in flag_map(mode)} | {DRAFT_FLAG, VARIATIONS_FLAG}
+
+
+DRAFT_FLAG = "--draft"  # takes no value
+VARIATIONS_FLAG = "--variations"
+VARIATIONS_RANGE = (2, 6)
 
 
 def _looks_like_url(text: str) -> bool:
@@ -317,7 +340,8 @@ def _url_field(mode: Mode) -> FieldSpec | None:
 
 
 def _mode_usage(mode: Mode, message: str) -> Usage:
-    return Usage(f"{message}\n{_mode_line(mode)}\nFor example: `{_example(mode)}`")
+    extra = f"\n{_extra_line(mode)}" if EXTRA_FIELDS[mode] else ""
+    return Usage(f"{message}\n{_mode_line(mode)}{extra}\nFor example: `{_example(mode)}`")
 
 
 def _example(mode: Mode) -> str:
@@ -343,6 +367,8 @@ def parse_generate(mode: Mode, rest: str) -> Command:
     problems: list[FieldProblem] = []
     words: list[str] = []
     bare_urls: list[str] = []
+    draft = False
+    variations = 1
     tokens = tokenize(rest)
     i = 0
     while i < len(tokens):
@@ -352,6 +378,20 @@ def parse_generate(mode: Mode, rest: str) -> Command:
             (bare_urls if _looks_like_url(token.text) and not token.quoted else words).append(token.text)
             continue
         name, eq, value = token.text.partition("=")
+        if name.lower() == DRAFT_FLAG and not eq:
+            draft = True
+            continue
+        if name.lower() == VARIATIONS_FLAG:
+            if not eq and i < len(tokens) and not _undash(tokens[i]).text.startswith("--"):
+                value, i = tokens[i].text, i + 1
+            low, high = VARIATIONS_RANGE
+            if not value.strip().isdigit() or not low <= int(value) <= high:
+                return _mode_usage(mode, f"`--variations` must be a whole number from {low} to {high} "
+                                         f"(got `{_clip(value, 20) or 'nothing'}`); nothing was started.")
+            variations = int(value)
+            if mode == Mode.VIDEO_EDIT:
+                return _mode_usage(mode, "`--variations` needs a seed to vary, and video edits have none.")
+            continue
         spec = flags.get(name.lower())
         if spec is None:
             what = "doesn't apply to" if name.lower() in _all_flags() else "is not a flag of"
@@ -380,7 +420,7 @@ def parse_generate(mode: Mode, rest: str) -> Command:
     if problems:
         return OpenModal(mode, fields, problems)
     try:
-        return Generate(build_request(mode, fields))
+        return Generate(build_request(mode, fields), draft=draft, variations=variations)
     except RequestInvalid as exc:
         return OpenModal(mode, fields, _typed_problems(exc.problems, fields))
 
@@ -396,5 +436,5 @@ def field_name(problem_field: str) -> str:
 def _typed_problems(problems: list[FieldProblem], given: dict[str, Any]) -> list[FieldProblem]:
     """Keep the problems with what the user typed. A known field that was simply not given is no
     error yet: the modal marks it required."""
-    known = {spec.name for specs in MODE_FIELDS.values() for spec in specs}
+    known = {spec.name for specs in ALL_FIELDS.values() for spec in specs}
     return [p for p in problems if field_name(p.field) in given or field_name(p.field) not in known]

@@ -99,7 +99,8 @@ def next_step(d: Decision) -> str:
             f"API ({_money(d.amount_usd)} billed as chat). Explain the task API (submit, task id, poll) and "
             "link the docs. No refund is owed by policy; a goodwill refund is your call."
         ),
-        "refund_due": f"Refund {_money(d.amount_usd)} for task {_ids(d)} (failed, no refund record found).",
+        "refund_due": f"Refund {_money(d.amount_usd)} for task {_ids(d)} (failed, "
+                      + ("the gateway logged that its refund FAILED)." if d.refund_failed else "no refund record found)."),
         "already_refunded": (
             f"Nothing to do: {_money(d.amount_usd)} for task {_ids(d)} was already refunded"
             + (f" at {_when(d.refunded_at)}" if d.refunded_at else "") + ". Tell the customer when and how much."
@@ -122,7 +123,7 @@ def next_step(d: Decision) -> str:
     if d.total_grew and d.verdict == "already_refunded":
         text += (" The customer's \"total quota grew after the refund\" is new-api's display artefact (#4211): "
                  "the refund restored the balance but not the used quota, so balance + used shows more.")
-    if d.tasks:
+    if len(d.tasks) > 1:
         due = sum(t["due_usd"] for t in d.tasks)
         text += f" {len(d.tasks)} tasks in view; total due {_money(due)} (see the per-task table)."
     if d.conflicts:
@@ -302,7 +303,7 @@ def render_text(result: TriageResult) -> str:
         lines += [f"  ! {c}" for c in result.conflicts]
     lines.append("Evidence:")
     lines += [f"  [{e.source}] {e.text}" for e in result.evidence] or ["  (none)"]
-    if result.tasks:
+    if len(result.tasks) > 1:
         lines += task_table(result.tasks)
     lines += [f"Note: {n}" for n in result.notes]
     lines += ["", f"Next step: {result.next_step}", "", f"Reply ({result.language}):", result.reply]

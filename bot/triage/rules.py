@@ -69,6 +69,7 @@ class Decision:
     others: list[Decision] = field(default_factory=list)  # the other tasks' decisions, for the reply
     user: str | None = None  # the gateway user the task belongs to (new-api `username`), when known
     refunds: list[dict] = field(default_factory=list)  # every task with a refund due: the CSV export
+    refund_failed: bool = False  # the gateway logged that returning the money failed
 
 
 def reference_time(records: list[Record], now: float | None) -> float:
@@ -113,8 +114,8 @@ def decide(records: list[Record], opts: Options, now: float | None = None, task_
         result.confidence -= 0.2
         result.evidence += [r for d in decisions if d.verdict != result.verdict for r in d.evidence]
     charged = [d for d in task_decisions if d.task_ids]
+    result.tasks = [_task_row(d) for d in charged]  # `tasks` in --json: every task, even a lone one
     if len(charged) > 1:
-        result.tasks = [_task_row(d) for d in charged]
         result.others = [d for d in charged if d not in chosen]
     result.refunds = [_refund_row(d) for d in task_decisions if d.verdict == "refund_due" and d.due_usd > 0]
     result.total_grew = any(r.total_grew for r in records)
@@ -188,7 +189,6 @@ def _decide_task(g: Group, opts: Options, ref: float) -> Decision:
         if refunded and led.due_usd > EPS and led.paid and status in ENDED_BAD:
             d.verdict, d.confidence, d.amount_usd = "refund_due", 0.85, led.due_usd
             d.evidence = led.charges + led.refunds + status_ev
-            d.error = d.error or None
         elif refunded:
             d.verdict, d.confidence, d.amount_usd = "already_refunded", 0.9, led.refunded_usd
             d.refunded_at = max((r.created_at for r in led.refunds if r.created_at), default=None)
@@ -198,6 +198,7 @@ def _decide_task(g: Group, opts: Options, ref: float) -> Decision:
         elif led.paid:
             d.verdict, d.confidence, d.amount_usd = "refund_due", (0.9 if strong else 0.7), led.due_usd
             d.evidence = led.charges + led.refund_failed + status_ev
+            d.refund_failed = bool(led.refund_failed)
         elif led.free:
             d.verdict, d.confidence, d.amount_usd = "not_charged", 0.8, 0.0
             d.evidence = led.free + status_ev

@@ -104,3 +104,15 @@ async def test_refunds_due_csv_is_posted_in_a_thread_for_admins(world):
     lines = world.standin.file_path(file["id"]).read_text(encoding="utf-8").splitlines()
     assert lines[0] == "task_id,user,model,amount_usd,evidence_row_ids,triaged_at,triaged_by,record_id"
     assert lines[1].startswith(f"{task_id},acme,wan2.6-t2v,3.2,8101 930,") and SUPPORT in lines[1]
+
+
+async def test_a_report_on_several_tasks_shows_the_per_task_table(world):
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1] / "triage" / "corpus" / "c8_three_tasks.json"
+    await world.sender.slash_command("triage " + corpus.read_text(encoding="utf-8"), user_id=SUPPORT,
+                                     channel_id=SUPPORT_CHANNEL)
+    response = await world.standin.wait_until(lambda: world.standin.responses, timeout=15)
+    shown = report_text(response[0]["body"])
+    assert "Per task" in shown and "total due: $3.20" in shown
+    assert "task_ManyB000000000000000000000000008" in shown and "already_refunded" in shown

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
 from bot.jobs.store.location import is_postgresql, sqlite_path
+from bot.jobs.store.presets import PresetQueries
 from bot.jobs.store.schema import MIGRATIONS
 from bot.jobs.store.sqlite import SqliteDatabase
 
@@ -60,7 +61,7 @@ def _marks(values: Iterable[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
-class JobStore:
+class JobStore(PresetQueries):
     def __init__(self, db: Any, location: str):
         self.db = db
         self.location = location

@@ -38,6 +38,7 @@ CHANGES_ACTION = "review_changes"
 RERUN_ACTION = "review_rerun"
 TWEAK_ACTION = "review_tweak"
 SHOW_API_ACTION = "review_show_api"
+FINAL_ACTION = "review_final"  # under a --draft video: the same take at the final settings
 REVIEW_ACTIONS = {
     APPROVE_ACTION: "✅ Approve",
     CHANGES_ACTION: "✏️ Request changes",
@@ -274,21 +275,39 @@ def billed_text(job: Job, *, seconds: float | None = None) -> str:
     return text
 
 
-def review_actions(job_id: str) -> dict:
+def review_actions(job_id: str, *, final_usd: float | None = None) -> dict:
     elements = [button(label, action_id, job_id, style="primary" if action_id == APPROVE_ACTION else None)
                 for action_id, label in REVIEW_ACTIONS.items()]
+    if final_usd is not None:  # a draft: its Final, the cost asked before anything is paid
+        def plain(text: str, limit: int) -> dict:
+            return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+        confirm = {"title": plain("Render the final version?", 100),
+                   "text": {"type": "mrkdwn", "text": "The same request and seed at the final settings "
+                            f"(WANBOT_FINAL). Estimated cost: *{money(final_usd)}*."},
+                   "confirm": plain(f"Render for {money(final_usd)}", 30), "deny": plain("Not now", 30)}
+        elements.insert(1, button("🎬 Final", FINAL_ACTION, job_id, confirm=confirm))
     return {"type": "actions", "block_id": "review_actions", "elements": elements}
+
+
+def _final_usd(job: Job) -> float | None:
+    draft = job.extra.get("draft")
+    value = draft.get("final_usd") if isinstance(draft, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def video_message(job: Job) -> tuple[str, list[dict]]:
     seconds = job.billed_seconds
     billed = billed_text(job, seconds=seconds)
     head = f"🎬 *{escape(mode_title(job.mode))}* · job `{clip_escaped(job.id, 100)}` · billed {billed}"
+    seed = (job.request.get("input") or {}).get("seed")
+    if isinstance(seed, int):  # with its seed, so a take can be reproduced (variations, Final)
+        head += f" · seed `{seed}`"
     blocks = [section(f"{head}\n{prompt_quote(job, 1000)}")]
     review = review_line(job)
     if review:
         blocks.append(context(review))
-    blocks.append(review_actions(job.id))
+    blocks.append(review_actions(job.id, final_usd=_final_usd(job)))
     return f"Video for job {job.id} · billed {billed}", blocks
 
 
@@ -301,5 +320,5 @@ def link_fallback_message(job: Job, reason: str, expires_hint: str | None) -> tu
             f"{link} · billed {money(job.billed_cost_usd)}.{expiry}")
     if len(text) > SECTION_MAX:  # a huge URL: keep the message valid, say so
         text = f"🎬 Job `{clip_escaped(job.id, 100)}` is ready, but its link is too long to post."
-    blocks = [section(text), review_actions(job.id)]
+    blocks = [section(text), review_actions(job.id, final_usd=_final_usd(job))]
     return f"Video for job {job.id}: download link (upload impossible)", blocks

@@ -16,7 +16,7 @@ from typing import Any
 from bot.redact import redact
 from bot.slack.blocks.mrkdwn import MAX_BLOCKS, SECTION_MAX, clip, context, escape, money, section
 from bot.triage import TriageResult
-from bot.triage.report import confidence_level
+from bot.triage.report import confidence_level, task_table
 
 HEADER_MAX = 150
 VALUE_MAX = 2000
@@ -118,6 +118,8 @@ def triage_report(result: TriageResult, *, source: str, reply_ref: str | None = 
         text = ":warning: *Evidence conflicts, check by hand:*\n" + "\n".join(f"• {escape(c)}" for c in result.conflicts)
         blocks.append(section(text))
     blocks += _code_sections("*Evidence*", evidence_lines(result))[:20]
+    if len(result.tasks) > 1:  # several tasks: a verdict each and the total due
+        blocks += _code_sections("*Per task*", [_code(line) for line in task_table(result.tasks)[1:]])[:3]
     if result.notes:
         blocks.append(context("\n".join(f"Note: {escape(n)}" for n in result.notes)))
     blocks.append(section(f"*Next step:* {escape(result.next_step)}"))

@@ -7,13 +7,15 @@ from bot.slack.blocks.card import (
     APPROVE_ACTION,
     CANCEL_ACTION,
     CHANGES_ACTION,
+    FINAL_ACTION,
     RERUN_ACTION,
     SHOW_API_ACTION,
     TWEAK_ACTION,
 )
 from bot.slack.blocks.modals import MODE_ACTION
 from bot.slack.blocks.triage import EXPORT_ACTION, POST_REPLY_ACTION, REPLY_LANGUAGE_ACTION, reply_ref
-from bot.slack.jobs import review
+from bot.slack.blocks.variations import PICK_ACTION
+from bot.slack.jobs import drafts, review, variations
 from bot.slack.jobs.answers import cancel_job
 from bot.slack.jobs.clicks import click_key
 from bot.slack.jobs.form import switch_mode
@@ -54,6 +56,16 @@ async def on_review_rerun(ack, body, respond, context):
     await review.rerun(services_of(context), *_clicked(body), respond, click=click_key(RERUN_ACTION, body))
 
 
+async def on_review_final(ack, body, respond, context):
+    await ack()
+    await drafts.final(services_of(context), *_clicked(body), respond, click=click_key(FINAL_ACTION, body))
+
+
+async def on_variation_pick(ack, body, respond, context):
+    await ack()
+    await variations.pick(services_of(context), *_clicked(body), respond, click=click_key(PICK_ACTION, body))
+
+
 async def on_review_tweak(ack, body, respond, context):
     await ack()
     await review.tweak(services_of(context), _clicked(body)[0], body["trigger_id"], respond)
@@ -91,6 +103,8 @@ HANDLERS = {
     APPROVE_ACTION: on_review_approve,
     CHANGES_ACTION: on_review_changes,
     RERUN_ACTION: on_review_rerun,
+    FINAL_ACTION: on_review_final,
+    PICK_ACTION: on_variation_pick,
     TWEAK_ACTION: on_review_tweak,
     SHOW_API_ACTION: on_review_show_api,
     POST_REPLY_ACTION: on_triage_post_reply,
