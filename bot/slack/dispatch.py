@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from bot.slack import grammar
-from bot.slack.jobs import answers
+from bot.slack.jobs import answers, presets
 from bot.slack.jobs.attachments import resolve_image
 from bot.slack.jobs.drafts import draft_command
 from bot.slack.jobs.form import open_form
@@ -99,6 +99,16 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await say(*await answers.status_answer(services, parsed.job_id, user_id))
     elif isinstance(parsed, grammar.Cancel):
         await say(await answers.cancel_job(services, parsed.job_id, user_id))
+    elif isinstance(parsed, grammar.PresetRun):
+        key = request_key or command_key(command)
+        if request_key is None and not await services.store.remember_request(key):
+            return
+        await presets.run(services, parsed.name, parsed.more, user_id=user_id, channel_id=channel_id,
+                          respond=respond, request_key=key, say=say)
+    elif isinstance(parsed, grammar.Presets):
+        await say(await presets.list_answer(services))
+    elif isinstance(parsed, grammar.PresetDelete):
+        await say(await presets.delete(services, parsed.name, user_id))
     elif isinstance(parsed, grammar.Spend):
         await say(*await answers.spend_answer(services, user_id, parsed.scope))
     elif isinstance(parsed, grammar.Triage):

@@ -78,7 +78,24 @@ class Usage:
     message: str
 
 
-Command = Help | Jobs | Status | Cancel | Spend | Triage | OpenModal | Generate | Usage
+@dataclass(frozen=True)
+class PresetRun:
+    name: str
+    more: str = ""  # appended to the preset's prompt
+
+
+@dataclass(frozen=True)
+class Presets:
+    pass
+
+
+@dataclass(frozen=True)
+class PresetDelete:
+    name: str
+
+
+Command = (Help | Jobs | Status | Cancel | Spend | Triage | OpenModal | Generate | Usage | PresetRun | Presets
+           | PresetDelete)
 
 EXAMPLE = '/wan t2v a red fox running through snow --duration 8 --ratio 9:16'
 SPEND_SCOPES = {"": "me", "me": "me", "mine": "me", "team": "team", "all": "team"}
@@ -146,6 +163,8 @@ def _help_text() -> str:
         "• `/wan status JOB`: where a job stands, e.g. `/wan status j_8f3a2c`",
         "• `/wan cancel JOB`: cancel a job in flight (yours; admins: anyone's)",
         "• `/wan spend`: your spend today and this month; `/wan spend team` for admins",
+        "• `/wan preset NAME [more prompt]`: run a saved preset (the text is added to its prompt); "
+        "`/wan presets` lists them; `/wan preset delete NAME` (its author or an admin)",
         "• `/wan triage TEXT`: support triage of a pasted error or log (support staff)",
     ]
     return "\n".join(lines)
@@ -252,6 +271,10 @@ def _parse(text: str) -> Command:
         return Jobs()
     if first in ("status", "cancel"):
         return _job_command(first, rest)
+    if first == "presets":
+        return Presets()
+    if first == "preset":
+        return _preset_command(rest)
     if first == "spend":
         scope = SPEND_SCOPES.get(rest.lower())
         return Spend(scope) if scope else Usage("`/wan spend` shows your spend; admins: `/wan spend team`.")
@@ -285,12 +308,26 @@ def _job_command(verb: str, rest: str) -> Command:
     return Status(job_id) if verb == "status" else Cancel(job_id)
 
 
+def _preset_command(rest: str) -> Command:
+    tokens = tokenize(rest)
+    if not tokens:
+        return Usage("`/wan preset NAME [more prompt]` runs a preset; `/wan presets` lists them; "
+                     "`/wan preset delete NAME` removes one.")
+    if tokens[0].text.lower() == "delete" and not tokens[0].quoted:
+        if len(tokens) < 2:
+            return Usage("`/wan preset delete NAME` needs the preset's name (`/wan presets` lists them).")
+        return PresetDelete(tokens[1].text)
+    name, _, more = rest.strip().partition(" ")
+    return PresetRun(tokens[0].text if tokens[0].quoted else name, more.strip() if not tokens[0].quoted else
+                     " ".join(t.text for t in tokens[1:]))
+
+
 def _unknown_start(text: str) -> Usage:
     modes = ", ".join(f"`{SHORT_NAMES[m]}`" for m in Mode)
     guess = _clip(text, 80)
     return Usage(
         f"I don't know `{_clip(text.split()[0], 30)}`. Start with a mode ({modes}) or a command "
-        f"(`help`, `jobs`, `status`, `cancel`, `spend`, `triage`).\n"
+        f"(`help`, `jobs`, `status`, `cancel`, `spend`, `triage`, `preset`, `presets`).\n"
         f"For example: `/wan t2v {guess}`, or `/wan` alone for a form."
     )
 
