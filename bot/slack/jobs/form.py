@@ -6,13 +6,15 @@ private_metadata."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 
 from slack_sdk.errors import SlackApiError
 
 from bot.jobs.models import Job
-from bot.slack import grammar
+from bot.slack import grammar, inbox
 from bot.slack.blocks.card import image_label
 from bot.slack.blocks.modals import (
     main_text_field,
@@ -25,7 +27,7 @@ from bot.slack.blocks.modals import (
 from bot.slack.jobs.limits import check_limits
 from bot.slack.jobs.start import start_job
 from bot.slack.services import Services
-from bot.slack.web.posting import slack_error
+from bot.slack.web.posting import slack_error, tell_user
 from bot.wan.request import FieldProblem, RequestInvalid, VideoRequest, build_request
 
 log = logging.getLogger(__name__)
@@ -131,12 +133,62 @@ async def read_submission(services: Services, user_id: str, view: dict) -> tuple
     return None, request
 
 
-async def start_submission(services: Services, user_id: str, view: dict, request: VideoRequest) -> None:
-    """After the ack closed the form: one job per submitted view, where the form was opened."""
+def submission_key(view: dict) -> str:
+    return f"view:{view['id']}:{view.get('hash')}"
+
+
+def _busy(view: dict) -> dict:
+    try:
+        mode = parse_modal_submission(view)[0]
+    except (RequestInvalid, ValueError):
+        mode = None
+    return modal_errors([FieldProblem(main_text_field(mode), inbox.BUSY_TEXT)], mode=mode)
+
+
+async def receive_submission(services: Services, user_id: str, view: dict
+                             ) -> tuple[dict | None, VideoRequest | None, str | None]:
+    """Before the ack, within Slack's 3 s: (the ack body that keeps the form open with its
+    problems, or "busy", None, None), or (None, the request, the key of the stored submission) to
+    start after the ack; the key is None for a repeat of a stored submission."""
+    started = time.monotonic()
+    try:
+        errors, request = await asyncio.wait_for(read_submission(services, user_id, view), inbox.PRE_ACK_SECONDS)
+    except TimeoutError:
+        return _busy(view), None, None
+    if errors is not None:
+        return errors, None, None
+    key = submission_key(view)
+    payload = {"kind": "view", "user_id": user_id, "view": view}
+    stored, key = await inbox.receive(services, key, payload,
+                                      within=inbox.PRE_ACK_SECONDS - (time.monotonic() - started))
+    if stored is None:
+        return _busy(view), None, None
+    return None, request, key if stored else None
+
+
+async def start_submission(services: Services, user_id: str, view: dict, request: VideoRequest, key: str) -> None:
+    """After the ack closed the form: its job, where the form was opened; the stored submission is
+    answered with the job in one transaction (or marked answered when it could not start)."""
     meta = metadata_of(view)
     channel_id = meta.get("channel_id")
     if not channel_id:
         channel_id = user_id  # opened without a channel: the job lives in a DM with the bot
-    if not await services.store.remember_request(f"view:{view['id']}:{view.get('hash')}"):
+    try:
+        await start_job(services, request, user_id=user_id, channel_id=channel_id, thread_ts=meta.get("thread_ts"),
+                        request_key=key)
+    finally:
+        await services.store.request_done(key)
+
+
+async def replay_submission(services: Services, payload: dict, key: str) -> None:
+    """After a restart: a submission acknowledged but not started is checked again and started, or
+    its submitter is told why not (the form is gone by now)."""
+    user_id, view = str(payload.get("user_id") or ""), dict(payload.get("view") or {})
+    errors, request = await read_submission(services, user_id, view)
+    if request is None:
+        problems = "; ".join((errors or {}).get("errors", {}).values()) or "the form could not be read"
+        await tell_user(services.client, user_id=user_id, channel_id=None,
+                        text=f"The form you sent before I restarted could not be started: {problems}")
+        await services.store.request_done(key)
         return
-    await start_job(services, request, user_id=user_id, channel_id=channel_id, thread_ts=meta.get("thread_ts"))
+    await start_submission(services, user_id, view, request, key)
