@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     wan_api_key: SecretStr | None = None
     wan_api_format: Literal["unified", "openai", "dashscope"] = "unified"
     wan_price_per_second: float = Field(0.06, ge=0)
+    # Path of a price table (TOML or JSON, bot/wan/pricing.py); checked at start-up.
+    wan_prices: str | None = None
+    # What --draft and the Final button set (bot/wan/profiles.py): name=value of the model's own parameters
+    wanbot_draft: str = "variant=flash,resolution=720P,audio=off"
+    wanbot_final: str = "resolution=1080P,audio=on"
     wan_max_in_flight: int = Field(20, ge=1)
     # openai format: submit path and model names per mode (gateway-api.md)
     wan_openai_path: str = "/v1/video/generations"
@@ -89,6 +94,11 @@ class Settings(BaseSettings):
     def _ids(cls, value: object) -> object:
         return _split_ids(value)
 
+    @field_validator("wanbot_triage_language", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -103,6 +113,40 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http(s) URL such as https://gateway.example.com")
         return value
+
+    @field_validator("wan_prices")
+    @classmethod
+    def _prices(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        from bot.wan.pricing import load_price_table  # deferred: settings load before the request model
+
+        load_price_table(value)  # raises with what is wrong and where
+        return value
+
+    @field_validator("wanbot_draft", "wanbot_final")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        from bot.wan.profiles import parse_profile  # deferred like the price table's
+
+        parse_profile(value)
+        return value
+
+    def draft_profile(self) -> dict:
+        from bot.wan.profiles import parse_profile
+
+        return parse_profile(self.wanbot_draft)
+
+    def final_profile(self) -> dict:
+        from bot.wan.profiles import parse_profile
+
+        return parse_profile(self.wanbot_final)
+
+    def pricing(self):
+        """The prices of WAN_PRICES, else WAN_PRICE_PER_SECOND for everything (bot.wan.pricing.Pricing)."""
+        from bot.wan.pricing import pricing_for
+
+        return pricing_for(self)
 
     def require(self, *names: str) -> None:
         """Fail with one clear line if a setting a command needs is unset."""

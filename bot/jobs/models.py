@@ -93,6 +93,12 @@ class Job:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def cancel_requested(self) -> bool:
+        """Canceled by a user while its task could not be stopped upstream: it is tracked to its end
+        (to record the bill), counts toward the limits until then, and its video is not posted."""
+        return bool(self.extra.get("cancel_requested"))
+
+    @property
     def mode(self) -> str:
         return self.request.get("mode", "")
 

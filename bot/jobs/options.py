@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from bot.jobs import schedule
 
@@ -18,6 +19,7 @@ class TrackerOptions:
     poll_progress_interval: float = schedule.DEFAULT_PROGRESS_INTERVAL  # longest gap while progress moves
     time_limit_seconds: float = 30 * 60
     price_per_second: float = 0.06
+    pricing: Any = None                 # bot.wan.pricing.Pricing (WAN_PRICES); None: price_per_second flat
     max_video_bytes: int = 1_000_000_000
     download_timeout: float = 300.0
     trusted_origin: str | None = None   # the gateway's own origin (videos there are trusted)
@@ -35,6 +37,7 @@ class TrackerOptions:
             max_in_flight=settings.wan_max_in_flight,
             time_limit_seconds=settings.wan_job_time_limit_minutes * 60,
             price_per_second=settings.wan_price_per_second,
+            pricing=settings.pricing(),
             max_video_bytes=settings.wanbot_max_video_bytes,
             download_timeout=settings.wanbot_download_timeout_seconds,
             trusted_origin=settings.wan_api_base,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 
@@ -63,6 +64,11 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
         self._delivery_gate = asyncio.Semaphore(self.options.delivery_concurrency)
         self._loop_task: asyncio.Task | None = None
         self._accepting = False
+
+    @property
+    def _price(self):
+        """The price table (WAN_PRICES) when the options carry one, else the flat price per second."""
+        return self.options.pricing or self.options.price_per_second
 
     @property
     def running(self) -> bool:
@@ -116,7 +122,7 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
             raise RuntimeError("the tracker is shutting down and takes no new jobs")
         job = Job(id=job_id or new_job_id(), request=request.body(), origin=origin, user_id=user_id,
                   channel_id=channel_id, thread_ts=thread_ts, message_ts=message_ts, response_url=response_url,
-                  estimated_cost_usd=estimate_cost_usd(request, self.options.price_per_second),
+                  estimated_cost_usd=estimate_cost_usd(request, self._price),
                   extra=extra or {})
         await self.store.create_job(job)
         await self.admit(job)
@@ -191,15 +197,17 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
             self._step_failures.pop(job_id, None)
 
     async def _step_failed(self, job_id: str, exc: Exception) -> None:
-        """A bug, or a store that cannot write (a full disk): log it and come back later, backing off; a
-        failure that keeps coming back ends the job instead of holding its slot forever. Nothing here
-        may take the job off the schedule: if even the give-up cannot be written, the step is retried."""
+        """A bug, or a store that cannot write (a full disk): log it and come back later, backing off.
+        A bug that keeps coming back ends the job instead of holding its slot forever; a storage
+        failure never does (the paid task upstream is fine: the job waits for the disk, and a give-up
+        written the moment the disk is back would fail a live job). Nothing here may take the job off
+        the schedule: if even the give-up cannot be written, the step is retried."""
         failures = self._step_failures[job_id] = self._step_failures.get(job_id, 0) + 1
         log.exception("job step failed", extra={"job_id": job_id, "failures": failures})
         retry = self.options.step_retry_seconds
         delay = min(retry * 2 ** (failures - 1), retry * STEP_RETRY_CAP)
         try:
-            if failures >= MAX_STEP_FAILURES:
+            if failures >= MAX_STEP_FAILURES and not _storage_failure(exc):
                 await self._give_up(job_id, exc)
                 return
         except Exception:
@@ -215,3 +223,11 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
             self._release(job_id)
             await self._notify(job)
             self._finish(job)
+
+
+def _storage_failure(exc: BaseException) -> bool:
+    """The database could not be used (disk full, read-only, connection lost), as opposed to a bug.
+    By the drivers' own error types, so that the tracker needs no import of either backend."""
+    if isinstance(exc, (sqlite3.Error, OSError)):
+        return True
+    return type(exc).__module__.split(".")[0] in ("asyncpg", "aiosqlite")

@@ -176,7 +176,10 @@ async def _follow(url: str, sink: Callable[[bytes], Any], *, policy: Policy, max
                 async with session.get(url, headers=headers, allow_redirects=False) as response:
                     location = response.headers.get("Location")
                     if response.status in REDIRECTS and location:
-                        url = str(response.url.join(URL(location)))
+                        try:
+                            url = str(response.url.join(URL(location)))
+                        except ValueError:
+                            raise Refused("refusing a redirect to a malformed URL") from None
                         continue
                     accept(response.status, response.headers)
                     if (response.content_length or 0) > max_bytes:

@@ -23,6 +23,7 @@ class SimConfig:
     seconds_per_video_second: float = _help("extra run seconds per requested video second", 0.0)
     run_jitter: float = _help("each task's run time is scaled by a random factor within 1 +/- this", 0.0)
     price_per_second: float = _help("USD billed per video second", 0.06)
+    prices: str = _help("price table (TOML/JSON, the WAN_PRICES format) to bill by instead ('' for none)", "")
     latency: float = _help("seconds added to every API call", 0.0)
     rate_429: float = _help("share of API calls answered 429", 0.0)
     retry_after: float = _help("Retry-After seconds on 429 answers", 1.0)
@@ -53,6 +54,10 @@ class SimConfig:
                 raise ValueError(f"{name} must be between 0 and 1")
         if not 0.0 <= self.run_jitter < 1.0:
             raise ValueError("run_jitter must be at least 0 and below 1")
+        if self.prices:
+            from bot.wan.pricing import load_price_table
+
+            load_price_table(self.prices)  # a PriceTableError (a ValueError) names what is wrong
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply runtime changes; raises ValueError naming a bad or unknown field."""

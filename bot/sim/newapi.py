@@ -67,7 +67,7 @@ def _rows(state: SimState) -> tuple[list[dict], list[dict]]:
         submit = int(task.created_wall)
         action = "textGenerate" if task.mode in ("t2v", "text-to-video") else "generate"
         logs.append({
-            "id": 0, "user_id": sim.owner, "created_at": submit, "type": 2,
+            "id": 0, "user_id": sim.owner, "created_at": submit, "type": 2, "request_id": f"req_{task.id}",
             "content": f"操作 {action}, 计算参数：seconds: {task.duration:.2f}", "username": owner,
             "token_name": "default", "model_name": task.model, "quota": quota, "prompt_tokens": 0,
             "completion_tokens": 0, "use_time": 0, "is_stream": False, "channel": 1, "group": "default",
@@ -162,6 +162,8 @@ def _filter_logs(request: web.Request, rows: list[dict], uid: int | None) -> lis
         if q.get("model_name") and not _like(q["model_name"], r["model_name"]):
             continue
         if q.get("group") and r["group"] != q["group"]:
+            continue
+        if q.get("request_id") and r.get("request_id") != q["request_id"]:
             continue
         if q.get("channel") and uid is None and str(r["channel"]) != q["channel"]:
             continue

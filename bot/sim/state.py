@@ -74,6 +74,7 @@ class SimTask:
     tier: str = "720P"  # 720P | 1080P: the exact size reported and the price billed
     sound: bool = True  # a soundtrack in the MP4 (Wan 2.6 adds one unless audio is off)
     flash: bool = False
+    reference_videos: int = 0
     canceled_progress: int | None = None
     final: str | None = None  # once seen ended, stays ended
     ended_wall: float | None = None
@@ -124,12 +125,32 @@ class SimState:
             run_seconds=(cfg.run_seconds + cfg.seconds_per_video_second * duration) * jitter,
             will_fail=will_fail, tier=_tier(wire, mode, fields_), sound=_sound(mode, fields_),
             flash=fields_.get("variant", ("",))[0] == "flash",
+            reference_videos=_count(fields_.get("reference_video_url", (None,))[0]),
         )
         self.tasks[task.id] = task
         self.stats.tasks_created += 1
         if key:
             self.stats.tasks_by_key[key] = task.id
         return task
+
+    def bill(self, task: SimTask) -> float:
+        """USD for a finished task: by the configured price table, else the flat price per second."""
+        cfg = self.config
+        if not cfg.prices:
+            return round(task.duration * cfg.price_per_second, 4)
+        from bot.wan.pricing import load_price_table
+        from bot.wan.request import parse_mode
+
+        table = load_price_table(cfg.prices)
+        traits = {"model": task.model, "mode": parse_mode(task.mode), "sound": task.sound,
+                  "resolution": None if task.mode == "video-edit" else task.tier,
+                  "variant": "flash" if task.flash else "standard"}
+        row = table.best(table.output, traits)
+        rate = row.usd_per_second if row else (cfg.price_per_second if table.default is None else table.default)
+        usd = task.duration * rate
+        if task.reference_videos and (inrow := table.best(table.input_video, traits)):
+            usd += (inrow.max_seconds if inrow.max_seconds is not None else 5.0) * inrow.usd_per_second
+        return round(usd, 4)
 
     def reset(self) -> None:
         self.tasks.clear()
@@ -145,6 +166,10 @@ def _tier(wire: str, mode: str, fields_: validate.Fields) -> str:
     if size in validate.EXACT_SIZES:
         return validate.EXACT_SIZES[size][1]
     return "1080P" if wire == "dashscope" and mode != "video-edit" else "720P"
+
+
+def _count(urls: object) -> int:
+    return len(urls) if isinstance(urls, list) else int(bool(urls))
 
 
 def _sound(mode: str, fields_: validate.Fields) -> bool:

@@ -199,7 +199,8 @@ _MODEL_OWN = ("resolution", "audio", "audio_url", "shot_type", "prompt_extend", 
 # mode -> (required fields, optional fields) in the model page's terms
 MODES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "text-to-video": (("prompt",), ("negative_prompt", "duration", "ratio", "seed", *_MODEL_OWN)),
-    "image-to-video": (("image_url", "prompt"), ("duration", "camera_motion", "strength", *_MODEL_OWN, "variant")),
+    "image-to-video": (("image_url", "prompt"), ("duration", "camera_motion", "strength", "seed", *_MODEL_OWN,
+                                                 "variant")),
     # r2v needs reference images or videos (either); no audio_url: voices come from the clips
     "r2v": (("prompt",), ("reference_url", "reference_video_url", "strength", "duration", "seed", "ratio",
                           *(f for f in _MODEL_OWN if f != "audio_url"), "variant")),

@@ -50,7 +50,7 @@ def task_body(request: web.Request, task: SimTask, wire: str, poll: bool = True)
         word = "mystery"
     rid = request[RID]
     url = f"{_base(request)}/videos/{task.id}.mp4"
-    cost = round(task.duration * cfg.price_per_second, 4)
+    cost = state.bill(task)
     if wire == "dashscope":
         output: dict[str, Any] = {"task_id": task.id, "task_status": word}
         body: dict[str, Any] = {"request_id": rid, "output": output}

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 
 from bot.slack import grammar, inbox
-from bot.slack.jobs import answers
+from bot.slack.jobs import answers, presets
 from bot.slack.jobs.attachments import resolve_image
+from bot.slack.jobs.drafts import draft_command
 from bot.slack.jobs.form import open_form
 from bot.slack.jobs.start import start_job
+from bot.slack.jobs.variations import start_variations
 from bot.slack.services import Services
 from bot.slack.triage.run import handle_triage_command
 
@@ -66,6 +68,9 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await say(resolved.message or "I couldn't use that image.")
         return
     parsed = resolved.command
+    extra = None
+    if isinstance(parsed, grammar.Generate) and parsed.draft:
+        parsed, extra = draft_command(services, parsed, variations=parsed.variations)
     if isinstance(parsed, grammar.Generate) and (problems := services.gateway.format.check(parsed.request)):
         # valid for the model, not for this gateway: the form shows why, prefilled
         parsed = grammar.OpenModal(parsed.request.mode, parsed.request.fields(), problems)
@@ -76,8 +81,15 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         if request_key is None and not await services.store.remember_request(key):
             log.info("duplicate slash command ignored", extra={"user": user_id})
             return
-        job = await start_job(services, parsed.request, user_id=user_id, channel_id=channel_id,
-                              respond=respond, response_url=command.get("response_url"), request_key=key)
+        if parsed.variations > 1:
+            jobs = await start_variations(services, parsed.request, parsed.variations, user_id=user_id,
+                                          channel_id=channel_id, respond=respond,
+                                          response_url=command.get("response_url"), request_key=key, extra=extra)
+            job = jobs[0] if jobs else None
+        else:
+            job = await start_job(services, parsed.request, user_id=user_id, channel_id=channel_id,
+                                  respond=respond, response_url=command.get("response_url"), request_key=key,
+                                  extra=extra)
         if job is not None and resolved.attachment is not None:
             await say(resolved.attachment.note())
     elif isinstance(parsed, grammar.OpenModal):
@@ -92,6 +104,16 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await say(*await answers.status_answer(services, parsed.job_id, user_id))
     elif isinstance(parsed, grammar.Cancel):
         await say(await answers.cancel_job(services, parsed.job_id, user_id))
+    elif isinstance(parsed, grammar.PresetRun):
+        key = request_key or command_key(command)
+        if request_key is None and not await services.store.remember_request(key):
+            return
+        await presets.run(services, parsed.name, parsed.more, user_id=user_id, channel_id=channel_id,
+                          respond=respond, request_key=key, say=say)
+    elif isinstance(parsed, grammar.Presets):
+        await say(await presets.list_answer(services))
+    elif isinstance(parsed, grammar.PresetDelete):
+        await say(await presets.delete(services, parsed.name, user_id))
     elif isinstance(parsed, grammar.Spend):
         await say(*await answers.spend_answer(services, user_id, parsed.scope))
     elif isinstance(parsed, grammar.Triage):

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.wan.request import (
+    ALL_FIELDS,
+    EXTRA_FIELDS,
     MODE_FIELDS,
     SHORT_NAMES,
     FieldProblem,
@@ -67,6 +69,8 @@ class OpenModal:
 @dataclass(frozen=True)
 class Generate:
     request: VideoRequest
+    draft: bool = False  # --draft: render with WANBOT_DRAFT's settings (applied by the caller)
+    variations: int = 1  # --variations N: N jobs with distinct seeds under one summary card
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,24 @@ class Usage:
     message: str
 
 
-Command = Help | Jobs | Status | Cancel | Spend | Triage | OpenModal | Generate | Usage
+@dataclass(frozen=True)
+class PresetRun:
+    name: str
+    more: str = ""  # appended to the preset's prompt
+
+
+@dataclass(frozen=True)
+class Presets:
+    pass
+
+
+@dataclass(frozen=True)
+class PresetDelete:
+    name: str
+
+
+Command = (Help | Jobs | Status | Cancel | Spend | Triage | OpenModal | Generate | Usage | PresetRun | Presets
+           | PresetDelete)
 
 EXAMPLE = '/wan t2v a red fox running through snow --duration 8 --ratio 9:16'
 SPEND_SCOPES = {"": "me", "me": "me", "mine": "me", "team": "team", "all": "team"}
@@ -89,7 +110,14 @@ def _mode_line(mode: Mode) -> str:
     return f"• {names}: {flags}"
 
 
+def _extra_line(mode: Mode) -> str:
+    flags = " ".join(f"`{spec.flag} {_flag_placeholder(spec)}`" for spec in EXTRA_FIELDS[mode] if spec.flag)
+    return f"• `{SHORT_NAMES[mode]}`: {flags}"
+
+
 def _flag_placeholder(spec: FieldSpec) -> str:
+    if spec.kind == "bool":
+        return "on|off"
     if spec.kind == "enum" and spec.choices:
         return "|".join(str(c) for c in spec.choices)
     if spec.kind in ("url", "urls"):
@@ -115,6 +143,13 @@ def _help_text() -> str:
         *(_mode_line(mode) for mode in Mode),
         "`--reference` can be given up to 5 times. A mode with missing fields opens the form prefilled.",
         "",
+        "*Wan 2.6's own parameters* (sent only when given; the gateway's format must carry them)",
+        *(_extra_line(mode) for mode in Mode if EXTRA_FIELDS[mode]),
+        "`--draft` renders with the cheap draft settings (flash, 720P, silent by default) and a pinned seed; "
+        "the video's *Final* button re-renders the same take at the final settings.",
+        "`--variations N` (2-6) starts N jobs with different seeds in one thread under one summary card; "
+        "*Pick* the one you like.",
+        "",
         "*Examples*",
         f"• `{EXAMPLE}`",
         '• `/wan t2v "a lighthouse at dusk, waves" --negative "blurry, text" --seed 7`',
@@ -128,6 +163,8 @@ def _help_text() -> str:
         "• `/wan status JOB`: where a job stands, e.g. `/wan status j_8f3a2c`",
         "• `/wan cancel JOB`: cancel a job in flight (yours; admins: anyone's)",
         "• `/wan spend`: your spend today and this month; `/wan spend team` for admins",
+        "• `/wan preset NAME [more prompt]`: run a saved preset (the text is added to its prompt); "
+        "`/wan presets` lists them; `/wan preset delete NAME` (its author or an admin)",
         "• `/wan triage TEXT`: support triage of a pasted error or log (support staff)",
     ]
     return "\n".join(lines)
@@ -234,6 +271,10 @@ def _parse(text: str) -> Command:
         return Jobs()
     if first in ("status", "cancel"):
         return _job_command(first, rest)
+    if first == "presets":
+        return Presets()
+    if first == "preset":
+        return _preset_command(rest)
     if first == "spend":
         scope = SPEND_SCOPES.get(rest.lower())
         return Spend(scope) if scope else Usage("`/wan spend` shows your spend; admins: `/wan spend team`.")
@@ -267,12 +308,26 @@ def _job_command(verb: str, rest: str) -> Command:
     return Status(job_id) if verb == "status" else Cancel(job_id)
 
 
+def _preset_command(rest: str) -> Command:
+    tokens = tokenize(rest)
+    if not tokens:
+        return Usage("`/wan preset NAME [more prompt]` runs a preset; `/wan presets` lists them; "
+                     "`/wan preset delete NAME` removes one.")
+    if tokens[0].text.lower() == "delete" and not tokens[0].quoted:
+        if len(tokens) < 2:
+            return Usage("`/wan preset delete NAME` needs the preset's name (`/wan presets` lists them).")
+        return PresetDelete(tokens[1].text)
+    name, _, more = rest.strip().partition(" ")
+    return PresetRun(tokens[0].text if tokens[0].quoted else name, more.strip() if not tokens[0].quoted else
+                     " ".join(t.text for t in tokens[1:]))
+
+
 def _unknown_start(text: str) -> Usage:
     modes = ", ".join(f"`{SHORT_NAMES[m]}`" for m in Mode)
     guess = _clip(text, 80)
     return Usage(
         f"I don't know `{_clip(text.split()[0], 30)}`. Start with a mode ({modes}) or a command "
-        f"(`help`, `jobs`, `status`, `cancel`, `spend`, `triage`).\n"
+        f"(`help`, `jobs`, `status`, `cancel`, `spend`, `triage`, `preset`, `presets`).\n"
         f"For example: `/wan t2v {guess}`, or `/wan` alone for a form."
     )
 
@@ -285,7 +340,7 @@ def _clip(text: str, limit: int) -> str:
 def flag_map(mode: Mode) -> dict[str, FieldSpec]:
     """Every spelling of every flag this mode takes: the spec's own flag and `--field-name`."""
     flags: dict[str, FieldSpec] = {}
-    for spec in MODE_FIELDS[mode]:
+    for spec in ALL_FIELDS[mode]:
         flags["--" + spec.name.replace("_", "-")] = spec
         flags["--" + spec.name] = spec
         if spec.flag:
@@ -294,7 +349,12 @@ def flag_map(mode: Mode) -> dict[str, FieldSpec]:
 
 
 def _all_flags() -> set[str]:
-    return {name for mode in Mode for name in flag_map(mode)}
+    return {name for mode in Mode for name in flag_map(mode)} | {DRAFT_FLAG, VARIATIONS_FLAG}
+
+
+DRAFT_FLAG = "--draft"  # takes no value
+VARIATIONS_FLAG = "--variations"
+VARIATIONS_RANGE = (2, 6)
 
 
 def _looks_like_url(text: str) -> bool:
@@ -317,7 +377,8 @@ def _url_field(mode: Mode) -> FieldSpec | None:
 
 
 def _mode_usage(mode: Mode, message: str) -> Usage:
-    return Usage(f"{message}\n{_mode_line(mode)}\nFor example: `{_example(mode)}`")
+    extra = f"\n{_extra_line(mode)}" if EXTRA_FIELDS[mode] else ""
+    return Usage(f"{message}\n{_mode_line(mode)}{extra}\nFor example: `{_example(mode)}`")
 
 
 def _example(mode: Mode) -> str:
@@ -343,6 +404,8 @@ def parse_generate(mode: Mode, rest: str) -> Command:
     problems: list[FieldProblem] = []
     words: list[str] = []
     bare_urls: list[str] = []
+    draft = False
+    variations = 1
     tokens = tokenize(rest)
     i = 0
     while i < len(tokens):
@@ -352,6 +415,20 @@ def parse_generate(mode: Mode, rest: str) -> Command:
             (bare_urls if _looks_like_url(token.text) and not token.quoted else words).append(token.text)
             continue
         name, eq, value = token.text.partition("=")
+        if name.lower() == DRAFT_FLAG and not eq:
+            draft = True
+            continue
+        if name.lower() == VARIATIONS_FLAG:
+            if not eq and i < len(tokens) and not _undash(tokens[i]).text.startswith("--"):
+                value, i = tokens[i].text, i + 1
+            low, high = VARIATIONS_RANGE
+            if not value.strip().isdigit() or not low <= int(value) <= high:
+                return _mode_usage(mode, f"`--variations` must be a whole number from {low} to {high} "
+                                         f"(got `{_clip(value, 20) or 'nothing'}`); nothing was started.")
+            variations = int(value)
+            if mode == Mode.VIDEO_EDIT:
+                return _mode_usage(mode, "`--variations` needs a seed to vary, and video edits have none.")
+            continue
         spec = flags.get(name.lower())
         if spec is None:
             what = "doesn't apply to" if name.lower() in _all_flags() else "is not a flag of"
@@ -380,7 +457,7 @@ def parse_generate(mode: Mode, rest: str) -> Command:
     if problems:
         return OpenModal(mode, fields, problems)
     try:
-        return Generate(build_request(mode, fields))
+        return Generate(build_request(mode, fields), draft=draft, variations=variations)
     except RequestInvalid as exc:
         return OpenModal(mode, fields, _typed_problems(exc.problems, fields))
 
@@ -396,5 +473,5 @@ def field_name(problem_field: str) -> str:
 def _typed_problems(problems: list[FieldProblem], given: dict[str, Any]) -> list[FieldProblem]:
     """Keep the problems with what the user typed. A known field that was simply not given is no
     error yet: the modal marks it required."""
-    known = {spec.name for specs in MODE_FIELDS.values() for spec in specs}
+    known = {spec.name for specs in ALL_FIELDS.values() for spec in specs}
     return [p for p in problems if field_name(p.field) in given or field_name(p.field) not in known]

@@ -65,7 +65,8 @@ class NewApiFetcher:
                     transport=self._transport) as http:
                 await self._fetch(http, task_id, out)
         except TimeoutError:
-            out.notes.append(f"new-api fetch for {task_id} stopped after {self.deadline:g} s; rows so far are used")
+            out.notes.append(f"new-api fetch for {task_id} stopped after {self.deadline:g} s; only what had "
+                             "arrived by then is used")
         except (httpx.HTTPError, ValueError) as exc:
             out.notes.append(self._mask(f"new-api fetch for {task_id} failed: {type(exc).__name__}: {exc}"))
         return out

@@ -40,6 +40,7 @@ class TriageResult:
     tasks: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # e.g. "input truncated", "look-up failed"
     replies: dict[str, str] = field(default_factory=dict)  # the reply in each language ("en", "zh")
+    refunds: list[dict] = field(default_factory=list)  # each task with a refund due: task, user, model, amount, evidence
 
     def to_dict(self) -> dict:
         return json.loads(self.to_json())
@@ -69,6 +70,7 @@ def build(decision: Decision, language: str, notes: list[str] | None = None,
         next_step=redact(next_step(decision)),
         reply=redact(reply(decision, language, docs_url)),
         replies={lang: redact(reply(decision, lang, docs_url)) for lang in LANGUAGES},
+        refunds=[{k: redact(v) if isinstance(v, str) else v for k, v in row.items()} for row in decision.refunds],
         language=language,
         missing=[redact(m) for m in decision.missing],
         tasks=decision.tasks,
@@ -97,7 +99,8 @@ def next_step(d: Decision) -> str:
             f"API ({_money(d.amount_usd)} billed as chat). Explain the task API (submit, task id, poll) and "
             "link the docs. No refund is owed by policy; a goodwill refund is your call."
         ),
-        "refund_due": f"Refund {_money(d.amount_usd)} for task {_ids(d)} (failed, no refund record found).",
+        "refund_due": f"Refund {_money(d.amount_usd)} for task {_ids(d)} (failed, "
+                      + ("the gateway logged that its refund FAILED)." if d.refund_failed else "no refund record found)."),
         "already_refunded": (
             f"Nothing to do: {_money(d.amount_usd)} for task {_ids(d)} was already refunded"
             + (f" at {_when(d.refunded_at)}" if d.refunded_at else "") + ". Tell the customer when and how much."
@@ -120,7 +123,7 @@ def next_step(d: Decision) -> str:
     if d.total_grew and d.verdict == "already_refunded":
         text += (" The customer's \"total quota grew after the refund\" is new-api's display artefact (#4211): "
                  "the refund restored the balance but not the used quota, so balance + used shows more.")
-    if d.tasks:
+    if len(d.tasks) > 1:
         due = sum(t["due_usd"] for t in d.tasks)
         text += f" {len(d.tasks)} tasks in view; total due {_money(due)} (see the per-task table)."
     if d.conflicts:
@@ -300,7 +303,7 @@ def render_text(result: TriageResult) -> str:
         lines += [f"  ! {c}" for c in result.conflicts]
     lines.append("Evidence:")
     lines += [f"  [{e.source}] {e.text}" for e in result.evidence] or ["  (none)"]
-    if result.tasks:
+    if len(result.tasks) > 1:
         lines += task_table(result.tasks)
     lines += [f"Note: {n}" for n in result.notes]
     lines += ["", f"Next step: {result.next_step}", "", f"Reply ({result.language}):", result.reply]

@@ -67,6 +67,9 @@ class Decision:
     due_usd: float = 0.0
     total_grew: bool = False  # the customer saw the #4211 "total grew after a refund" display
     others: list[Decision] = field(default_factory=list)  # the other tasks' decisions, for the reply
+    user: str | None = None  # the gateway user the task belongs to (new-api `username`), when known
+    refunds: list[dict] = field(default_factory=list)  # every task with a refund due: the CSV export
+    refund_failed: bool = False  # the gateway logged that returning the money failed
 
 
 def reference_time(records: list[Record], now: float | None) -> float:
@@ -111,9 +114,10 @@ def decide(records: list[Record], opts: Options, now: float | None = None, task_
         result.confidence -= 0.2
         result.evidence += [r for d in decisions if d.verdict != result.verdict for r in d.evidence]
     charged = [d for d in task_decisions if d.task_ids]
+    result.tasks = [_task_row(d) for d in charged]  # `tasks` in --json: every task, even a lone one
     if len(charged) > 1:
-        result.tasks = [_task_row(d) for d in charged]
         result.others = [d for d in charged if d not in chosen]
+    result.refunds = [_refund_row(d) for d in task_decisions if d.verdict == "refund_due" and d.due_usd > 0]
     result.total_grew = any(r.total_grew for r in records)
     result.model = result.model or main_model
     result.confidence = round(max(0.1, min(result.confidence, 1.0)), 2)
@@ -126,6 +130,13 @@ def _task_row(d: Decision) -> dict:
     return {"task_id": d.task_ids[0], "model": d.model, "charged_usd": d.charged_usd, "state": d.status,
             "refunded_usd": d.refunded_usd, "due_usd": d.due_usd if d.verdict == "refund_due" else 0.0,
             "verdict": d.verdict}
+
+
+def _refund_row(d: Decision) -> dict:
+    """task, user, model, amount and the evidence it rests on (row ids, else line numbers)."""
+    evidence = [r.row_id or (f"line {r.line}" if r.line else r.kind) for r in d.evidence]
+    return {"task_id": d.task_ids[0] if d.task_ids else None, "user": d.user, "model": d.model,
+            "amount_usd": d.due_usd, "evidence": list(dict.fromkeys(evidence))}
 
 
 def _main_model(records: list[Record], opts: Options) -> str | None:
@@ -161,6 +172,7 @@ def _decide_task(g: Group, opts: Options, ref: float) -> Decision:
         model=models[0] if models else None, conflicts=conflicts, status=status,
         error=next((r.error for r in g.records if r.error and r.kind != "prose"), None),
         charged_usd=led.charged_usd, refunded_usd=led.refunded_usd if led.refunds else 0.0,
+        user=next((r.username for r in g.records if r.username), None),
     )
     strong = status_rec is not None and status_rec.kind != "text"
     status_ev = [status_rec] if status_rec else []
@@ -177,7 +189,6 @@ def _decide_task(g: Group, opts: Options, ref: float) -> Decision:
         if refunded and led.due_usd > EPS and led.paid and status in ENDED_BAD:
             d.verdict, d.confidence, d.amount_usd = "refund_due", 0.85, led.due_usd
             d.evidence = led.charges + led.refunds + status_ev
-            d.error = d.error or None
         elif refunded:
             d.verdict, d.confidence, d.amount_usd = "already_refunded", 0.9, led.refunded_usd
             d.refunded_at = max((r.created_at for r in led.refunds if r.created_at), default=None)
@@ -187,6 +198,7 @@ def _decide_task(g: Group, opts: Options, ref: float) -> Decision:
         elif led.paid:
             d.verdict, d.confidence, d.amount_usd = "refund_due", (0.9 if strong else 0.7), led.due_usd
             d.evidence = led.charges + led.refund_failed + status_ev
+            d.refund_failed = bool(led.refund_failed)
         elif led.free:
             d.verdict, d.confidence, d.amount_usd = "not_charged", 0.8, 0.0
             d.evidence = led.free + status_ev

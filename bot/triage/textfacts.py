@@ -125,10 +125,12 @@ def is_log_line(text: str) -> bool:
 
 
 def language_of(text: str) -> str | None:
-    """The language of a line of prose: zh with two or more CJK characters, en with three words."""
-    if len(_CJK_RE.findall(text)) >= 2:
+    """The language of a line of prose, by weight: CJK characters against English words (a line
+    mixing both, "my video failed, the error said 任务失败", goes to the larger side)."""
+    cjk, words = len(_CJK_RE.findall(text)), len(_WORD_RE.findall(text))
+    if cjk >= 2 and cjk >= words:
         return "zh"
-    return "en" if len(_WORD_RE.findall(text)) >= 3 else None
+    return "en" if words >= 3 else None
 
 
 def total_grew(text: str) -> bool:

@@ -160,7 +160,8 @@ _VARIANT = FieldSpec("variant", "Variant", "enum", choices=VARIANTS, flag="--var
 
 EXTRA_FIELDS: dict[Mode, tuple[FieldSpec, ...]] = {
     Mode.TEXT_TO_VIDEO: (_RESOLUTION, _AUDIO, _AUDIO_URL, _SHOT, _EXTEND, _WATERMARK),
-    Mode.IMAGE_TO_VIDEO: (_RESOLUTION, _AUDIO, _AUDIO_URL, _SHOT, _EXTEND, _WATERMARK, _VARIANT),
+    # i2v's seed: the page lists none, but Wan 2.6 takes one (and Final re-renders the same take)
+    Mode.IMAGE_TO_VIDEO: (_SEED, _RESOLUTION, _AUDIO, _AUDIO_URL, _SHOT, _EXTEND, _WATERMARK, _VARIANT),
     # r2v takes no audio_url: its voices come from the reference videos (Model Studio r2v reference).
     Mode.R2V: (
         FieldSpec("reference_video_url", "Reference videos", "urls", max_items=MAX_REFERENCE_VIDEOS,
@@ -268,7 +269,8 @@ class I2VInput(_Input):
     duration: int = 5
     camera_motion: str | None = None
     strength: float | None = None
-    resolution: str | None = None  # the model's own parameters from here on: unset = not sent
+    seed: int | None = None  # the model's own parameters from here on: unset = not sent
+    resolution: str | None = None
     audio: bool | None = None
     audio_url: str | None = None
     shot_type: str | None = None
@@ -375,8 +377,9 @@ class VideoRequest(BaseModel):
         return {"model": self.model, "mode": self.mode.value, "input": self.fields()}
 
     def with_seed(self, seed: int) -> VideoRequest:
-        """The same request with a new seed (a re-run); unchanged for modes without a seed field."""
-        if field_spec(self.mode, "seed") is None:
+        """The same request with a new seed (a re-run); unchanged for modes whose page fields have no
+        seed (i2v takes one only as the model's own parameter: never added unasked)."""
+        if not any(spec.name == "seed" for spec in MODE_FIELDS[self.mode]) and self.seed is None:
             return self
         return build_request(self.mode, {**self.fields(), "seed": seed})
 
@@ -391,6 +394,9 @@ def build_request(mode: str | Mode, fields: Mapping[str, Any]) -> VideoRequest:
     return VideoRequest(mode=mode, input=INPUT_MODELS[mode](**values))
 
 
-def estimate_cost_usd(req: VideoRequest, price_per_second: float) -> float:
-    """What the request will cost: duration x price, in USD to 4 decimal places."""
-    return round(req.duration * price_per_second, 4)
+def estimate_cost_usd(req: VideoRequest, price: Any) -> float:
+    """What the request will cost in USD to 4 decimal places: duration x a flat price per second, or
+    the estimate of a `bot.wan.pricing.Pricing` (the price table; duck-typed to keep imports one-way)."""
+    if hasattr(price, "estimate"):
+        return price.estimate(req)
+    return round(req.duration * price, 4)

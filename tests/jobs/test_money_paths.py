@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from bot.jobs import tracker as tracker_module
 from bot.jobs.models import Job, JobState
 from bot.jobs.store import JobStore
 from bot.jobs.tracker import new_job_id
@@ -95,8 +96,9 @@ async def _until(predicate, timeout: float = 10.0):
 
 async def test_a_database_that_refuses_writes_for_a_while_never_takes_a_job_off_the_schedule(
         run_tracker, simulator, recorder, caplog):
-    # A full disk for a while: every write fails, the steps fail until the tracker gives up on the
-    # job, and the give-up's own write fails too. When writes work again the paid video is delivered.
+    # A full disk for a while: every write fails, the step fails again and again (more often than a
+    # bug would be allowed to). The job stays on the schedule; when writes work again the paid video
+    # is delivered, never failed.
     simulator.config.update({"run_seconds": 1.0})
     tracker = await run_tracker(step_retry_seconds=0.05)
     job = await tracker.enqueue(t2v())
@@ -108,8 +110,53 @@ async def test_a_database_that_refuses_writes_for_a_while_never_takes_a_job_off_
     await raw.execute("PRAGMA query_only = ON")
     await asyncio.sleep(2.5)
     assert (await tracker.store.get_job(job.id)).state in (JobState.QUEUED, JobState.RUNNING)
-    assert any("giving up on the job failed too" in r.getMessage() for r in caplog.records)
+    failed_steps = [r for r in caplog.records if r.getMessage() == "job step failed"]
+    assert len(failed_steps) >= tracker_module.MAX_STEP_FAILURES + 1
     await raw.execute("PRAGMA query_only = OFF")
     job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
     assert job.state == JobState.DELIVERED, (job.state, job.error_message)
     assert len(recorder.videos[job.id]) == 1 and simulator.stats.tasks_created == 1
+
+
+@pytest.mark.parametrize("fmt", ["openai", "dashscope"])
+async def test_a_cancel_the_format_cannot_send_upstream_stops_the_delivery_not_the_bill(
+        run_tracker, simulator, recorder, fmt):
+    # These formats have no upstream cancel: the task renders on and is billed. The job is tracked to
+    # its end to record the cost, counts toward the limits until then, and its video is never posted.
+    simulator.config.update({"run_seconds": 1.5})
+    tracker = await run_tracker(fmt=fmt)
+    job = await tracker.enqueue(t2v(duration=3), user_id="U1")
+
+    async def has_task():
+        return bool((await tracker.store.get_job(job.id)).task_id)
+    await _until(has_task)
+    answered = await tracker.cancel(job.id, by="U1")
+    assert answered.state in (JobState.QUEUED, JobState.RUNNING) and answered.cancel_requested
+    assert await tracker.store.commitments("U1") == (1, answered.estimated_cost_usd)
+
+    job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
+    assert job.state == JobState.CANCELED and job.cancel_requested
+    assert job.billed_cost_usd == pytest.approx(3 * 0.06)  # the bill is recorded
+    assert "billed" in job.error_message
+    assert job.id not in recorder.videos  # the user said stop: nothing is posted
+    assert (await tracker.store.spend(since=0, user_id="U1"))["billed_usd"] == pytest.approx(0.18)
+    assert await tracker.store.commitments("U1") == (0, 0.0)
+
+
+async def test_a_give_up_that_cannot_be_written_is_tried_again_not_dropped(run_tracker, recorder, caplog):
+    # A job that crashes its step every time (a bug) while the database refuses writes: the give-up's
+    # own write fails. The job stays on the schedule and ends failed once the write can be made.
+    tracker = await run_tracker(step_retry_seconds=0.05)
+    broken = Job(id="jbroken000000002", request={"model": "wan2-6", "mode": "no-such-mode", "input": {}})
+    await tracker.store.create_job(broken)
+    raw = tracker.store.db._db
+    await raw.execute("PRAGMA query_only = ON")
+    await tracker.admit(await tracker.store.get_job(broken.id))
+
+    async def gave_up_and_failed():
+        return any("giving up on the job failed too" in r.getMessage() for r in caplog.records)
+    await _until(gave_up_and_failed)
+    await raw.execute("PRAGMA query_only = OFF")
+    job = await asyncio.wait_for(tracker.wait_for(broken.id), 15)
+    assert job.state == JobState.FAILED and job.error_code == "internal_error"
+    assert recorder.states(broken.id)[-1] == "failed"

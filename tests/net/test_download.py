@@ -83,3 +83,25 @@ async def test_unicode_spellings_of_loopback_are_refused_for_the_bots_own_downlo
         await download_video(f"https://{host}:{port}/v.mp4", max_bytes=10_000, time_limit=3,
                              trusted_origin="https://gateway.example.com", dest_dir=str(tmp_path))
     assert not info.value.retryable and accepted == []
+
+
+async def test_a_redirect_to_a_malformed_url_is_refused_not_a_crash(tmp_path: Path):
+    from aiohttp import web
+
+    async def bad(request):
+        return web.Response(status=302, headers={"Location": "http://[not-an-address/x.mp4"})
+
+    app = web.Application()
+    app.router.add_get("/v.mp4", bad)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    try:
+        with pytest.raises(DeliveryError, match="malformed"):
+            await download_video(base + "/v.mp4", max_bytes=10_000, time_limit=3, trusted_origin=base,
+                                 dest_dir=str(tmp_path))
+    finally:
+        await runner.cleanup()
+    assert list(tmp_path.iterdir()) == []

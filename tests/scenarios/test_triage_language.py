@@ -55,3 +55,64 @@ async def test_a_bare_task_id_is_triaged_from_new_apis_rows(make_world, simulato
         assert record["verdict"] == "refund_due" and task.id in record["task_ids"]
     finally:
         newapi.settings(simulator.state).refunds = "row"
+
+
+def _refund_due_text(task_id: str) -> str:
+    import json
+
+    charge = {"id": 8101, "created_at": 1764000000, "type": 2, "content": "操作 textGenerate", "username": "acme",
+              "model_name": "wan2.6-t2v", "quota": 1600000, "prompt_tokens": 0, "completion_tokens": 0,
+              "other": json.dumps({"is_task": True, "request_path": "/v1/videos"})}
+    task = {"id": 930, "task_id": task_id, "platform": "wan", "quota": 1600000, "status": "FAILURE",
+            "fail_reason": "upstream timeout", "submit_time": 1764000000, "progress": "100%",
+            "properties": {"origin_model_name": "wan2.6-t2v"}}
+    return f"triage {json.dumps(charge)}\n{json.dumps(task)}"
+
+
+async def test_refunds_due_csv_is_posted_in_a_thread_for_admins(world):
+    from tests.support.world import ADMIN, ANA, CHANNEL
+    from tests.support.world import private_answer as answer
+
+    task_id = "task_CsvExport00000000000000000000001"
+    await world.sender.slash_command(_refund_due_text(task_id), user_id=SUPPORT, channel_id=SUPPORT_CHANNEL)
+    await world.standin.wait_until(lambda: world.standin.responses, timeout=15)
+    (record,) = await world.store.triage_records()
+    assert record["verdict"] == "refund_due"
+    assert record["details"] == [{"task_id": task_id, "user": "acme", "model": "wan2.6-t2v", "amount_usd": 3.2,
+                                  "evidence": ["8101", "930"]}]
+
+    reply = await world.sender.slash_command("spend team", user_id=ADMIN, channel_id=CHANNEL)
+    shown = await answer(world, reply)
+    assert "Refunds due" in shown and "triage_refunds_csv" in shown
+    url = reply.sent["response_url"]
+    body = next(r for r in world.standin.responses if url.endswith(r["id"]))["body"]
+    # someone who is not an admin cannot post the team's refunds
+    await world.sender.block_action("triage_refunds_csv", user_id=ANA, channel_id=CHANNEL, message=body,
+                                    is_ephemeral=True)
+    await world.standin.wait_until(lambda: any("for admins" in str(r["body"]) for r in world.standin.responses),
+                                   timeout=10)
+    assert not [m for m in world.standin.messages(CHANNEL) if "Refunds due" in (m.get("text") or "")]
+
+    await world.sender.block_action("triage_refunds_csv", user_id=ADMIN, channel_id=CHANNEL, message=body,
+                                    is_ephemeral=True)
+    head = await world.standin.wait_for_message(CHANNEL, predicate=lambda m: "Refunds due" in (m.get("text") or ""),
+                                                timeout=10)
+    assert "1 task(s) · $3.20" in head["text"]
+    shared = await world.standin.wait_for_message(CHANNEL, head["ts"], predicate=lambda m: m.get("files"), timeout=10)
+    (file,) = shared["files"]
+    assert file["name"].startswith("refunds-due-") and file["name"].endswith(".csv")
+    lines = world.standin.file_path(file["id"]).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "task_id,user,model,amount_usd,evidence_row_ids,triaged_at,triaged_by,record_id"
+    assert lines[1].startswith(f"{task_id},acme,wan2.6-t2v,3.2,8101 930,") and SUPPORT in lines[1]
+
+
+async def test_a_report_on_several_tasks_shows_the_per_task_table(world):
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1] / "triage" / "corpus" / "c8_three_tasks.json"
+    await world.sender.slash_command("triage " + corpus.read_text(encoding="utf-8"), user_id=SUPPORT,
+                                     channel_id=SUPPORT_CHANNEL)
+    response = await world.standin.wait_until(lambda: world.standin.responses, timeout=15)
+    shown = report_text(response[0]["body"])
+    assert "Per task" in shown and "total due: $3.20" in shown
+    assert "task_ManyB000000000000000000000000008" in shown and "already_refunded" in shown

@@ -27,10 +27,10 @@ async def sim():
         yield sim
 
 
-async def generate(sim, fmt: str, args: list[str], cwd: Path) -> tuple[int, str, str]:
+async def generate(sim, fmt: str, args: list[str], cwd: Path, **settings: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WAN_", "SLACK_", "WANBOT_"))}
     env.update(PYTHONPATH=str(ROOT), WAN_API_BASE=sim.base_url, WAN_API_KEY=sim.config.api_key,
-               WAN_API_FORMAT=fmt)
+               WAN_API_FORMAT=fmt, **settings)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "generate", "--quiet", *args, cwd=cwd, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -149,3 +149,51 @@ async def test_the_simulator_accepts_inline_audio_of_the_right_length_on_unified
     assert r.status_code == 200, r.text
     (task,) = sim.tasks.values()
     assert task.sound
+
+
+# --- prices: the estimate from WAN_PRICES, the bill from the gateway's usage --------------------------
+
+TABLE = """
+default = 0.06
+[[output]]
+mode = "t2v"
+resolution = "1080P"
+usd_per_second = 0.15
+"""
+
+
+async def test_estimate_from_the_table_and_the_gateways_bill_agree(tmp_path):
+    prices = tmp_path / "prices.toml"
+    prices.write_text(TABLE)
+    async with Simulator(SimConfig(queue_seconds=0.1, run_seconds=0.3, prices=str(prices))) as sim:
+        code, out, err = await generate(sim, "unified", [
+            "--prompt", "a fox", "--duration", "10", "--resolution", "1080P", "--audio", "on", "-o", "f.mp4"],
+            tmp_path, WAN_PRICES=str(prices), WANBOT_DB=str(tmp_path / "w.db"))
+    assert code == 0, err
+    assert "estimated $1.50 (10 s × $0.15/s ≈ $1.50)" in err
+    assert "billed $1.50 for 10 s" in out
+    assert "differs" not in err
+    assert job_extra(tmp_path / "w.db") == {"output": "f.mp4"}
+
+
+async def test_a_bill_more_than_1_percent_off_the_estimate_is_logged_and_kept_on_the_job(sim, tmp_path):
+    prices = tmp_path / "prices.toml"
+    prices.write_text(TABLE)
+    # The bot's table says $0.15/s at 1080P; this gateway bills its flat $0.06/s.
+    code, out, err = await generate(sim, "openai", [
+        "--prompt", "a fox", "--duration", "4", "--resolution", "1080P", "--ratio", "16:9", "-o", "f.mp4"],
+        tmp_path, WAN_PRICES=str(prices), WANBOT_DB=str(tmp_path / "w.db"))
+    assert code == 0, err
+    assert "estimated $0.60" in err and "billed $0.24 for 4 s" in out
+    assert "gateway bill differs from the estimate" in err
+    assert job_extra(tmp_path / "w.db")["bill_differs"] == {"estimated_usd": 0.6, "billed_usd": 0.24,
+                                                            "percent": -60.0}
+
+
+def job_extra(db: Path) -> dict:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        (extra,) = conn.execute("SELECT extra FROM jobs").fetchone()
+    return json.loads(extra or "{}")

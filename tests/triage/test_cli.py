@@ -77,7 +77,7 @@ def test_lang_overrides_the_customers_language_and_the_setting_applies_without_p
     assert json.loads(run_cli(no_prose, "--json").stdout)["language"] == "en"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WAN_", "WANBOT_", "SLACK_"))}
     proc = subprocess.run([sys.executable, "-m", "bot", "triage", no_prose, "--json"], capture_output=True, cwd=ROOT,
-                          env={**env, "WANBOT_TRIAGE_LANGUAGE": "zh"}, timeout=60)
+                          env={**env, "WANBOT_TRIAGE_LANGUAGE": "ZH"}, timeout=60)
     out = json.loads(proc.stdout)
     assert out["language"] == "zh" and "退款" in out["reply"]
 

@@ -133,3 +133,13 @@ def test_without_a_path_or_a_configured_new_api_the_cli_exits_2():
     proc = subprocess.run([sys.executable, "-m", "bot", "triage", "--task", "task_x"], capture_output=True,
                           cwd=ROOT, env=env, timeout=60)
     assert proc.returncode == 2 and b"WANBOT_NEWAPI_URL" in proc.stderr
+
+
+async def test_an_id_new_api_does_not_know_is_looked_up_as_a_request_id(sim):
+    task_id = await _run_task(sim, "a red fox")
+    result = await triage(task_id=f"req_{task_id}", fetch=NewApiFetcher(sim.base_url, KEY, "1"))
+    assert any("looking it up as a request id" in n for n in result.notes), result.notes
+    # the request id finds the consumption row of that call, and nothing else
+    assert [e.row_id for e in result.evidence] == ["1"] and result.amount_usd == pytest.approx(0.30)
+    nothing = await triage(task_id="req_nosuchcall0000", fetch=NewApiFetcher(sim.base_url, KEY, "1"))
+    assert nothing.verdict == "needs_more_info" and not nothing.evidence

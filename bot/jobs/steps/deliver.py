@@ -18,6 +18,10 @@ MAX_DELIVERY_ATTEMPTS = 5
 
 class DeliverStep(Steps):
     async def _deliver(self, job: Job) -> None:
+        if job.cancel_requested:  # canceled while its last poll ran: the bill is recorded, post nothing
+            await self._end(job, JobState.CANCELED, expect=[JobState.SUCCEEDED],
+                            error_message="canceled: the task ran on upstream and was billed; the video was not posted")
+            return
         if job.delivery_state == DeliveryState.POSTING and await self._already_posted(job):
             await self._end(job, JobState.DELIVERED, expect=[JobState.SUCCEEDED], delivery_state=DeliveryState.POSTED)
             return

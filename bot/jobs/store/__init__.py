@@ -2,6 +2,7 @@
 
 from bot.jobs.store.core import JobStore, StaleTransition
 from bot.jobs.store.location import DatabaseUnusable
+from bot.jobs.store.presets import Preset, PresetExists
 from bot.jobs.store.schema import MIGRATIONS
 
-__all__ = ["MIGRATIONS", "DatabaseUnusable", "JobStore", "StaleTransition"]
+__all__ = ["MIGRATIONS", "DatabaseUnusable", "JobStore", "Preset", "PresetExists", "StaleTransition"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
 from bot.jobs.store.location import is_postgresql, sqlite_path
+from bot.jobs.store.presets import PresetQueries
 from bot.jobs.store.schema import MIGRATIONS
 from bot.jobs.store.sqlite import SqliteDatabase
 
@@ -60,7 +61,7 @@ def _marks(values: Iterable[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
-class JobStore:
+class JobStore(PresetQueries):
     def __init__(self, db: Any, location: str):
         self.db = db
         self.location = location
@@ -308,12 +309,14 @@ class JobStore:
     # -- triage --------------------------------------------------------------------------------
 
     async def add_triage_record(self, *, staff_user: str | None, channel_id: str | None, verdict: str,
-                                amount_usd: float | None, task_ids: list[str], summary: str) -> int:
+                                amount_usd: float | None, task_ids: list[str], summary: str,
+                                details: list[dict[str, Any]] | None = None) -> int:
         async with self.db.transaction() as tx:
             rows = await tx.fetch(
-                "INSERT INTO triage_records (at, staff_user, channel_id, verdict, amount_usd, task_ids, summary)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (time.time(), staff_user, channel_id, verdict, amount_usd, json.dumps(task_ids), summary))
+                "INSERT INTO triage_records (at, staff_user, channel_id, verdict, amount_usd, task_ids, summary,"
+                " details) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (time.time(), staff_user, channel_id, verdict, amount_usd, json.dumps(task_ids), summary,
+                 json.dumps(details) if details is not None else None))
         return rows[0][0]
 
     async def keep_triage_reply(self, record_id: int, *, channel_id: str, thread_ts: str, reply: str) -> None:
@@ -324,7 +327,7 @@ class JobStore:
 
     async def triage_record(self, record_id: int) -> dict[str, Any] | None:
         rows = await self.db.fetch("SELECT * FROM triage_records WHERE id = ?", (record_id,))
-        return {**dict(rows[0]), "task_ids": json.loads(rows[0]["task_ids"])} if rows else None
+        return _triage_row(rows[0]) if rows else None
 
     async def refunds_due(self, *, since: float) -> tuple[int, float]:
         """How many `refund_due` triage verdicts since a time, and their total in USD."""
@@ -337,4 +340,11 @@ class JobStore:
         where, params = ("", []) if verdict is None else ("WHERE verdict = ?", [verdict])
         rows = await self.db.fetch(f"SELECT * FROM triage_records {where} ORDER BY id DESC LIMIT ?",
                                    [*params, limit])
-        return [{**dict(r), "task_ids": json.loads(r["task_ids"])} for r in rows]
+        return [_triage_row(r) for r in rows]
+
+
+def _triage_row(row: Any) -> dict[str, Any]:
+    record = dict(row)
+    record["task_ids"] = json.loads(record["task_ids"])
+    record["details"] = json.loads(record["details"]) if record.get("details") else []
+    return record

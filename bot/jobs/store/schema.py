@@ -82,6 +82,25 @@ MIGRATIONS: list[str] = [
     CREATE INDEX jobs_finished ON jobs(finished_at);
     CREATE INDEX jobs_created ON jobs(created_at);
     """,
+    # 6: per task of a triage, the refund due (task, gateway user, model, amount, evidence row ids):
+    # the "Refunds due" CSV export of /wan spend team
+    """
+    ALTER TABLE triage_records ADD COLUMN details TEXT;
+    """,
+    # 7: presets, shared by the workspace: a named request to start again (`key` is the name in lower
+    # case, so "Hero" and "hero" cannot both exist)
+    """
+    CREATE TABLE presets (
+        key TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        request TEXT NOT NULL,
+        created_by TEXT,
+        created_at REAL NOT NULL,
+        source_job_id TEXT,
+        last_used_at REAL,
+        uses INTEGER NOT NULL DEFAULT 0
+    );
+    """,
 ]
 
 _PG_ONLY = re.compile(r"/\*pg: (.*?)\*/", re.S)

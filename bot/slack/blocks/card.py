@@ -38,6 +38,7 @@ CHANGES_ACTION = "review_changes"
 RERUN_ACTION = "review_rerun"
 TWEAK_ACTION = "review_tweak"
 SHOW_API_ACTION = "review_show_api"
+FINAL_ACTION = "review_final"  # under a --draft video: the same take at the final settings
 REVIEW_ACTIONS = {
     APPROVE_ACTION: "✅ Approve",
     CHANGES_ACTION: "✏️ Request changes",
@@ -147,6 +148,10 @@ def failure_text(job: Job) -> str:
 
 def status_line(job: Job, *, now: float, waiting_position: int | None = None) -> str:
     state = job.state
+    if job.cancel_requested and state in JobState.IN_FLIGHT_UPSTREAM:
+        by = (job.extra.get("cancel_requested") or {}).get("by")
+        return ("🚫 *Cancel requested*" + (f" by {mention(by)}" if by else "") + ": the gateway cannot stop "
+                "this task, so it renders on and will be billed; the video will not be posted.")
     if state == JobState.PENDING:
         if waiting_position is None:
             return "⏳ *Pending:* about to be sent to the gateway."
@@ -160,7 +165,7 @@ def status_line(job: Job, *, now: float, waiting_position: int | None = None) ->
     if state == JobState.RUNNING:
         return f"🎞️ *Rendering* · {_since(job, now) or '0s'} · {progress_bar(job.progress)}"
     if state == JobState.SUCCEEDED:
-        return f"✅ *Done* · billed {money(job.billed_cost_usd)} · posting the video in the thread…"
+        return f"✅ *Done* · billed {billed_text(job)} · posting the video in the thread…"
     if state == JobState.DELIVERED:
         where = {
             DeliveryState.LINK: "a download link is in the thread",
@@ -169,12 +174,16 @@ def status_line(job: Job, *, now: float, waiting_position: int | None = None) ->
         took = ""
         if job.finished_at and job.created_at:
             took = f" · took {elapsed(job.finished_at - job.created_at)}"
-        return f"✅ *Done* · billed {money(job.billed_cost_usd)}{took} · {where}."
+        return f"✅ *Done* · billed {billed_text(job)}{took} · {where}."
     if state == JobState.FAILED:
         return failure_text(job)
     if state == JobState.CANCELED:
-        by = job.extra.get("canceled_by")
-        return "🚫 *Canceled*" + (f" by {mention(by)}" if by else "") + "."
+        by = job.extra.get("canceled_by") or (job.extra.get("cancel_requested") or {}).get("by")
+        line = "🚫 *Canceled*" + (f" by {mention(by)}" if by else "")
+        if job.cancel_requested:  # the task could not be stopped: it ran to its end upstream
+            billed = f"was billed {money(job.billed_cost_usd)}" if job.billed_cost_usd else "was not billed"
+            return line + f" · the task ran on upstream and {billed}; the video was not posted."
+        return line + "."
     if state == JobState.EXPIRED:
         return "⌛ *Expired:* the video link expired (the gateway keeps tasks and links for about 24 h)."
     if state == JobState.UNKNOWN:
@@ -235,7 +244,7 @@ def job_card(job: Job, *, now: float, waiting_position: int | None = None) -> tu
     review = review_line(job)
     if review:
         blocks.append(context(review))
-    if job.state in CANCELABLE:
+    if job.state in CANCELABLE and not job.cancel_requested:
         blocks.append({"type": "actions", "block_id": "job_actions", "elements": [cancel_button(job.id)]})
     text = f"{title} job {job.id}: {status_word(job)} · {clip(one_line(job.prompt), 150)}"
     return text, blocks
@@ -254,21 +263,51 @@ def status_message(job: Job, now: float) -> tuple[str, list[dict]]:
 # Thread messages
 
 
-def review_actions(job_id: str) -> dict:
+def billed_text(job: Job, *, seconds: float | None = None) -> str:
+    """The billed amount, and the estimate beside it when the gateway's bill was more than 1 % off
+    (bot/wan/pricing.py keeps that on the job as extra["bill_differs"])."""
+    text = money(job.billed_cost_usd) + (f" for {seconds:g} s" if seconds is not None else "")
+    differs = job.extra.get("bill_differs")
+    if isinstance(differs, dict) and differs.get("estimated_usd") is not None:
+        percent = differs.get("percent")
+        gap = f", {percent:+g} %" if isinstance(percent, (int, float)) else ""
+        text += f" (estimated {money(differs['estimated_usd'])}{gap})"
+    return text
+
+
+def review_actions(job_id: str, *, final_usd: float | None = None) -> dict:
     elements = [button(label, action_id, job_id, style="primary" if action_id == APPROVE_ACTION else None)
                 for action_id, label in REVIEW_ACTIONS.items()]
+    if final_usd is not None:  # a draft: its Final, the cost asked before anything is paid
+        def plain(text: str, limit: int) -> dict:
+            return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+        confirm = {"title": plain("Render the final version?", 100),
+                   "text": {"type": "mrkdwn", "text": "The same request and seed at the final settings "
+                            f"(WANBOT_FINAL). Estimated cost: *{money(final_usd)}*."},
+                   "confirm": plain(f"Render for {money(final_usd)}", 30), "deny": plain("Not now", 30)}
+        elements.insert(1, button("🎬 Final", FINAL_ACTION, job_id, confirm=confirm))
     return {"type": "actions", "block_id": "review_actions", "elements": elements}
+
+
+def _final_usd(job: Job) -> float | None:
+    draft = job.extra.get("draft")
+    value = draft.get("final_usd") if isinstance(draft, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def video_message(job: Job) -> tuple[str, list[dict]]:
     seconds = job.billed_seconds
-    billed = money(job.billed_cost_usd) + (f" for {seconds:g} s" if seconds is not None else "")
+    billed = billed_text(job, seconds=seconds)
     head = f"🎬 *{escape(mode_title(job.mode))}* · job `{clip_escaped(job.id, 100)}` · billed {billed}"
+    seed = (job.request.get("input") or {}).get("seed")
+    if isinstance(seed, int):  # with its seed, so a take can be reproduced (variations, Final)
+        head += f" · seed `{seed}`"
     blocks = [section(f"{head}\n{prompt_quote(job, 1000)}")]
     review = review_line(job)
     if review:
         blocks.append(context(review))
-    blocks.append(review_actions(job.id))
+    blocks.append(review_actions(job.id, final_usd=_final_usd(job)))
     return f"Video for job {job.id} · billed {billed}", blocks
 
 
@@ -281,5 +320,5 @@ def link_fallback_message(job: Job, reason: str, expires_hint: str | None) -> tu
             f"{link} · billed {money(job.billed_cost_usd)}.{expiry}")
     if len(text) > SECTION_MAX:  # a huge URL: keep the message valid, say so
         text = f"🎬 Job `{clip_escaped(job.id, 100)}` is ready, but its link is too long to post."
-    blocks = [section(text), review_actions(job.id)]
+    blocks = [section(text), review_actions(job.id, final_usd=_final_usd(job))]
     return f"Video for job {job.id}: download link (upload impossible)", blocks

@@ -16,7 +16,16 @@ from typing import Any
 
 from bot.slack.blocks.mrkdwn import clip, escape
 from bot.slack.grammar import field_name
-from bot.wan.request import MODE_FIELDS, SHORT_NAMES, FieldProblem, FieldSpec, Mode, parse_mode
+from bot.wan.request import (
+    ALL_FIELDS,
+    EXTRA_FIELDS,
+    MODE_FIELDS,
+    SHORT_NAMES,
+    FieldProblem,
+    FieldSpec,
+    Mode,
+    parse_mode,
+)
 
 GENERATE_CALLBACK = "wan_generate"
 REQUEST_CHANGES_CALLBACK = "wan_request_changes"
@@ -68,8 +77,13 @@ def _mode_option(mode: Mode) -> dict:
     return _option(mode_label(mode), mode.value)
 
 
-def _field_specs(mode: Mode) -> tuple[FieldSpec, ...]:
-    return MODE_FIELDS[mode]
+def _field_specs(mode: Mode, carries: Iterable[str] | None = None) -> tuple[FieldSpec, ...]:
+    """The page's fields, then the model's own parameters the configured format carries (`carries`,
+    from `WireFormat.carries`; None: the page's fields only)."""
+    if not carries:
+        return MODE_FIELDS[mode]
+    carried = set(carries)
+    return MODE_FIELDS[mode] + tuple(spec for spec in EXTRA_FIELDS[mode] if spec.name in carried)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -133,6 +147,13 @@ def _element(spec: FieldSpec, value: Any) -> dict:
         initial = initial or next((o for o in options if o["value"] == str(spec.default)), None)
         if initial is not None:
             element["initial_option"] = initial
+        return element
+    if spec.kind == "bool":  # on/off, or unset (the upstream's default)
+        options = [_option("on", "on"), _option("off", "off")]
+        element = {"type": "static_select", "action_id": spec.name, "options": options,
+                   "placeholder": plain("Upstream default", 150)}
+        if isinstance(value, bool) or value in ("on", "off"):
+            element["initial_option"] = options[0 if value in (True, "on") else 1]
         return element
     if spec.kind == "url":
         element = {"type": "url_text_input", "action_id": spec.name,
@@ -201,14 +222,24 @@ def _problems_by_field(errors: Iterable[FieldProblem] | Mapping[str, str] | None
     grouped: dict[str, list[str]] = {}
     for name, message in items:
         target = block_id_for(name, field_names, fallback)
-        grouped.setdefault(target, []).append(str(message))
+        grouped.setdefault(target, []).append(_named(name, target, message))
     return grouped
+
+
+_REQUEST_FIELDS = {spec.name for specs in EXTRA_FIELDS.values() for spec in specs}  # may have no input
+
+
+def _named(name: str, target: str, message: object) -> str:
+    """A problem about a request field the form shows no input for (one the gateway's format cannot
+    carry) is shown under another field: it says which field it is about."""
+    field = field_name(name)
+    return f"{field}: {message}" if field in _REQUEST_FIELDS and field != target else str(message)
 
 
 def mode_modal(mode: Mode | None, prefill: Mapping[str, Any] | None = None, *, price_per_second: float,
                private_metadata: str = "",
                errors: Iterable[FieldProblem] | Mapping[str, str] | None = None,
-               kept_image: str | None = None) -> dict:
+               kept_image: str | None = None, carries: Iterable[str] | None = None) -> dict:
     """The generate modal. Bare (mode None): the selector and a hint. With a mode: its fields,
     prefilled, and any problems shown under the field they concern. `kept_image` (Tweak of a job
     whose image was attached in Slack): the image field may stay empty to keep that image."""
@@ -220,7 +251,7 @@ def mode_modal(mode: Mode | None, prefill: Mapping[str, Any] | None = None, *, p
             "text": "Pick a mode and its fields appear. Tip: `/wan t2v a fox in the snow` skips the form.",
         }]})
     else:
-        specs = _field_specs(mode)
+        specs = _field_specs(mode, carries)
         names = {s.name for s in specs}
         grouped = _problems_by_field(errors, names, main_text_field(mode))
         duration = prefill.get("duration")
@@ -229,6 +260,9 @@ def mode_modal(mode: Mode | None, prefill: Mapping[str, Any] | None = None, *, p
             "type": "mrkdwn", "text": f"*{escape(mode_label(mode))}* · estimated cost {cost or 'unknown'}",
         }]})
         for spec in specs:
+            if spec is next((e for e in EXTRA_FIELDS[mode] if e in specs), None):
+                blocks.append({"type": "header", "block_id": "model_own",
+                               "text": plain("Wan 2.6's own parameters (optional)", 150)})
             block = field_block(spec, prefill.get(spec.name), price_per_second=price_per_second,
                                 duration=duration)
             if kept_image and spec.name == "image_url":
@@ -285,7 +319,7 @@ def parse_modal_submission(view: Mapping[str, Any]) -> tuple[Mode, dict[str, Any
     mode_state = (values.get(MODE_BLOCK) or {}).get(MODE_ACTION) or {}
     mode = parse_mode(_element_value(mode_state) or "")
     fields: dict[str, Any] = {}
-    for spec in _field_specs(mode):
+    for spec in ALL_FIELDS[mode]:  # a block the form did not show has no value: reading all is safe
         block = values.get(spec.name) or {}
         state = block.get(spec.name) or next(iter(block.values()), None) or {}
         raw = _element_value(state)
@@ -334,13 +368,14 @@ def block_id_for(field: str, field_names: set[str] | None = None, fallback: str 
     return name if name in field_names else fallback
 
 
-def modal_errors(problems: Iterable[FieldProblem], *, mode: Mode | None = None) -> dict:
+def modal_errors(problems: Iterable[FieldProblem], *, mode: Mode | None = None,
+                 carries: Iterable[str] | None = None) -> dict:
     """`response_action: errors` for a view_submission: each message on its field's block."""
-    names = {s.name for s in _field_specs(mode)} if mode is not None else None
+    names = {s.name for s in _field_specs(mode, carries)} if mode is not None else None
     errors: dict[str, str] = {}
     for problem in problems:
         block_id = block_id_for(problem[0], names, main_text_field(mode))
-        message = str(problem[1])
+        message = _named(problem[0], block_id, problem[1])
         errors[block_id] = clip(f"{errors[block_id]}; {message}" if block_id in errors else message, ERROR_MAX)
     return {"response_action": "errors", "errors": errors}
 

@@ -16,7 +16,7 @@ from typing import Any
 from bot.redact import redact
 from bot.slack.blocks.mrkdwn import MAX_BLOCKS, SECTION_MAX, clip, context, escape, money, section
 from bot.triage import TriageResult
-from bot.triage.report import confidence_level
+from bot.triage.report import confidence_level, task_table
 
 HEADER_MAX = 150
 VALUE_MAX = 2000
@@ -27,6 +27,7 @@ SHORTCUT_ID = "triage_message"
 REPLY_MODAL_ID = "triage_reply_edit"
 REPLY_BLOCK = "reply"
 REPLY_LANGUAGE_ACTION = "triage_reply_language"
+EXPORT_ACTION = "triage_refunds_csv"
 LANGUAGE_NAMES = {"en": "English", "zh": "中文"}
 REPLY_INPUT = "text"
 
@@ -117,6 +118,8 @@ def triage_report(result: TriageResult, *, source: str, reply_ref: str | None = 
         text = ":warning: *Evidence conflicts, check by hand:*\n" + "\n".join(f"• {escape(c)}" for c in result.conflicts)
         blocks.append(section(text))
     blocks += _code_sections("*Evidence*", evidence_lines(result))[:20]
+    if len(result.tasks) > 1:  # several tasks: a verdict each and the total due
+        blocks += _code_sections("*Per task*", [_code(line) for line in task_table(result.tasks)[1:]])[:3]
     if result.notes:
         blocks.append(context("\n".join(f"Note: {escape(n)}" for n in result.notes)))
     blocks.append(section(f"*Next step:* {escape(result.next_step)}"))
@@ -186,6 +189,13 @@ def reply_modal(ref: str, reply_text: str, *, language: str | None = None, langu
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": blocks,
     }
+
+
+def export_button() -> dict[str, Any]:
+    """Under "Refunds due" in the admins' `/wan spend team`: post the CSV in a thread of this channel."""
+    return {"type": "actions", "block_id": "refunds_due_export", "elements": [{
+        "type": "button", "action_id": EXPORT_ACTION, "value": "30d",
+        "text": {"type": "plain_text", "text": "Post refunds due as CSV"}}]}
 
 
 def reply_ref(raw: str | None) -> str | None:

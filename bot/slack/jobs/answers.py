@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 
-from bot.jobs.models import Job
+from bot.jobs.models import Job, JobState
 from bot.jobs.tracker import CannotCancel
 from bot.slack.blocks.card import status_message
 from bot.slack.blocks.messages import jobs_list, spend_message
+from bot.slack.blocks.mrkdwn import money
+from bot.slack.blocks.triage import export_button
 from bot.slack.jobs.limits import month_start, utc_midnight
 from bot.slack.services import Services
 from bot.slack.web.members import is_member
@@ -41,9 +43,16 @@ async def cancel_job(services: Services, job_ref: str, user_id: str) -> str:
     if job.user_id != user_id and not services.is_admin(user_id):
         return f"Only <@{job.user_id}> (who started job `{job.id}`) or an admin can cancel it."
     try:
-        await services.tracker.cancel(job.id, by=user_id)
+        job = await services.tracker.cancel(job.id, by=user_id)
     except CannotCancel as exc:
         return f"Can't cancel: {exc}."
+    if job.cancel_requested and job.state == JobState.CANCELED:
+        billed = f"was billed {money(job.billed_cost_usd)}" if job.billed_cost_usd else "was not billed"
+        return (f"Job `{job.id}` is canceled: its task had already ended upstream and {billed}; "
+                "the video will not be posted.")
+    if job.cancel_requested:
+        return (f"Job `{job.id}` is canceled: its video will not be posted, but the gateway cannot stop "
+                "the task, so it renders on, is billed, and counts toward your limits until it ends.")
     return f"Job `{job.id}` is canceled."
 
 
@@ -60,11 +69,14 @@ async def spend_answer(services: Services, user_id: str, scope: str) -> tuple[st
         team_month = await store.spend(since=month_start(now))
         by_user = await store.spend_by("user_id", since=month_start(now))
         by_channel = await store.spend_by("channel_id", since=month_start(now))
-        return spend_message(today["billed_usd"], month["billed_usd"], **mine,
-                             team={u: usd for u, usd, _ in by_user}, team_today_usd=team_today["billed_usd"],
-                             team_month_usd=team_month["billed_usd"],
-                             channels={c: usd for c, usd, _ in by_channel},
-                             refunds_due=await store.refunds_due(since=now - 30 * 86400))
+        refunds_due = await store.refunds_due(since=now - 30 * 86400)
+        text, blocks = spend_message(today["billed_usd"], month["billed_usd"], **mine,
+                                     team={u: usd for u, usd, _ in by_user}, team_today_usd=team_today["billed_usd"],
+                                     team_month_usd=team_month["billed_usd"],
+                                     channels={c: usd for c, usd, _ in by_channel}, refunds_due=refunds_due)
+        if refunds_due[0]:
+            blocks.append(export_button())  # the CSV goes in a thread of this channel, on the admin's click
+        return text, blocks
     text, blocks = spend_message(today["billed_usd"], month["billed_usd"], **mine)
     if scope == "team":
         blocks.append({"type": "context", "elements": [

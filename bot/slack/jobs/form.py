@@ -28,7 +28,7 @@ from bot.slack.jobs.limits import check_limits
 from bot.slack.jobs.start import start_job
 from bot.slack.services import Services
 from bot.slack.web.posting import slack_error, tell_user
-from bot.wan.request import FieldProblem, RequestInvalid, VideoRequest, build_request
+from bot.wan.request import FieldProblem, Mode, RequestInvalid, VideoRequest, build_request
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,17 @@ async def open_view(services: Services, trigger_id: str, view: dict) -> None:
         log.warning("views.open failed", extra={"error": slack_error(exc)})
 
 
+def carried(services: Services, mode: Mode | None) -> tuple[str, ...] | None:
+    """The fields the configured wire format carries for `mode`: the form offers only those."""
+    return services.gateway.format.carries(mode) if mode is not None else None
+
+
 async def open_form(services: Services, trigger_id: str, command: grammar.OpenModal, *, channel_id: str,
                     say) -> None:
     """`/wan` without enough to start a job: the form, prefilled, with the problems shown."""
     view = mode_modal(command.mode, command.prefill, price_per_second=services.settings.wan_price_per_second,
-                      private_metadata=modal_metadata(channel_id), errors=command.problems)
+                      private_metadata=modal_metadata(channel_id), errors=command.problems,
+                      carries=carried(services, command.mode))
     try:
         await services.client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
@@ -75,7 +81,7 @@ async def open_tweak(services: Services, trigger_id: str, job: Job) -> None:
     if kept:
         meta["image_job"] = job.id  # an empty image field keeps this job's attached image
     view = mode_modal(mode, prefill, price_per_second=services.settings.wan_price_per_second,
-                      private_metadata=json.dumps(meta), kept_image=kept)
+                      private_metadata=json.dumps(meta), kept_image=kept, carries=carried(services, mode))
     await open_view(services, trigger_id, view)
 
 
@@ -93,7 +99,8 @@ async def switch_mode(services: Services, body: dict) -> None:
         job = await services.store.get_job(metadata_of(view)["image_job"])
         kept = image_label((job.request.get("input", {}) if job else {}).get("image_url"))
     new_view = mode_modal(mode, prefill, price_per_second=services.settings.wan_price_per_second,
-                          private_metadata=view.get("private_metadata") or "", kept_image=kept)
+                          private_metadata=view.get("private_metadata") or "", kept_image=kept,
+                          carries=carried(services, mode))
     try:
         await services.client.views_update(view_id=view["id"], hash=view.get("hash"), view=new_view)
     except SlackApiError as exc:
@@ -124,7 +131,7 @@ async def read_submission(services: Services, user_id: str, view: dict) -> tuple
         if problems := services.gateway.format.check(request):
             raise RequestInvalid(problems)
     except RequestInvalid as exc:
-        return modal_errors(exc.problems, mode=mode), None
+        return modal_errors(exc.problems, mode=mode, carries=carried(services, mode)), None
     except ValueError as exc:  # a forged payload without a mode
         return modal_errors([FieldProblem("mode", str(exc))]), None
     refusal = await check_limits(services, user_id, request)

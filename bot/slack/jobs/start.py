@@ -46,7 +46,8 @@ def _user_lock(user_id: str) -> asyncio.Lock:
 
 async def start_job(services: Services, request: VideoRequest, *, user_id: str, channel_id: str,
                     thread_ts: str | None = None, respond: Respond | None = None,
-                    response_url: str | None = None, request_key: str | None = None) -> Job | None:
+                    response_url: str | None = None, request_key: str | None = None,
+                    extra: dict | None = None) -> Job | None:
     """Check limits, store the job, post its card (in `thread_ts` when given), hand it to the tracker.
 
     Returns the job, or None after telling the user why not (limit, channel membership)."""
@@ -59,7 +60,7 @@ async def start_job(services: Services, request: VideoRequest, *, user_id: str, 
             return None
         job = Job(id=new_job_id(), request=request.body(), origin="slack", user_id=user_id,
                   channel_id=channel_id, thread_ts=thread_ts, response_url=response_url, created_at=time.time(),
-                  estimated_cost_usd=estimate_cost_usd(request, services.settings.wan_price_per_second))
+                  estimated_cost_usd=estimate_cost_usd(request, services.settings.pricing()), extra=extra or {})
         await services.store.create_job(job, request_key=request_key)
     job = await post_card(services, job, respond=respond)
     if job is None:

@@ -7,17 +7,21 @@ from bot.slack.blocks.card import (
     APPROVE_ACTION,
     CANCEL_ACTION,
     CHANGES_ACTION,
+    FINAL_ACTION,
     RERUN_ACTION,
     SHOW_API_ACTION,
     TWEAK_ACTION,
 )
 from bot.slack.blocks.modals import MODE_ACTION
-from bot.slack.blocks.triage import POST_REPLY_ACTION, REPLY_LANGUAGE_ACTION, reply_ref
-from bot.slack.jobs import review
+from bot.slack.blocks.presets import SAVE_PRESET_ACTION
+from bot.slack.blocks.triage import EXPORT_ACTION, POST_REPLY_ACTION, REPLY_LANGUAGE_ACTION, reply_ref
+from bot.slack.blocks.variations import PICK_ACTION
+from bot.slack.jobs import drafts, presets, review, variations
 from bot.slack.jobs.answers import cancel_job
 from bot.slack.jobs.clicks import click_key
 from bot.slack.jobs.form import switch_mode
 from bot.slack.services import services_of
+from bot.slack.triage.export import post_refunds_csv
 from bot.slack.triage.reply import open_reply, switch_language
 
 
@@ -53,6 +57,21 @@ async def on_review_rerun(ack, body, respond, context):
     await review.rerun(services_of(context), *_clicked(body), respond, click=click_key(RERUN_ACTION, body))
 
 
+async def on_review_final(ack, body, respond, context):
+    await ack()
+    await drafts.final(services_of(context), *_clicked(body), respond, click=click_key(FINAL_ACTION, body))
+
+
+async def on_variation_pick(ack, body, respond, context):
+    await ack()
+    await variations.pick(services_of(context), *_clicked(body), respond, click=click_key(PICK_ACTION, body))
+
+
+async def on_save_preset(ack, body, respond, context):
+    await ack()
+    await presets.open_save(services_of(context), _clicked(body)[0], body["trigger_id"], respond)
+
+
 async def on_review_tweak(ack, body, respond, context):
     await ack()
     await review.tweak(services_of(context), _clicked(body)[0], body["trigger_id"], respond)
@@ -78,16 +97,26 @@ async def on_triage_reply_language(ack, body, action, context):
                           view_id=view.get("id", ""), view_hash=view.get("hash"), user_id=body["user"]["id"])
 
 
+async def on_triage_refunds_csv(ack, body, respond, context):
+    await ack()
+    channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    await post_refunds_csv(services_of(context), user_id=body["user"]["id"], channel_id=channel_id, respond=respond)
+
+
 HANDLERS = {
     MODE_ACTION: on_mode_selected,
     CANCEL_ACTION: on_cancel,
     APPROVE_ACTION: on_review_approve,
     CHANGES_ACTION: on_review_changes,
     RERUN_ACTION: on_review_rerun,
+    FINAL_ACTION: on_review_final,
+    PICK_ACTION: on_variation_pick,
+    SAVE_PRESET_ACTION: on_save_preset,
     TWEAK_ACTION: on_review_tweak,
     SHOW_API_ACTION: on_review_show_api,
     POST_REPLY_ACTION: on_triage_post_reply,
     REPLY_LANGUAGE_ACTION: on_triage_reply_language,
+    EXPORT_ACTION: on_triage_refunds_csv,
 }
 
 

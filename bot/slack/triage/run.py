@@ -49,7 +49,8 @@ async def _record(services: Services, result: TriageResult, *, user_id: str, cha
     try:
         return await services.store.add_triage_record(
             staff_user=user_id, channel_id=channel_id, verdict=result.verdict,
-            amount_usd=result.amount_usd, task_ids=list(result.task_ids), summary=summary)
+            amount_usd=result.amount_usd, task_ids=list(result.task_ids), summary=summary,
+            details=result.refunds)
     except Exception:  # the report matters more than its record
         log.exception("could not store the triage record", extra={"user_id": user_id})
         return None

@@ -245,3 +245,14 @@ def test_spend_message_shows_estimates_channels_and_refunds_due_for_admins():
     assert "Estimated at submit: $0.60 today" in text
     assert text.index("<#C1>") < text.index("<#C2>")
     assert "Refunds due" in text and "2 · $6.40" in text
+
+
+def test_a_cancel_the_gateway_cannot_carry_out_says_the_task_renders_on_and_is_billed():
+    asked = {"cancel_requested": {"by": "U0ANA", "why": "the gateway has no cancel for this format"}}
+    _, blocks = job_card(make_job(JobState.RUNNING, progress=40, extra=asked), now=NOW)
+    text = all_text(blocks)
+    assert "Cancel requested" in text and "will be billed" in text and "not be posted" in text
+    assert "<@U0ANA>" in text
+    assert not any(b["type"] == "actions" for b in blocks)  # no second Cancel button
+    _, blocks = job_card(make_job(JobState.CANCELED, billed_cost_usd=0.18, extra=asked), now=NOW)
+    assert "was billed $0.18" in all_text(blocks) and "not posted" in all_text(blocks)

@@ -1,0 +1,48 @@
+"""Presets in the store, on both backends: saved once per name (any case), listed, used, deleted."""
+
+import pytest
+
+from bot.jobs.store import JobStore, PresetExists
+from tests.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
+
+REQUEST = {"model": "wan2-6", "mode": "text-to-video", "input": {"prompt": "a fox", "duration": 5, "seed": 7}}
+
+
+@pytest.fixture
+async def store(store_location):  # noqa: F811
+    s = await JobStore.open(store_location)
+    yield s
+    await s.close()
+
+
+async def test_a_saved_preset_survives_a_reopen_with_its_request_and_author(store_location):  # noqa: F811
+    store = await JobStore.open(store_location)
+    await store.save_preset("Hero-Shot", REQUEST, created_by="U1", source_job_id="j1")
+    await store.close()
+    again = await JobStore.open(store_location)
+    try:
+        preset = await again.get_preset("hero-shot")
+        assert preset.name == "Hero-Shot" and preset.request == REQUEST
+        assert (preset.created_by, preset.source_job_id, preset.uses, preset.last_used_at) == ("U1", "j1", 0, None)
+    finally:
+        await again.close()
+
+
+async def test_a_name_that_clashes_in_any_case_is_refused_and_the_first_kept(store):
+    await store.save_preset("hero", REQUEST, created_by="U1")
+    with pytest.raises(PresetExists):
+        await store.save_preset("HERO", {**REQUEST, "input": {"prompt": "other"}}, created_by="U2")
+    assert (await store.get_preset("hero")).created_by == "U1"
+    assert [p.name for p in await store.list_presets()] == ["hero"]
+
+
+async def test_use_is_counted_and_delete_removes_it(store):
+    await store.save_preset("a", REQUEST, created_by="U1")
+    await store.save_preset("b", REQUEST, created_by="U1")
+    await store.preset_used("A")
+    used = await store.get_preset("a")
+    assert used.uses == 1 and used.last_used_at >= used.created_at
+    assert [p.name for p in await store.list_presets()][0] == "a"  # most recently used first
+    assert await store.delete_preset("B") is True
+    assert await store.delete_preset("b") is False
+    assert await store.get_preset("b") is None
