@@ -9,8 +9,8 @@ import time
 
 from bot.jobs.models import JobState
 from bot.slack.dispatch import handle_command
-from bot.slack.jobs.form import replay_submission
 from bot.slack.jobs.start import post_card
+from bot.slack.jobs.submitted import replay_submission
 from bot.slack.services import Services
 from bot.slack.web.client import scrub
 from bot.slack.web.posting import respond_via

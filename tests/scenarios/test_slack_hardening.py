@@ -8,7 +8,7 @@ import contextlib
 import sqlite3
 
 from bot.slack.blocks.card import RERUN_ACTION
-from bot.slack.jobs import form
+from bot.slack.jobs import submitted
 from bot.slack.recovery import replay_unanswered
 from tests.support.world import ADMIN, ANA, BOB, CHANNEL, TEAM, delivered_job, private_answer
 
@@ -129,16 +129,16 @@ async def test_a_form_submission_is_stored_before_it_is_acknowledged(world, monk
     await world.sender.slash_command("t2v", channel_id=CHANNEL)
     await world.standin.wait_for_call("views.open")
     view = world.standin.last_view()
-    start_submission = form.start_submission
+    start_submission = submitted.start_submission
 
     async def stopped(*args, **kwargs):  # the process stops for good right after the ack
         await asyncio.Event().wait()
 
-    monkeypatch.setattr(form, "start_submission", stopped)
+    monkeypatch.setattr(submitted, "start_submission", stopped)
     reply = await world.sender.view_submission(view, values={"prompt": "a calm lake", "duration": "3"})
     assert reply.status == 200 and reply.elapsed < 3
     assert await world.store.list_jobs(limit=10) == []
-    monkeypatch.setattr(form, "start_submission", start_submission)
+    monkeypatch.setattr(submitted, "start_submission", start_submission)
     # The restart answers what was acknowledged but not answered: the form's job starts, once.
     assert await replay_unanswered(world.services) == 1
     job = await world.job_for_card()

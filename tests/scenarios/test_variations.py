@@ -27,7 +27,8 @@ async def test_four_variations_four_tasks_four_seeds_one_thread_one_summary(worl
                                    timeout=10)
     card = world.standin.message(CHANNEL, summary["ts"])
     assert "estimated $0.48 in all" in str(card["blocks"])  # 4 x 2 s x $0.06
-    picks = [b["accessory"] for b in card["blocks"] if b.get("accessory", {}).get("action_id") == "variation_pick"]
+    picks = [e for b in card["blocks"] if b["type"] == "actions" for e in b["elements"]
+             if e["action_id"] == "variation_pick"]
     assert len(picks) == 4
     # Each video is in the summary's thread, with its seed.
     def four_videos():
@@ -60,3 +61,17 @@ async def test_the_budget_counts_every_variation_before_any_starts(make_world, s
     text = await private_answer(world, reply)
     assert "These 4 jobs ($0.48)" in text and "daily budget" in text
     assert simulator.stats.requests == [] and not await world.services.store.list_jobs(limit=5)
+
+
+async def test_the_form_offers_draft_and_variations(world, simulator):
+    await world.sender.slash_command("t2v")
+    await world.standin.wait_for_call("views.open")
+    view = world.standin.last_view()
+    bad = await world.sender.view_submission(view, values={"prompt": "a fox", "run_variations": "9"})
+    assert "2 to 6" in bad.json()["errors"]["run_variations"]
+    await world.sender.view_submission(view, values={"prompt": "a fox", "duration": "2", "run_variations": "2",
+                                                     "run_draft": ["draft"]})
+    await world.standin.wait_until(lambda: len(simulator.tasks) == 2, timeout=10)
+    jobs = await world.services.store.list_jobs(limit=5)
+    assert len({j.request["input"]["seed"] for j in jobs}) == 2
+    assert all(j.request["input"]["audio"] is False and j.extra.get("draft") for j in jobs)

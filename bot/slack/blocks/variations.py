@@ -31,13 +31,15 @@ def summary_card(jobs: Sequence[Job], *, count: int, total_estimate: float) -> t
         line = f"*{index}.* seed `{seed}` · {status_word(job)} · {cost}"
         if job.review_state == PICKED:
             line += f" · ⭐ picked by {mention(job.reviewed_by)}"
-        block = section(line)
-        if job.state in (JobState.SUCCEEDED, JobState.DELIVERED) and job.review_state != PICKED:
-            block["accessory"] = button("Pick", PICK_ACTION, job.id)
-        blocks.append(block)
+        blocks.append(section(line))
+    # One row of Pick buttons (an actions block, so every client, `python -m bot dev` too, can click them).
+    picks = [button(f"⭐ Pick {index}", PICK_ACTION, job.id) for index, job in enumerate(jobs, 1)
+             if job.state in (JobState.SUCCEEDED, JobState.DELIVERED) and job.review_state != PICKED]
+    if picks:
+        blocks.append({"type": "actions", "block_id": "variation_picks", "elements": picks[:25]})
     if len(jobs) < count:
         blocks.append(context(f"Starting {count - len(jobs)} more…"))
-    done = sum(j.state.terminal for j in jobs)
+    done = sum(j.state.terminal or j.state == JobState.SUCCEEDED for j in jobs)  # rendered (or ended)
     blocks.append(context(f"{done} of {count} finished · billed so far {money(billed)} · each video lands in "
                           "this thread with its seed"))
     text = f"{count} variations: {done} finished, billed {money(billed)} of about {money(total_estimate)}"

@@ -17,17 +17,18 @@ from bot.jobs.models import Job
 from bot.slack import grammar, inbox
 from bot.slack.blocks.card import image_label
 from bot.slack.blocks.modals import (
+    VARIATIONS_BLOCK,
     main_text_field,
     modal_errors,
     mode_modal,
     parse_modal_submission,
     prefill_from_job,
+    run_options,
     selected_mode,
 )
 from bot.slack.jobs.limits import check_limits
-from bot.slack.jobs.start import start_job
 from bot.slack.services import Services
-from bot.slack.web.posting import slack_error, tell_user
+from bot.slack.web.posting import slack_error
 from bot.wan.request import FieldProblem, Mode, RequestInvalid, VideoRequest, build_request
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,16 @@ async def _keep_attached_image(services: Services, view: dict, fields: dict) -> 
         fields["image_url"] = image
 
 
+def submitted_count(view: dict) -> int:
+    """How many variations the form asked for (1: one job); ValueError when out of 2-6."""
+    _, count = run_options(view)
+    if count in ("", "1"):
+        return 1
+    if not count.isdigit() or not 2 <= int(count) <= 6:
+        raise ValueError(f"must be 2 to 6 (or empty for one job); got {count}")
+    return int(count)
+
+
 async def read_submission(services: Services, user_id: str, view: dict) -> tuple[dict | None, VideoRequest | None]:
     """The submitted form as a request to start, or the ack body that shows its problems on the form
     (invalid fields, a gateway that cannot take it, a limit: quick to check, best shown there)."""
@@ -134,7 +145,11 @@ async def read_submission(services: Services, user_id: str, view: dict) -> tuple
         return modal_errors(exc.problems, mode=mode, carries=carried(services, mode)), None
     except ValueError as exc:  # a forged payload without a mode
         return modal_errors([FieldProblem("mode", str(exc))]), None
-    refusal = await check_limits(services, user_id, request)
+    try:
+        count = submitted_count(view)
+    except ValueError as exc:
+        return modal_errors([FieldProblem(VARIATIONS_BLOCK, str(exc))], mode=mode), None
+    refusal = await check_limits(services, user_id, request, count=count)
     if refusal:
         return modal_errors([FieldProblem(main_text_field(mode), refusal)], mode=mode), None
     return None, request
@@ -171,31 +186,3 @@ async def receive_submission(services: Services, user_id: str, view: dict
     if stored is None:
         return _busy(view), None, None
     return None, request, key if stored else None
-
-
-async def start_submission(services: Services, user_id: str, view: dict, request: VideoRequest, key: str) -> None:
-    """After the ack closed the form: its job, where the form was opened; the stored submission is
-    answered with the job in one transaction (or marked answered when it could not start)."""
-    meta = metadata_of(view)
-    channel_id = meta.get("channel_id")
-    if not channel_id:
-        channel_id = user_id  # opened without a channel: the job lives in a DM with the bot
-    try:
-        await start_job(services, request, user_id=user_id, channel_id=channel_id, thread_ts=meta.get("thread_ts"),
-                        request_key=key)
-    finally:
-        await services.store.request_done(key)
-
-
-async def replay_submission(services: Services, payload: dict, key: str) -> None:
-    """After a restart: a submission acknowledged but not started is checked again and started, or
-    its submitter is told why not (the form is gone by now)."""
-    user_id, view = str(payload.get("user_id") or ""), dict(payload.get("view") or {})
-    errors, request = await read_submission(services, user_id, view)
-    if request is None:
-        problems = "; ".join((errors or {}).get("errors", {}).values()) or "the form could not be read"
-        await tell_user(services.client, user_id=user_id, channel_id=None,
-                        text=f"The form you sent before I restarted could not be started: {problems}")
-        await services.store.request_done(key)
-        return
-    await start_submission(services, user_id, view, request, key)

@@ -50,7 +50,8 @@ class VariationSummaries:
             self.cards.submit(replace(job, id=f"summary:{group['channel']}:{group['summary_ts']}"))
 
     async def _send(self, job: Job, _waiting: int | None) -> float | None:
-        fresh = await self.store.get_job(job.extra.get("variation", {}).get("ids", [None])[0] or "") or job
+        ids = (group_of(job) or {}).get("ids") or []
+        fresh = (await self.store.get_job(ids[0]) if ids else None) or job  # the stored group is the newest
         group = group_of(fresh) or group_of(job)
         if group is None:
             return None

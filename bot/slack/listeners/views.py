@@ -11,7 +11,7 @@ from bot.slack.blocks.modals import (
 )
 from bot.slack.blocks.presets import NAME_BLOCK, SAVE_PRESET_CALLBACK, submitted_name
 from bot.slack.blocks.triage import REPLY_BLOCK, REPLY_MODAL_ID, reply_ref, reply_text
-from bot.slack.jobs import form, presets, review
+from bot.slack.jobs import form, presets, review, submitted
 from bot.slack.services import services_of
 from bot.slack.triage.reply import submit_reply
 
@@ -25,7 +25,7 @@ async def on_generate_submitted(ack, body, view, context):
         return
     await ack()  # closes the modal
     if key is not None:
-        await form.start_submission(services, user_id, view, request, key)
+        await submitted.start_submission(services, user_id, view, request, key)
 
 
 async def on_changes_submitted(ack, body, view, context):
