@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.slack import grammar
+from bot.slack import grammar, inbox
 from bot.slack.jobs import answers, presets
 from bot.slack.jobs.attachments import resolve_image
 from bot.slack.jobs.drafts import draft_command
@@ -22,6 +22,8 @@ from bot.slack.triage.run import handle_triage_command
 
 log = logging.getLogger(__name__)
 
+BUSY = "busy"  # what `receive` returns when nothing could be stored in time
+
 
 def command_key(command: dict) -> str:
     """One key per slash command: its trigger id (a Slack retry carries the same one)."""
@@ -30,10 +32,13 @@ def command_key(command: dict) -> str:
 
 
 async def receive(services: Services, command: dict) -> str | None:
-    """Store the command before it is acknowledged; its key, or None for a retry already stored."""
+    """Store the command before it is acknowledged (bounded: `inbox`). Its key; None for a retry
+    already stored; BUSY when the store did not answer in time (ack with `inbox.BUSY_TEXT`)."""
     key = command_key(command)
     # Slack's legacy verification `token` is a credential: it is never written to the database.
-    fresh = await services.store.receive_request(key, {k: v for k, v in command.items() if k != "token"})
+    fresh, key = await inbox.receive(services, key, {k: v for k, v in command.items() if k != "token"})
+    if fresh is None:
+        return BUSY
     if not fresh:
         log.info("duplicate slash command ignored", extra={"user": command.get("user_id")})
         return None

@@ -6,13 +6,15 @@ private_metadata."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 
 from slack_sdk.errors import SlackApiError
 
 from bot.jobs.models import Job
-from bot.slack import grammar
+from bot.slack import grammar, inbox
 from bot.slack.blocks.card import image_label
 from bot.slack.blocks.modals import (
     VARIATIONS_BLOCK,
@@ -151,3 +153,36 @@ async def read_submission(services: Services, user_id: str, view: dict) -> tuple
     if refusal:
         return modal_errors([FieldProblem(main_text_field(mode), refusal)], mode=mode), None
     return None, request
+
+
+def submission_key(view: dict) -> str:
+    return f"view:{view['id']}:{view.get('hash')}"
+
+
+def _busy(view: dict) -> dict:
+    try:
+        mode = parse_modal_submission(view)[0]
+    except (RequestInvalid, ValueError):
+        mode = None
+    return modal_errors([FieldProblem(main_text_field(mode), inbox.BUSY_TEXT)], mode=mode)
+
+
+async def receive_submission(services: Services, user_id: str, view: dict
+                             ) -> tuple[dict | None, VideoRequest | None, str | None]:
+    """Before the ack, within Slack's 3 s: (the ack body that keeps the form open with its
+    problems, or "busy", None, None), or (None, the request, the key of the stored submission) to
+    start after the ack; the key is None for a repeat of a stored submission."""
+    started = time.monotonic()
+    try:
+        errors, request = await asyncio.wait_for(read_submission(services, user_id, view), inbox.PRE_ACK_SECONDS)
+    except TimeoutError:
+        return _busy(view), None, None
+    if errors is not None:
+        return errors, None, None
+    key = submission_key(view)
+    payload = {"kind": "view", "user_id": user_id, "view": view}
+    stored, key = await inbox.receive(services, key, payload,
+                                      within=inbox.PRE_ACK_SECONDS - (time.monotonic() - started))
+    if stored is None:
+        return _busy(view), None, None
+    return None, request, key if stored else None

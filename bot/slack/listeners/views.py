@@ -19,12 +19,13 @@ from bot.slack.triage.reply import submit_reply
 async def on_generate_submitted(ack, body, view, context):
     services = services_of(context)
     user_id = body["user"]["id"]
-    errors, request = await form.read_submission(services, user_id, view)
+    errors, request, key = await form.receive_submission(services, user_id, view)  # stored before the ack
     if errors is not None:
-        await ack(**errors)
+        await ack(**errors)  # the form stays open with its problems (or "busy")
         return
     await ack()  # closes the modal
-    await submitted.start_submission(services, user_id, view, request)
+    if key is not None:
+        await submitted.start_submission(services, user_id, view, request, key)
 
 
 async def on_changes_submitted(ack, body, view, context):
