@@ -23,7 +23,8 @@ from bot.logs import setup_logging
 from bot.redact import redact
 from bot.wan.client import GatewayClient
 from bot.wan.formats import get_format
-from bot.wan.request import ALL_FIELDS, RequestInvalid, build_request, parse_mode
+from bot.wan.profiles import with_more_prompt
+from bot.wan.request import ALL_FIELDS, RequestInvalid, VideoRequest, build_request, parse_mode
 
 DEFAULT_OUT_DIR = "wanbot-out"
 
@@ -48,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=dest, metavar="on|off", help=help_text)
         else:
             parser.add_argument(flag, dest=dest, metavar=name.upper(), help=help_text.replace("%", "%%"))
+    parser.add_argument("--preset", metavar="NAME",
+                        help="start from a preset saved in Slack (same WANBOT_DB); --prompt is appended to its "
+                             "prompt, other field flags override it")
     parser.add_argument("-o", "--output", help="where to save the MP4 (default: ./wanbot-out/<job id>.mp4)")
     parser.add_argument("--sim", action="store_true",
                         help="use an embedded gateway simulator instead of WAN_API_BASE (offline rehearsal)")
@@ -93,11 +97,18 @@ def _status_label(job: Job, waiting_position: int | None) -> str:
 
 async def generate(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
+    fields = {name.removeprefix("field_"): value for name, value in vars(args).items()
+              if name.startswith("field_") and value is not None}
     try:
-        mode = parse_mode(args.mode)
-        fields = {name.removeprefix("field_"): value for name, value in vars(args).items()
-                  if name.startswith("field_") and value is not None}
-        request = build_request(mode, fields)
+        if getattr(args, "preset", None):
+            request = await _from_preset(args.preset, fields)
+            if request is None:
+                console.print(f"wanbot: preset: there is no preset {args.preset!r} (WANBOT_DB)", highlight=False)
+                return 2
+            mode = request.mode
+        else:
+            mode = parse_mode(args.mode)
+            request = build_request(mode, fields)
     except RequestInvalid as exc:
         for problem in exc.problems:
             console.print(f"wanbot: {problem.field}: {problem.message}", highlight=False)
@@ -146,6 +157,22 @@ async def generate(args: argparse.Namespace) -> int:
         if simulator:
             await simulator.close()
     return _report(console, job, output)
+
+
+async def _from_preset(name: str, fields: dict) -> VideoRequest | None:
+    """The preset's request: --prompt appended to its prompt, any other field flag overriding it."""
+    settings = load_settings()
+    store = await JobStore.open(settings.wanbot_db)
+    try:
+        preset = await store.get_preset(name)
+        if preset is None:
+            return None
+        request = with_more_prompt(VideoRequest.model_validate(preset.request), fields.pop("prompt", ""))
+        request = request.with_fields(**fields) if fields else request
+        await store.preset_used(preset.name)
+        return request
+    finally:
+        await store.close()
 
 
 def _report(console: Console, job: Job, output: Path | None) -> int:

@@ -31,6 +31,11 @@ class Notifier:
         could be given. Raise to have the tracker retry the delivery later (nothing must be half-posted)."""
         raise NotImplementedError
 
+    async def post_link(self, job: Job, reason: str) -> DeliveryState:
+        """The upload keeps failing: give the video's link (and when it expires) instead. Return LINK.
+        Raise (NotImplementedError by default) to have the tracker keep trying the upload."""
+        raise NotImplementedError
+
     async def video_already_posted(self, job: Job) -> bool:
         """After a crash mid-delivery: did the previous process finish posting? (exactly-once)."""
         return False

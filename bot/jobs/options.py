@@ -29,6 +29,11 @@ class TrackerOptions:
     # A poll's 404 expires a job only past the task's expiry or after 404s for this long (gateway-api.md).
     task_expiry_seconds: float = 24 * 3600
     not_found_grace_seconds: float = 10 * 60
+    # A finished video that cannot be posted (Slack down) is retried, backing off up to the cap, until
+    # its link expires: the URL's own Expires=, else this long after the task ended (gateway-api.md).
+    video_link_seconds: float = 24 * 3600
+    delivery_retry_cap: float = 120.0
+    delivery_retry_scale: float = 1.0   # tests shrink the backoff
     step_retry_seconds: float = 30.0    # after an unexpected error in a step (a bug): try again this much later
 
     @classmethod

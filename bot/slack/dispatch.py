@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import logging
 
-from bot.slack import grammar
-from bot.slack.jobs import answers
+from bot.slack import grammar, inbox
+from bot.slack.jobs import answers, presets
 from bot.slack.jobs.attachments import resolve_image
 from bot.slack.jobs.drafts import draft_command
 from bot.slack.jobs.form import open_form
 from bot.slack.jobs.start import start_job
+from bot.slack.jobs.variations import start_variations
 from bot.slack.services import Services
 from bot.slack.triage.run import handle_triage_command
 
 log = logging.getLogger(__name__)
+
+BUSY = "busy"  # what `receive` returns when nothing could be stored in time
 
 
 def command_key(command: dict) -> str:
@@ -29,10 +32,13 @@ def command_key(command: dict) -> str:
 
 
 async def receive(services: Services, command: dict) -> str | None:
-    """Store the command before it is acknowledged; its key, or None for a retry already stored."""
+    """Store the command before it is acknowledged (bounded: `inbox`). Its key; None for a retry
+    already stored; BUSY when the store did not answer in time (ack with `inbox.BUSY_TEXT`)."""
     key = command_key(command)
     # Slack's legacy verification `token` is a credential: it is never written to the database.
-    fresh = await services.store.receive_request(key, {k: v for k, v in command.items() if k != "token"})
+    fresh, key = await inbox.receive(services, key, {k: v for k, v in command.items() if k != "token"})
+    if fresh is None:
+        return BUSY
     if not fresh:
         log.info("duplicate slash command ignored", extra={"user": command.get("user_id")})
         return None
@@ -64,7 +70,7 @@ async def handle_command(services: Services, command: dict, *, respond, request_
     parsed = resolved.command
     extra = None
     if isinstance(parsed, grammar.Generate) and parsed.draft:
-        parsed, extra = draft_command(services, parsed)
+        parsed, extra = draft_command(services, parsed, variations=parsed.variations)
     if isinstance(parsed, grammar.Generate) and (problems := services.gateway.format.check(parsed.request)):
         # valid for the model, not for this gateway: the form shows why, prefilled
         parsed = grammar.OpenModal(parsed.request.mode, parsed.request.fields(), problems)
@@ -75,9 +81,15 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         if request_key is None and not await services.store.remember_request(key):
             log.info("duplicate slash command ignored", extra={"user": user_id})
             return
-        job = await start_job(services, parsed.request, user_id=user_id, channel_id=channel_id,
-                              respond=respond, response_url=command.get("response_url"), request_key=key,
-                              extra=extra)
+        if parsed.variations > 1:
+            jobs = await start_variations(services, parsed.request, parsed.variations, user_id=user_id,
+                                          channel_id=channel_id, respond=respond,
+                                          response_url=command.get("response_url"), request_key=key, extra=extra)
+            job = jobs[0] if jobs else None
+        else:
+            job = await start_job(services, parsed.request, user_id=user_id, channel_id=channel_id,
+                                  respond=respond, response_url=command.get("response_url"), request_key=key,
+                                  extra=extra)
         if job is not None and resolved.attachment is not None:
             await say(resolved.attachment.note())
     elif isinstance(parsed, grammar.OpenModal):
@@ -92,6 +104,16 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await say(*await answers.status_answer(services, parsed.job_id, user_id))
     elif isinstance(parsed, grammar.Cancel):
         await say(await answers.cancel_job(services, parsed.job_id, user_id))
+    elif isinstance(parsed, grammar.PresetRun):
+        key = request_key or command_key(command)
+        if request_key is None and not await services.store.remember_request(key):
+            return
+        await presets.run(services, parsed.name, parsed.more, user_id=user_id, channel_id=channel_id,
+                          respond=respond, request_key=key, say=say)
+    elif isinstance(parsed, grammar.Presets):
+        await say(await presets.list_answer(services))
+    elif isinstance(parsed, grammar.PresetDelete):
+        await say(await presets.delete(services, parsed.name, user_id))
     elif isinstance(parsed, grammar.Spend):
         await say(*await answers.spend_answer(services, user_id, parsed.scope))
     elif isinstance(parsed, grammar.Triage):

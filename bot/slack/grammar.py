@@ -70,6 +70,7 @@ class OpenModal:
 class Generate:
     request: VideoRequest
     draft: bool = False  # --draft: render with WANBOT_DRAFT's settings (applied by the caller)
+    variations: int = 1  # --variations N: N jobs with distinct seeds under one summary card
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,24 @@ class Usage:
     message: str
 
 
-Command = Help | Jobs | Status | Cancel | Spend | Triage | OpenModal | Generate | Usage
+@dataclass(frozen=True)
+class PresetRun:
+    name: str
+    more: str = ""  # appended to the preset's prompt
+
+
+@dataclass(frozen=True)
+class Presets:
+    pass
+
+
+@dataclass(frozen=True)
+class PresetDelete:
+    name: str
+
+
+Command = (Help | Jobs | Status | Cancel | Spend | Triage | OpenModal | Generate | Usage | PresetRun | Presets
+           | PresetDelete)
 
 EXAMPLE = '/wan t2v a red fox running through snow --duration 8 --ratio 9:16'
 SPEND_SCOPES = {"": "me", "me": "me", "mine": "me", "team": "team", "all": "team"}
@@ -129,6 +147,8 @@ def _help_text() -> str:
         *(_extra_line(mode) for mode in Mode if EXTRA_FIELDS[mode]),
         "`--draft` renders with the cheap draft settings (flash, 720P, silent by default) and a pinned seed; "
         "the video's *Final* button re-renders the same take at the final settings.",
+        "`--variations N` (2-6) starts N jobs with different seeds in one thread under one summary card; "
+        "*Pick* the one you like.",
         "",
         "*Examples*",
         f"• `{EXAMPLE}`",
@@ -143,6 +163,8 @@ def _help_text() -> str:
         "• `/wan status JOB`: where a job stands, e.g. `/wan status j_8f3a2c`",
         "• `/wan cancel JOB`: cancel a job in flight (yours; admins: anyone's)",
         "• `/wan spend`: your spend today and this month; `/wan spend team` for admins",
+        "• `/wan preset NAME [more prompt]`: run a saved preset (the text is added to its prompt); "
+        "`/wan presets` lists them; `/wan preset delete NAME` (its author or an admin)",
         "• `/wan triage TEXT`: support triage of a pasted error or log (support staff)",
     ]
     return "\n".join(lines)
@@ -249,6 +271,10 @@ def _parse(text: str) -> Command:
         return Jobs()
     if first in ("status", "cancel"):
         return _job_command(first, rest)
+    if first == "presets":
+        return Presets()
+    if first == "preset":
+        return _preset_command(rest)
     if first == "spend":
         scope = SPEND_SCOPES.get(rest.lower())
         return Spend(scope) if scope else Usage("`/wan spend` shows your spend; admins: `/wan spend team`.")
@@ -282,12 +308,26 @@ def _job_command(verb: str, rest: str) -> Command:
     return Status(job_id) if verb == "status" else Cancel(job_id)
 
 
+def _preset_command(rest: str) -> Command:
+    tokens = tokenize(rest)
+    if not tokens:
+        return Usage("`/wan preset NAME [more prompt]` runs a preset; `/wan presets` lists them; "
+                     "`/wan preset delete NAME` removes one.")
+    if tokens[0].text.lower() == "delete" and not tokens[0].quoted:
+        if len(tokens) < 2:
+            return Usage("`/wan preset delete NAME` needs the preset's name (`/wan presets` lists them).")
+        return PresetDelete(tokens[1].text)
+    name, _, more = rest.strip().partition(" ")
+    return PresetRun(tokens[0].text if tokens[0].quoted else name, more.strip() if not tokens[0].quoted else
+                     " ".join(t.text for t in tokens[1:]))
+
+
 def _unknown_start(text: str) -> Usage:
     modes = ", ".join(f"`{SHORT_NAMES[m]}`" for m in Mode)
     guess = _clip(text, 80)
     return Usage(
         f"I don't know `{_clip(text.split()[0], 30)}`. Start with a mode ({modes}) or a command "
-        f"(`help`, `jobs`, `status`, `cancel`, `spend`, `triage`).\n"
+        f"(`help`, `jobs`, `status`, `cancel`, `spend`, `triage`, `preset`, `presets`).\n"
         f"For example: `/wan t2v {guess}`, or `/wan` alone for a form."
     )
 
@@ -309,10 +349,12 @@ def flag_map(mode: Mode) -> dict[str, FieldSpec]:
 
 
 def _all_flags() -> set[str]:
-    return {name for mode in Mode for name in flag_map(mode)} | {DRAFT_FLAG}
+    return {name for mode in Mode for name in flag_map(mode)} | {DRAFT_FLAG, VARIATIONS_FLAG}
 
 
 DRAFT_FLAG = "--draft"  # takes no value
+VARIATIONS_FLAG = "--variations"
+VARIATIONS_RANGE = (2, 6)
 
 
 def _looks_like_url(text: str) -> bool:
@@ -363,6 +405,7 @@ def parse_generate(mode: Mode, rest: str) -> Command:
     words: list[str] = []
     bare_urls: list[str] = []
     draft = False
+    variations = 1
     tokens = tokenize(rest)
     i = 0
     while i < len(tokens):
@@ -374,6 +417,17 @@ def parse_generate(mode: Mode, rest: str) -> Command:
         name, eq, value = token.text.partition("=")
         if name.lower() == DRAFT_FLAG and not eq:
             draft = True
+            continue
+        if name.lower() == VARIATIONS_FLAG:
+            if not eq and i < len(tokens) and not _undash(tokens[i]).text.startswith("--"):
+                value, i = tokens[i].text, i + 1
+            low, high = VARIATIONS_RANGE
+            if not value.strip().isdigit() or not low <= int(value) <= high:
+                return _mode_usage(mode, f"`--variations` must be a whole number from {low} to {high} "
+                                         f"(got `{_clip(value, 20) or 'nothing'}`); nothing was started.")
+            variations = int(value)
+            if mode == Mode.VIDEO_EDIT:
+                return _mode_usage(mode, "`--variations` needs a seed to vary, and video edits have none.")
             continue
         spec = flags.get(name.lower())
         if spec is None:
@@ -403,7 +457,7 @@ def parse_generate(mode: Mode, rest: str) -> Command:
     if problems:
         return OpenModal(mode, fields, problems)
     try:
-        return Generate(build_request(mode, fields), draft=draft)
+        return Generate(build_request(mode, fields), draft=draft, variations=variations)
     except RequestInvalid as exc:
         return OpenModal(mode, fields, _typed_problems(exc.problems, fields))
 

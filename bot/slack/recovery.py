@@ -10,6 +10,7 @@ import time
 from bot.jobs.models import JobState
 from bot.slack.dispatch import handle_command
 from bot.slack.jobs.start import post_card
+from bot.slack.jobs.submitted import replay_submission
 from bot.slack.services import Services
 from bot.slack.web.client import scrub
 from bot.slack.web.posting import respond_via
@@ -42,7 +43,7 @@ async def post_missing_cards(services: Services) -> int:
 
 
 async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE) -> int:
-    """Answer the commands a crash cut off after their ack."""
+    """Answer the commands and form submissions a crash cut off after their ack."""
     requests = await services.store.unanswered_requests(since=time.time() - max_age)
     for key, command in requests:
         log.info("answering a command acknowledged before a restart", extra={"user": command.get("user_id")})
@@ -53,9 +54,12 @@ async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE)
                 await reply(*scrub(list(args)), **scrub(kwargs))
 
         try:
-            await handle_command(services, command, respond=respond, request_key=key)
+            if command.get("kind") == "view":  # a form submission (bot.slack.jobs.form)
+                await replay_submission(services, command, key)
+            else:
+                await handle_command(services, command, respond=respond, request_key=key)
         except Exception:
-            log.exception("replaying a command failed")
+            log.exception("replaying a request failed")
         finally:
             await services.store.request_done(key)
     return len(requests)

@@ -92,3 +92,12 @@ def final_request(req: VideoRequest, draft: Mapping[str, Any], final: Mapping[st
     if req.get("audio_url") and changes.get("audio") is False:
         changes.pop("audio")
     return req.with_fields(**changes) if changes else req
+
+
+def with_more_prompt(req: VideoRequest, more: str) -> VideoRequest:
+    """A preset's request with `more` appended to its prompt (the instruction, for an edit)."""
+    more = " ".join(str(more or "").split())
+    if not more:
+        return req
+    name = "instruction" if req.mode is Mode.VIDEO_EDIT else "prompt"
+    return req.with_fields(**{name: f"{req.prompt_text} {more}"})

@@ -4,8 +4,12 @@ its fix."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 
 from bot.slack.blocks.card import RERUN_ACTION
+from bot.slack.jobs import submitted
+from bot.slack.recovery import replay_unanswered
 from tests.support.world import ADMIN, ANA, BOB, CHANNEL, TEAM, delivered_job, private_answer
 
 
@@ -82,3 +86,61 @@ async def test_a_double_click_on_rerun_starts_one_job(world):
     assert "Re-run" in told[0]["body"]["text"]
     await click(ANA)  # another person's click is their own job
     await world.job_for_card(count=3)
+
+
+@contextlib.contextmanager
+def write_locked(world):
+    """Another process holds the database's write lock (a long migration, a backup, a stuck peer)."""
+    other = sqlite3.connect(world.services.settings.wanbot_db, timeout=1, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+async def test_a_command_on_a_write_locked_database_is_acked_in_time_busy_and_nothing_starts(world):
+    with write_locked(world):
+        reply = await world.sender.slash_command("t2v a fox --duration 2", user_id=ANA, channel_id=CHANNEL)
+        assert reply.status == 200 and reply.elapsed < 3, reply.elapsed
+        assert "busy" in reply.text and "nothing was started" in reply.text
+    await asyncio.sleep(1.0)  # the lock is gone: a write that was only late must not start it after all
+    assert await world.store.list_jobs(limit=10) == []
+    assert await world.store.unanswered_requests(since=0) == []  # nor will a restart replay it
+
+
+async def test_a_form_submitted_on_a_write_locked_database_stays_open_saying_busy(world):
+    await world.sender.slash_command("t2v", channel_id=CHANNEL)  # the form, prefilled
+    await world.standin.wait_for_call("views.open")
+    view = world.standin.last_view()
+    with write_locked(world):
+        reply = await world.sender.view_submission(view, values={"prompt": "a calm lake", "duration": "3"})
+        assert reply.status == 200 and reply.elapsed < 3, reply.elapsed
+        assert reply.json()["response_action"] == "errors" and "busy" in str(reply.json()["errors"])
+    await asyncio.sleep(1.0)
+    assert await world.store.list_jobs(limit=10) == []
+    good = await world.sender.view_submission(view, values={"prompt": "a calm lake", "duration": "3"})
+    assert good.status == 200 and good.elapsed < 3
+    await world.job_for_card()  # submitted again once the database is free: it starts
+
+
+async def test_a_form_submission_is_stored_before_it_is_acknowledged(world, monkeypatch):
+    await world.sender.slash_command("t2v", channel_id=CHANNEL)
+    await world.standin.wait_for_call("views.open")
+    view = world.standin.last_view()
+    start_submission = submitted.start_submission
+
+    async def stopped(*args, **kwargs):  # the process stops for good right after the ack
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(submitted, "start_submission", stopped)
+    reply = await world.sender.view_submission(view, values={"prompt": "a calm lake", "duration": "3"})
+    assert reply.status == 200 and reply.elapsed < 3
+    assert await world.store.list_jobs(limit=10) == []
+    monkeypatch.setattr(submitted, "start_submission", start_submission)
+    # The restart answers what was acknowledged but not answered: the form's job starts, once.
+    assert await replay_unanswered(world.services) == 1
+    job = await world.job_for_card()
+    assert job.request["input"]["prompt"] == "a calm lake"
+    assert await replay_unanswered(world.services) == 0

@@ -70,8 +70,8 @@ def _refund_due_text(task_id: str) -> str:
 
 
 async def test_refunds_due_csv_is_posted_in_a_thread_for_admins(world):
-    from tests.scenarios.test_wan_command import answer
     from tests.support.world import ADMIN, ANA, CHANNEL
+    from tests.support.world import private_answer as answer
 
     task_id = "task_CsvExport00000000000000000000001"
     await world.sender.slash_command(_refund_due_text(task_id), user_id=SUPPORT, channel_id=SUPPORT_CHANNEL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from urllib.parse import parse_qs, urlsplit
 
 from bot.jobs import schedule
 from bot.jobs.delivery import DeliveryError, VideoGone, download_video
@@ -13,7 +14,7 @@ from bot.jobs.steps.base import Steps
 
 log = logging.getLogger(__name__)
 
-MAX_DELIVERY_ATTEMPTS = 5
+LINK_AFTER_FAILURES = 5  # failed uploads in a row before the link is offered instead
 
 
 class DeliverStep(Steps):
@@ -68,10 +69,50 @@ class DeliverStep(Steps):
             return False
 
     async def _delivery_problem(self, job: Job, reason: str, *, retryable: bool) -> None:
+        """The video could not be handed over. A paid video is never given up while its link lives:
+        retry with capped backoff, offer the link after a few failed uploads, and end `expired` (not
+        `failed`) when the link runs out first."""
         errors = self._errors[job.id] = self._errors.get(job.id, 0) + 1
-        if retryable and errors < MAX_DELIVERY_ATTEMPTS:
-            await self.store.update(job.id, delivery_state=DeliveryState.NONE)
-            self._schedule(job.id, self.clock() + schedule.retry_delay(errors))
+        if not retryable:
+            await self._end(job, JobState.FAILED, expect=[JobState.SUCCEEDED], error_code="delivery_failed",
+                            error_message=reason, delivery_state=DeliveryState.NONE)
             return
-        await self._end(job, JobState.FAILED, expect=[JobState.SUCCEEDED], error_code="delivery_failed",
-                        error_message=reason, delivery_state=DeliveryState.NONE)
+        now = self.clock()
+        expires = video_expires_at(job, self.options.video_link_seconds, now)
+        if now >= expires:
+            await self._end(job, JobState.EXPIRED, expect=[JobState.SUCCEEDED], error_code="video_expired",
+                            error_message=f"the video link expired before it could be posted ({reason})",
+                            delivery_state=DeliveryState.GONE)
+            return
+        if errors >= LINK_AFTER_FAILURES and await self._post_link_instead(job, reason):
+            return
+        await self.store.update(job.id, delivery_state=DeliveryState.NONE)
+        delay = schedule.retry_delay(errors, cap=self.options.delivery_retry_cap) * self.options.delivery_retry_scale
+        log.info("delivery will be retried", extra={"job_id": job.id, "attempt": errors, "in_s": delay})
+        self._schedule(job.id, min(now + delay, expires))
+
+    async def _post_link_instead(self, job: Job, reason: str) -> bool:
+        try:
+            outcome = await self.notifier.post_link(job, reason)
+        except NotImplementedError:
+            return False
+        except Exception as exc:  # the surface is down altogether: the next try starts with the upload
+            log.warning("posting the link failed too", extra={"job_id": job.id, "error": repr(exc)})
+            return False
+        self._errors.pop(job.id, None)
+        await self._end(job, JobState.DELIVERED, expect=[JobState.SUCCEEDED], delivery_state=outcome)
+        return True
+
+
+def video_expires_at(job: Job, link_seconds: float, now: float) -> float:
+    """When the job's video link stops working: the URL's own `Expires=` (epoch seconds, as on
+    DashScope's OSS links), else `link_seconds` after the task ended."""
+    ended = job.finished_at or now
+    try:
+        values = parse_qs(urlsplit(job.video_url or "").query).get("Expires") or []
+        stated = float(values[0]) if values else None
+    except ValueError:
+        stated = None
+    if stated is not None and ended < stated < ended + 7 * 86400:  # a sane epoch, not a duration
+        return min(stated, ended + link_seconds)
+    return ended + link_seconds

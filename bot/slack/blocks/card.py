@@ -29,7 +29,7 @@ from bot.slack.blocks.mrkdwn import (
     section,
 )
 from bot.wan.errors import BadRequest
-from bot.wan.request import MODE_FIELDS, SHORT_NAMES, Mode
+from bot.wan.request import ALL_FIELDS, SHORT_NAMES, Mode
 
 PROMPT_SHOWN = 2500
 
@@ -72,7 +72,7 @@ def mode_title(mode: str) -> str:
 def _labels(mode: str) -> dict[str, str]:
     for m in Mode:
         if m.value == mode:
-            return {spec.name: re.sub(r"\s*\(.*\)$", "", spec.label) for spec in MODE_FIELDS[m]}
+            return {spec.name: re.sub(r"\s*\(.*\)$", "", spec.label) for spec in ALL_FIELDS[m]}
     return {}
 
 
@@ -111,6 +111,8 @@ def _value(name: str, value: Any) -> str:
         return ", ".join(clip_escaped(str(v), 300) for v in value)
     if name == "duration":
         return f"{escape(str(value))} s"
+    if isinstance(value, bool):  # the model's on/off parameters, as the flags spell them
+        return "on" if value else "off"
     return clip_escaped(one_line(str(value)), 300)
 
 
@@ -305,6 +307,9 @@ def video_message(job: Job) -> tuple[str, list[dict]]:
     seconds = job.billed_seconds
     billed = billed_text(job, seconds=seconds)
     head = f"🎬 *{escape(mode_title(job.mode))}* · job `{clip_escaped(job.id, 100)}` · billed {billed}"
+    seed = (job.request.get("input") or {}).get("seed")
+    if isinstance(seed, int):  # with its seed, so a take can be reproduced (variations, Final)
+        head += f" · seed `{seed}`"
     blocks = [section(f"{head}\n{prompt_quote(job, 1000)}")]
     review = review_line(job)
     if review:

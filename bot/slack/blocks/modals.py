@@ -272,6 +272,10 @@ def mode_modal(mode: Mode | None, prefill: Mapping[str, Any] | None = None, *, p
             blocks.append(block)
             if spec.name in grouped:
                 blocks.append(_problem_block(f"{spec.name}__problem", grouped[spec.name]))
+        if carries and mode is not Mode.VIDEO_EDIT:
+            blocks.extend(run_option_blocks(prefill))
+            if VARIATIONS_BLOCK in grouped:
+                blocks.append(_problem_block(f"{VARIATIONS_BLOCK}__problem", grouped[VARIATIONS_BLOCK]))
     view = {
         "type": "modal",
         "callback_id": GENERATE_CALLBACK,
@@ -282,6 +286,38 @@ def mode_modal(mode: Mode | None, prefill: Mapping[str, Any] | None = None, *, p
         "blocks": blocks,
     }
     return view
+
+
+DRAFT_BLOCK = DRAFT_ACTION = "run_draft"
+VARIATIONS_BLOCK = VARIATIONS_ACTION = "run_variations"
+
+
+def run_option_blocks(prefill: Mapping[str, Any]) -> list[dict]:
+    """How to run it: as a draft (WANBOT_DRAFT, with a Final button after), and how many variations."""
+    draft = {"text": plain("Draft: cheap settings first (WANBOT_DRAFT), then a Final button", 75),
+             "value": "draft"}
+    element: dict[str, Any] = {"type": "checkboxes", "action_id": DRAFT_ACTION, "options": [draft]}
+    if prefill.get(DRAFT_BLOCK):
+        element["initial_options"] = [draft]
+    variations: dict[str, Any] = {"type": "number_input", "action_id": VARIATIONS_ACTION,
+                                  "is_decimal_allowed": False, "min_value": "1", "max_value": "6"}
+    if prefill.get(VARIATIONS_BLOCK):
+        variations["initial_value"] = str(prefill[VARIATIONS_BLOCK])
+    return [
+        {"type": "header", "block_id": "run_options", "text": plain("How to run it", 150)},
+        {"type": "input", "block_id": DRAFT_BLOCK, "optional": True, "label": plain("Draft"), "element": element},
+        {"type": "input", "block_id": VARIATIONS_BLOCK, "optional": True, "label": plain("Variations"),
+         "element": variations,
+         "hint": plain("2-6 jobs with different seeds under one summary card; empty or 1: one job", HINT_MAX)},
+    ]
+
+
+def run_options(view: Mapping[str, Any]) -> tuple[bool, str]:
+    """(draft ticked, the variations text as typed) from a generate submission."""
+    values = (view.get("state") or {}).get("values") or {}
+    ticked = ((values.get(DRAFT_BLOCK) or {}).get(DRAFT_ACTION) or {}).get("selected_options") or []
+    count = ((values.get(VARIATIONS_BLOCK) or {}).get(VARIATIONS_ACTION) or {}).get("value") or ""
+    return bool(ticked), str(count).strip()
 
 
 def _initial_number_or_default(specs: tuple[FieldSpec, ...], duration: Any) -> Any:
@@ -375,7 +411,8 @@ def modal_errors(problems: Iterable[FieldProblem], *, mode: Mode | None = None,
     names = {s.name for s in _field_specs(mode, carries)} if mode is not None else None
     errors: dict[str, str] = {}
     for problem in problems:
-        block_id = block_id_for(problem[0], names, main_text_field(mode))
+        block_id = (VARIATIONS_BLOCK if problem[0] == VARIATIONS_BLOCK
+                    else block_id_for(problem[0], names, main_text_field(mode)))
         message = _named(problem[0], block_id, problem[1])
         errors[block_id] = clip(f"{errors[block_id]}; {message}" if block_id in errors else message, ERROR_MAX)
     return {"response_action": "errors", "errors": errors}

@@ -26,12 +26,13 @@ def final_of(services: Services, request: VideoRequest) -> VideoRequest:
                          carries=_carries(services, request))
 
 
-def draft_command(services: Services, parsed: grammar.Generate) -> tuple[grammar.Generate, dict[str, Any]]:
+def draft_command(services: Services, parsed: grammar.Generate, *,
+                  variations: int = 1) -> tuple[grammar.Generate, dict[str, Any]]:
     """The drafted command, and what its job keeps for the Final button (the final's estimate)."""
     request = draft_request(parsed.request, services.settings.draft_profile(),
                             carries=_carries(services, parsed.request))
     final_usd = services.settings.pricing().estimate(final_of(services, request))
-    return grammar.Generate(request), {"draft": {"final_usd": final_usd}}
+    return grammar.Generate(request, variations=variations), {"draft": {"final_usd": final_usd}}
 
 
 async def final(services: Services, job_id: str, user_id: str, respond, *, click: str) -> Job | None:

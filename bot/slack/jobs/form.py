@@ -6,24 +6,27 @@ private_metadata."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 
 from slack_sdk.errors import SlackApiError
 
 from bot.jobs.models import Job
-from bot.slack import grammar
+from bot.slack import grammar, inbox
 from bot.slack.blocks.card import image_label
 from bot.slack.blocks.modals import (
+    VARIATIONS_BLOCK,
     main_text_field,
     modal_errors,
     mode_modal,
     parse_modal_submission,
     prefill_from_job,
+    run_options,
     selected_mode,
 )
 from bot.slack.jobs.limits import check_limits
-from bot.slack.jobs.start import start_job
 from bot.slack.services import Services
 from bot.slack.web.posting import slack_error
 from bot.wan.request import FieldProblem, Mode, RequestInvalid, VideoRequest, build_request
@@ -119,6 +122,16 @@ async def _keep_attached_image(services: Services, view: dict, fields: dict) -> 
         fields["image_url"] = image
 
 
+def submitted_count(view: dict) -> int:
+    """How many variations the form asked for (1: one job); ValueError when out of 2-6."""
+    _, count = run_options(view)
+    if count in ("", "1"):
+        return 1
+    if not count.isdigit() or not 2 <= int(count) <= 6:
+        raise ValueError(f"must be 2 to 6 (or empty for one job); got {count}")
+    return int(count)
+
+
 async def read_submission(services: Services, user_id: str, view: dict) -> tuple[dict | None, VideoRequest | None]:
     """The submitted form as a request to start, or the ack body that shows its problems on the form
     (invalid fields, a gateway that cannot take it, a limit: quick to check, best shown there)."""
@@ -133,18 +146,44 @@ async def read_submission(services: Services, user_id: str, view: dict) -> tuple
         return modal_errors(exc.problems, mode=mode, carries=carried(services, mode)), None
     except ValueError as exc:  # a forged payload without a mode
         return modal_errors([FieldProblem("mode", str(exc))]), None
-    refusal = await check_limits(services, user_id, request)
+    try:
+        count = submitted_count(view)
+    except ValueError as exc:
+        return modal_errors([FieldProblem(VARIATIONS_BLOCK, str(exc))], mode=mode), None
+    refusal = await check_limits(services, user_id, request, count=count)
     if refusal:
         return modal_errors([FieldProblem(main_text_field(mode), refusal)], mode=mode), None
     return None, request
 
 
-async def start_submission(services: Services, user_id: str, view: dict, request: VideoRequest) -> None:
-    """After the ack closed the form: one job per submitted view, where the form was opened."""
-    meta = metadata_of(view)
-    channel_id = meta.get("channel_id")
-    if not channel_id:
-        channel_id = user_id  # opened without a channel: the job lives in a DM with the bot
-    if not await services.store.remember_request(f"view:{view['id']}:{view.get('hash')}"):
-        return
-    await start_job(services, request, user_id=user_id, channel_id=channel_id, thread_ts=meta.get("thread_ts"))
+def submission_key(view: dict) -> str:
+    return f"view:{view['id']}:{view.get('hash')}"
+
+
+def _busy(view: dict) -> dict:
+    try:
+        mode = parse_modal_submission(view)[0]
+    except (RequestInvalid, ValueError):
+        mode = None
+    return modal_errors([FieldProblem(main_text_field(mode), inbox.BUSY_TEXT)], mode=mode)
+
+
+async def receive_submission(services: Services, user_id: str, view: dict
+                             ) -> tuple[dict | None, VideoRequest | None, str | None]:
+    """Before the ack, within Slack's 3 s: (the ack body that keeps the form open with its
+    problems, or "busy", None, None), or (None, the request, the key of the stored submission) to
+    start after the ack; the key is None for a repeat of a stored submission."""
+    started = time.monotonic()
+    try:
+        errors, request = await asyncio.wait_for(read_submission(services, user_id, view), inbox.PRE_ACK_SECONDS)
+    except TimeoutError:
+        return _busy(view), None, None
+    if errors is not None:
+        return errors, None, None
+    key = submission_key(view)
+    payload = {"kind": "view", "user_id": user_id, "view": view}
+    stored, key = await inbox.receive(services, key, payload,
+                                      within=inbox.PRE_ACK_SECONDS - (time.monotonic() - started))
+    if stored is None:
+        return _busy(view), None, None
+    return None, request, key if stored else None

@@ -28,10 +28,14 @@ def _resets_in(now: float) -> str:
     return f"at 00:00 UTC (in {hours} h {minutes} min)"
 
 
-async def check_limits(services: Services, user_id: str, request: VideoRequest) -> str | None:
-    """Why this user may not start this job now, or None."""
+async def check_limits(services: Services, user_id: str, request: VideoRequest, count: int = 1) -> str | None:
+    """Why this user may not start this job (or `count` of them, e.g. variations) now, or None."""
     settings = services.settings
     active, committed_usd = await services.store.commitments(user_id)
+    if count > 1 and active + count > settings.wanbot_max_active_jobs_per_user:
+        return (f"{count} jobs would take you past the limit of {settings.wanbot_max_active_jobs_per_user} "
+                f"in flight per person (WANBOT_MAX_ACTIVE_JOBS_PER_USER; you have {active}). "
+                "Ask for fewer variations, or wait for some to finish.")
     if active >= settings.wanbot_max_active_jobs_per_user:
         return (f"You already have {active} jobs in flight, the limit per person "
                 f"(WANBOT_MAX_ACTIVE_JOBS_PER_USER = {settings.wanbot_max_active_jobs_per_user}). "
@@ -43,9 +47,10 @@ async def check_limits(services: Services, user_id: str, request: VideoRequest) 
     today = await services.store.spend(since=utc_midnight(now), user_id=user_id)
     # Billed spend, plus what the jobs not billed yet (in flight, or unknown) are expected to cost.
     committed = today["billed_usd"] + committed_usd
-    cost = estimate_cost_usd(request, settings.pricing())
+    cost = estimate_cost_usd(request, settings.pricing()) * count
     if committed + cost > budget + 1e-9:
-        return (f"This job ({money(cost)}) would take you over your daily budget of {money(budget)} "
+        what = "This job" if count == 1 else f"These {count} jobs"
+        return (f"{what} ({money(cost)}) would take you over your daily budget of {money(budget)} "
                 f"(WANBOT_USER_DAILY_BUDGET_USD): {money(committed)} spent or committed today. "
                 f"It resets {_resets_in(now)}.")
     return None

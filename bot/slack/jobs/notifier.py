@@ -25,6 +25,7 @@ from bot.jobs.notifier import Notifier
 from bot.jobs.store import JobStore
 from bot.slack.blocks.card import job_card, link_fallback_message, video_message
 from bot.slack.jobs.card_updates import CardUpdater
+from bot.slack.jobs.summaries import VariationSummaries
 from bot.slack.metrics import Metrics
 from bot.slack.web.posting import (
     INVITE_HINT,
@@ -73,12 +74,15 @@ class SlackNotifier(Notifier):
         self.cards = CardUpdater(self._send_card, per_minute=card_per_minute, min_interval=card_min_interval,
                                  tick_interval=card_tick_interval)
         self._uploaded: dict[str, str] = {}  # job id -> file id shared but not yet followed by its message
+        self.summaries = VariationSummaries(client, store, per_minute=card_per_minute, min_interval=card_min_interval)
 
     def start(self) -> None:
         self.cards.start()
+        self.summaries.start()
 
     async def stop(self, grace: float = 3.0) -> None:
         await self.cards.stop(grace)
+        await self.summaries.stop(grace)
         await self.http.aclose()
 
     # -- the card ------------------------------------------------------------------------------
@@ -91,6 +95,7 @@ class SlackNotifier(Notifier):
         """Re-render the card (e.g. after a review decision)."""
         if job.channel_id and job.message_ts:
             self.cards.submit(job, waiting_position)
+        self.summaries.changed(job)  # a --variations job: its summary card too
 
     async def _send_card(self, job: Job, waiting_position: int | None) -> float | None:
         fresh = await self.store.get_job(job.id) or job  # render what is stored now, not a stale copy
@@ -144,6 +149,9 @@ class SlackNotifier(Notifier):
         self._uploaded.pop(job.id, None)
         self._delivered(job)
         return DeliveryState.POSTED
+
+    async def post_link(self, job: Job, reason: str) -> DeliveryState:
+        return await self._post_link(job, reason)
 
     async def _post_link(self, job: Job, reason: str, *, invite: bool = False) -> DeliveryState:
         """The upload is impossible: post the link and its expiry instead (or tell the requester)."""

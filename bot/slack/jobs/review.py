@@ -10,7 +10,8 @@ import time
 from bot.jobs.models import Job
 from bot.slack.blocks.messages import api_request_message
 from bot.slack.blocks.modals import request_changes_modal
-from bot.slack.blocks.mrkdwn import clip_escaped, mention
+from bot.slack.blocks.mrkdwn import clip_escaped, mention, section
+from bot.slack.blocks.presets import save_button
 from bot.slack.jobs.clicks import first_click
 from bot.slack.jobs.form import open_tweak, open_view
 from bot.slack.jobs.start import start_job
@@ -57,8 +58,9 @@ async def approve(services: Services, job_id: str, user_id: str, respond) -> Non
     if job is None:
         await job_gone(job_id, respond)
         return
+    text = f"✅ Approved by {mention(user_id)}"
     await services.client.chat_postMessage(channel=job.channel_id, thread_ts=job.thread_ts or job.message_ts,
-                                           text=f"✅ Approved by {mention(user_id)}")
+                                           text=text, blocks=[section(text), save_button(job.id)])
 
 
 async def ask_for_changes(services: Services, job_id: str, trigger_id: str) -> None:

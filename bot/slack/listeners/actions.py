@@ -13,8 +13,10 @@ from bot.slack.blocks.card import (
     TWEAK_ACTION,
 )
 from bot.slack.blocks.modals import MODE_ACTION
+from bot.slack.blocks.presets import SAVE_PRESET_ACTION
 from bot.slack.blocks.triage import EXPORT_ACTION, POST_REPLY_ACTION, REPLY_LANGUAGE_ACTION, reply_ref
-from bot.slack.jobs import drafts, review
+from bot.slack.blocks.variations import PICK_ACTION
+from bot.slack.jobs import drafts, presets, review, variations
 from bot.slack.jobs.answers import cancel_job
 from bot.slack.jobs.clicks import click_key
 from bot.slack.jobs.form import switch_mode
@@ -60,6 +62,16 @@ async def on_review_final(ack, body, respond, context):
     await drafts.final(services_of(context), *_clicked(body), respond, click=click_key(FINAL_ACTION, body))
 
 
+async def on_variation_pick(ack, body, respond, context):
+    await ack()
+    await variations.pick(services_of(context), *_clicked(body), respond, click=click_key(PICK_ACTION, body))
+
+
+async def on_save_preset(ack, body, respond, context):
+    await ack()
+    await presets.open_save(services_of(context), _clicked(body)[0], body["trigger_id"], respond)
+
+
 async def on_review_tweak(ack, body, respond, context):
     await ack()
     await review.tweak(services_of(context), _clicked(body)[0], body["trigger_id"], respond)
@@ -98,6 +110,8 @@ HANDLERS = {
     CHANGES_ACTION: on_review_changes,
     RERUN_ACTION: on_review_rerun,
     FINAL_ACTION: on_review_final,
+    PICK_ACTION: on_variation_pick,
+    SAVE_PRESET_ACTION: on_save_preset,
     TWEAK_ACTION: on_review_tweak,
     SHOW_API_ACTION: on_review_show_api,
     POST_REPLY_ACTION: on_triage_post_reply,

@@ -9,8 +9,9 @@ from bot.slack.blocks.modals import (
     REQUEST_CHANGES_CALLBACK,
     parse_request_changes,
 )
+from bot.slack.blocks.presets import NAME_BLOCK, SAVE_PRESET_CALLBACK, submitted_name
 from bot.slack.blocks.triage import REPLY_BLOCK, REPLY_MODAL_ID, reply_ref, reply_text
-from bot.slack.jobs import form, review
+from bot.slack.jobs import form, presets, review, submitted
 from bot.slack.services import services_of
 from bot.slack.triage.reply import submit_reply
 
@@ -18,12 +19,13 @@ from bot.slack.triage.reply import submit_reply
 async def on_generate_submitted(ack, body, view, context):
     services = services_of(context)
     user_id = body["user"]["id"]
-    errors, request = await form.read_submission(services, user_id, view)
+    errors, request, key = await form.receive_submission(services, user_id, view)  # stored before the ack
     if errors is not None:
-        await ack(**errors)
+        await ack(**errors)  # the form stays open with its problems (or "busy")
         return
     await ack()  # closes the modal
-    await form.start_submission(services, user_id, view, request)
+    if key is not None:
+        await submitted.start_submission(services, user_id, view, request, key)
 
 
 async def on_changes_submitted(ack, body, view, context):
@@ -33,6 +35,15 @@ async def on_changes_submitted(ack, body, view, context):
         return
     await ack()
     await review.changes_requested(services_of(context), job_id, body["user"]["id"], note)
+
+
+async def on_preset_submitted(ack, body, view, context):
+    job_id, name = submitted_name(view)
+    error = await presets.save(services_of(context), job_id, name, body["user"]["id"])
+    if error:
+        await ack(response_action="errors", errors={NAME_BLOCK: error})
+        return
+    await ack()
 
 
 async def on_triage_reply_submitted(ack, body, view, context):
@@ -49,6 +60,7 @@ HANDLERS = {
     GENERATE_CALLBACK: on_generate_submitted,
     REQUEST_CHANGES_CALLBACK: on_changes_submitted,
     REPLY_MODAL_ID: on_triage_reply_submitted,
+    SAVE_PRESET_CALLBACK: on_preset_submitted,
 }
 
 
