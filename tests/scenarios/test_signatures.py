@@ -1,5 +1,5 @@
 """Only Slack can talk to the bot: unsigned requests and requests replayed more than 5 minutes later are
-refused with 401 and start nothing (forged and 10-minute-old ones: tests/slack_app/test_flow.py)."""
+refused with 401 and start nothing (forged and 10-minute-old ones: tests/scenarios/test_job_flow.py)."""
 
 from __future__ import annotations
 

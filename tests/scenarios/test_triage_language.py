@@ -109,7 +109,7 @@ async def test_refunds_due_csv_is_posted_in_a_thread_for_admins(world):
 async def test_a_report_on_several_tasks_shows_the_per_task_table(world):
     from pathlib import Path
 
-    corpus = Path(__file__).resolve().parents[1] / "triage" / "corpus" / "c8_three_tasks.json"
+    corpus = Path(__file__).resolve().parents[1] / "components" / "triage" / "corpus" / "c8_three_tasks.json"
     await world.sender.slash_command("triage " + corpus.read_text(encoding="utf-8"), user_id=SUPPORT,
                                      channel_id=SUPPORT_CHANNEL)
     response = await world.standin.wait_until(lambda: world.standin.responses, timeout=15)

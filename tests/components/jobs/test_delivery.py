@@ -108,7 +108,7 @@ async def test_memory_does_not_grow_with_the_videos_size(simulator, tmp_path):
     simulator.config.update({"video_mode": "oversize", "oversize_bytes": 300 * 1024 * 1024})
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", DOWNLOAD_SCRIPT, url, simulator.base_url, str(tmp_path),
-        cwd=Path(__file__).resolve().parents[2], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        cwd=Path(__file__).resolve().parents[3], stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()[-2000:]
     size, peak_mb = map(int, out.split())

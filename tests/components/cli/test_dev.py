@@ -7,7 +7,7 @@ from pathlib import Path
 
 import av
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def test_dev_makes_a_video_and_takes_a_review_click_from_piped_input(tmp_path):

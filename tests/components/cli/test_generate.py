@@ -7,7 +7,7 @@ from pathlib import Path
 
 import av
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def _generate(args: list[str], env_extra: dict, cwd: Path) -> tuple[int, str, str]:

@@ -2,7 +2,7 @@
 
 Delivery "posts" by appending the job id to a ledger file (fsync'd), the way Slack would show one
 message per video; `video_already_posted` reads the ledger, as the Slack notifier reads the thread.
-Run: python -m tests.jobs.worker DB BASE_URL API_KEY LEDGER
+Run: python -m tests.components.jobs.worker DB BASE_URL API_KEY LEDGER
 """
 
 from __future__ import annotations

@@ -17,12 +17,12 @@ from bot.jobs.store import JobStore
 from bot.jobs.tracker import new_job_id
 from bot.wan.request import build_request
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 async def _start_worker(db, simulator, ledger):
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.jobs.worker", str(db), simulator.base_url, simulator.config.api_key,
+        sys.executable, "-m", "tests.components.jobs.worker", str(db), simulator.base_url, simulator.config.api_key,
         str(ledger), cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
 
 

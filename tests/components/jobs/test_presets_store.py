@@ -3,7 +3,7 @@
 import pytest
 
 from bot.jobs.store import JobStore, PresetExists
-from tests.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
+from tests.support.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
 
 REQUEST = {"model": "wan2-6", "mode": "text-to-video", "input": {"prompt": "a fox", "duration": 5, "seed": 7}}
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.store import MIGRATIONS, DatabaseUnusable, JobStore
-from tests.backends import store_location  # noqa: F401
+from tests.support.backends import store_location  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 COMMANDS = {
     "generate": ["generate", "--mode", "t2v", "--prompt", "a fox in snow"],

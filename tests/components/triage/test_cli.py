@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .conftest import CORPUS, SECRET_RE
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run_cli(*args, stdin=None):

@@ -15,7 +15,7 @@ from bot.slack.blocks.messages import api_request_message
 from bot.wan.client import GatewayClient
 from bot.wan.request import build_request
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 BASIC = "d2FudXNlcjpwbGFudGVkLXBhc3MtODg4OA=="   # wanuser:planted-pass-8888
 
 

@@ -21,7 +21,7 @@ from bot.sim.server import Simulator
 from bot.triage import triage
 from bot.triage.fetch import NewApiFetcher
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KEY = "sk-sim-local"  # the simulator's one credential: gateway key and new-api access token
 DURATION = 5  # seconds of video: 5 x 0.06 USD = 0.30 USD
 

@@ -5,7 +5,7 @@ import pytest
 
 from bot.jobs.models import DeliveryState, Job, JobState
 from bot.jobs.store import MIGRATIONS, JobStore, StaleTransition
-from tests.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
+from tests.support.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
 
 
 def _job(job_id: str, **kw) -> Job:

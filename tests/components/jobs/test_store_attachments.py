@@ -13,7 +13,7 @@ import pytest
 from bot.jobs.attachments import KEEP_AFTER_END_SECONDS
 from bot.jobs.models import Job, JobState
 from bot.jobs.store import JobStore
-from tests.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
+from tests.support.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
 
 IMAGE = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(3 * 1024 * 1024)).decode()
 

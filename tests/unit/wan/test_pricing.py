@@ -10,7 +10,7 @@ from bot.config import SettingsError, load_settings
 from bot.wan.pricing import PriceTableError, Pricing, parse_price_table, settle
 from bot.wan.request import build_request, estimate_cost_usd
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "prices" / "dashscope-intl.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "prices" / "dashscope-intl.toml"
 T2V = {"prompt": "a fox in snow"}
 I2V = {"prompt": "waves", "image_url": "https://example.com/a.png"}
 R2V = {"prompt": "character1 waves", "reference_video_url": ["https://example.com/c1.mp4"]}

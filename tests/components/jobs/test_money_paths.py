@@ -15,7 +15,8 @@ from bot.jobs.store import JobStore
 from bot.jobs.tracker import new_job_id
 from bot.sim import script
 from bot.sim.script import Scripted
-from tests.jobs.conftest import t2v
+
+from .conftest import t2v
 
 
 async def test_one_404_on_a_poll_never_expires_a_young_paid_task(run_tracker, simulator, recorder):

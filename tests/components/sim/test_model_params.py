@@ -16,7 +16,7 @@ import pytest
 
 from bot.sim import SimConfig, Simulator
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FORMATS = ["unified", "openai", "dashscope"]
 DS_SUBMIT = "/api/v1/services/aigc/video-generation/video-synthesis"
 
