@@ -1,4 +1,5 @@
-"""Fixtures of the job tests: a running tracker against the simulator, with a real SQLite file."""
+"""Fixtures of the job tests: a running tracker against the simulator, with a real SQLite file; and
+`store`, a store opened on each backend in turn (SQLite, then PostgreSQL) for the store's own tests."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from bot.jobs.tracker import Tracker, TrackerOptions
 from bot.wan.client import GatewayClient
 from bot.wan.request import build_request
 from tests.conftest import bounded
+from tests.support.backends import store_location  # noqa: F401  (every store test on both backends)
 
 
 def t2v(prompt="a red fox in snow", **fields):
@@ -35,3 +37,10 @@ async def run_tracker(simulator, make_settings, recorder, tmp_path):
     yield start
     for tracker, client, store in started:
         await bounded(tracker.stop(grace=1), client.aclose(), store.close())
+
+
+@pytest.fixture
+async def store(store_location):  # noqa: F811
+    s = await JobStore.open(store_location)
+    yield s
+    await s.close()

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from bot.jobs.models import Job, JobState
 from bot.jobs.store import JobStore
-from tests.support.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
 
 
-async def test_unknown_and_unfinished_jobs_count_at_their_estimate_until_billed(store_location):  # noqa: F811
+async def test_unknown_and_unfinished_jobs_count_at_their_estimate_until_billed(store_location):
     store = await JobStore.open(store_location)
     try:
         ends = {"p": None, "r": JobState.RUNNING, "s": JobState.SUCCEEDED, "u": JobState.UNKNOWN,

@@ -3,19 +3,11 @@
 import pytest
 
 from bot.jobs.store import JobStore, PresetExists
-from tests.support.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
 
 REQUEST = {"model": "wan2-6", "mode": "text-to-video", "input": {"prompt": "a fox", "duration": 5, "seed": 7}}
 
 
-@pytest.fixture
-async def store(store_location):  # noqa: F811
-    s = await JobStore.open(store_location)
-    yield s
-    await s.close()
-
-
-async def test_a_saved_preset_survives_a_reopen_with_its_request_and_author(store_location):  # noqa: F811
+async def test_a_saved_preset_survives_a_reopen_with_its_request_and_author(store_location):
     store = await JobStore.open(store_location)
     await store.save_preset("Hero-Shot", REQUEST, created_by="U1", source_job_id="j1")
     await store.close()

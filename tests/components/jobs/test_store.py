@@ -5,19 +5,11 @@ import pytest
 
 from bot.jobs.models import DeliveryState, Job, JobState
 from bot.jobs.store import MIGRATIONS, JobStore, StaleTransition
-from tests.support.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
 
 
 def _job(job_id: str, **kw) -> Job:
     return Job(id=job_id, request={"model": "wan2-6", "mode": "text-to-video", "input": {"prompt": "a fox", "duration": 5}},
                estimated_cost_usd=0.3, **kw)
-
-
-@pytest.fixture
-async def store(store_location):  # noqa: F811
-    s = await JobStore.open(store_location)
-    yield s
-    await s.close()
 
 
 async def test_database_is_owner_only_and_migrated_once(tmp_path):
@@ -33,7 +25,7 @@ async def test_database_is_owner_only_and_migrated_once(tmp_path):
     await again.close()
 
 
-async def test_migrated_once_on_either_backend(store_location):  # noqa: F811
+async def test_migrated_once_on_either_backend(store_location):
     store = await JobStore.open(store_location)
     assert await store.schema_version() == len(MIGRATIONS)
     await store.create_job(_job("j1", created_at=100.5))

@@ -8,12 +8,8 @@ import json
 import os
 import time
 
-import pytest
-
 from bot.jobs.attachments import KEEP_AFTER_END_SECONDS
 from bot.jobs.models import Job, JobState
-from bot.jobs.store import JobStore
-from tests.support.backends import store_location  # noqa: F401  (the fixture: every test on both backends)
 
 IMAGE = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(3 * 1024 * 1024)).decode()
 
@@ -22,13 +18,6 @@ def _i2v(job_id: str, image: str = IMAGE, **kw) -> Job:
     return Job(id=job_id, request={"model": "wan2-6", "mode": "image-to-video",
                                    "input": {"prompt": "the cat waves", "duration": 5, "image_url": image}},
                estimated_cost_usd=0.5, **kw)
-
-
-@pytest.fixture
-async def store(store_location):  # noqa: F811
-    s = await JobStore.open(store_location)
-    yield s
-    await s.close()
 
 
 async def test_the_job_row_and_every_list_hold_a_stub_and_the_submit_gets_the_image(store):

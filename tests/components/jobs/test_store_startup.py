@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from bot.jobs.store import MIGRATIONS, DatabaseUnusable, JobStore
-from tests.support.backends import store_location  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -66,7 +65,7 @@ async def test_a_database_from_a_newer_release_is_refused(tmp_path, command):
     _assert_one_line_refusal(code, output, "newer than this release")
 
 
-async def test_newer_schema_is_refused_on_both_backends(store_location):  # noqa: F811
+async def test_newer_schema_is_refused_on_both_backends(store_location):
     store = await JobStore.open(store_location)
     async with store.db.transaction() as tx:
         await tx.execute("INSERT INTO schema_version VALUES (?)", (len(MIGRATIONS) + 5,))
