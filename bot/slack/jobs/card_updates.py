@@ -71,6 +71,7 @@ class CardUpdater:
         self._blocked_until = 0.0                 # a 429 pauses every update (the limit is global)
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()           # set whenever nothing is left to send
+        self._sending: _Pending | None = None     # the render on the wire (no longer in _pending)
         self._task: asyncio.Task | None = None
         self._ticker: asyncio.Task | None = None
 
@@ -81,7 +82,9 @@ class CardUpdater:
 
     async def stop(self, grace: float = 3.0) -> None:
         """Send what is urgent (terminal states) within `grace`, then stop."""
-        if any(p.urgent for p in self._pending.values()):
+        # A final render already taken off the queue counts too: cancelling its chat.update mid-way
+        # would leave the card showing a state the job has left.
+        if any(p.urgent for p in self._pending.values()) or (self._sending and self._sending.urgent):
             await self.idle(grace)
         for task in (self._ticker, self._task):
             if task:
@@ -105,7 +108,7 @@ class CardUpdater:
 
     async def idle(self, timeout: float = 10.0) -> None:
         """Wait until nothing is pending (tests, shutdown)."""
-        if self._pending:
+        if self._pending or self._sending:
             self._drained.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drained.wait(), timeout)
@@ -145,11 +148,14 @@ class CardUpdater:
         pending = self._pending.pop(job_id)
         self.bucket.take()
         self._last_sent[job_id] = time.monotonic()
+        self._sending = pending
         try:
             retry_in = await self._send(pending.job, pending.waiting_position)
         except Exception:
             log.exception("card update failed", extra={"job_id": job_id})
             retry_in = None
+        finally:
+            self._sending = None
         if retry_in is not None:
             self._blocked_until = time.monotonic() + retry_in
             self._pending.setdefault(job_id, pending)  # unless a newer render arrived meanwhile

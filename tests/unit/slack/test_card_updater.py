@@ -50,3 +50,21 @@ async def test_stop_returns_even_when_a_render_arrives_as_it_is_called():
         await asyncio.sleep(0)
         updater.submit(Job(id="j1", request={"mode": "t2v", "prompt": "x", "duration": 5}, state=JobState.RUNNING))
         await asyncio.wait_for(updater.stop(0), 5)
+
+
+async def test_stop_waits_for_a_final_card_already_being_sent():
+    # A job's final render was taken off the queue and its chat.update was on the wire when SIGTERM
+    # came: stop() saw nothing pending and cancelled the send, so the card stayed "rendering 25%".
+    sent = []
+
+    async def slow_send(job, position):
+        await asyncio.sleep(0.3)  # a slow Slack
+        sent.append(job.state)
+
+    updater = CardUpdater(slow_send, per_minute=6000, burst=100, min_interval=0.0, tick_interval=0)
+    updater.start()
+    updater.submit(Job(id="j1", request={"mode": "t2v", "prompt": "x", "duration": 5}, state=JobState.DELIVERED))
+    await asyncio.sleep(0.05)  # the updater has taken it and is sending
+    assert updater.backlog == 0
+    await asyncio.wait_for(updater.stop(3.0), 5)
+    assert sent == [JobState.DELIVERED]
