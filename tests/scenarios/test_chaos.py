@@ -68,11 +68,13 @@ async def test_chaos_200_commands_5_sigkills_nothing_lost_nothing_twice(tmp_path
 
     async def send_one(i: int) -> None:
         """One command as Slack delivers it: retried (same trigger, X-Slack-Retry-Num) when the bot
-        does not answer, up to three retries, as Slack does."""
+        does not answer. Slack spreads its retries over minutes; five here, over about 22 s, so a
+        restart on a loaded machine (several seconds) still leaves each command a try at the new
+        process."""
         prompt = f"chaos scene {i} a paper boat in the rain"
         user, channel = USERS[i % len(USERS)], CHANNELS[i % len(CHANNELS)]
         trigger, response_url = standin.new_trigger_id(), standin.new_response_url(channel, None, user)
-        for attempt in range(4):
+        for attempt in range(6):
             options = {"retry_num": attempt, "retry_reason": "http_error"} if attempt else {}
             try:
                 reply = await sender.slash_command(f"t2v {prompt} --duration 2", user_id=user, channel_id=channel,
@@ -124,7 +126,7 @@ async def test_chaos_200_commands_5_sigkills_nothing_lost_nothing_twice(tmp_path
                 await asyncio.sleep(0.005)
             await asyncio.sleep(rng.uniform(0.0, 0.08))
             await kill_and_restart(f"uploading ({uploads()} uploads so far)")
-        await asyncio.wait_for(sending, 60)
+        await asyncio.wait_for(sending, 120)
 
         # Let it run to the end: every job in a terminal state, every card of a finished job final.
         terminal = {s.value for s in JobState if s.terminal}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 from bot.slack.blocks.triage import POST_REPLY_ACTION
 from tests.support.triage_inputs import MISROUTED, SECRETS, refund_due_jsonl, report_text, shortcut_report
@@ -199,3 +200,24 @@ async def test_post_reply_still_works_after_a_restart(world):
     await world.sender.view_submission(view, user_id=SUPPORT, values={"reply": "Please use the task API."})
     posted = await world.standin.wait_for_message(SUPPORT_CHANNEL, "1700000000.000700", timeout=10)
     assert posted["text"] == "Please use the task API." and posted["thread_ts"] == "1700000000.000700"
+
+
+async def test_shortcut_measures_stuck_from_the_complained_message_not_the_log(world):
+    # The log ends a minute after the submit; the customer complained 45 minutes later. "Stuck" is
+    # measured from the message's own time, so the report flags it (the log alone would not).
+    submitted = int(time.time()) - 7200
+    rows = [
+        {"id": 940, "task_id": "task_waitingQ1", "platform": "wan", "quota": 1000000, "status": "IN_PROGRESS",
+         "submit_time": submitted, "progress": "30%", "properties": {"origin_model_name": "wan2.6-t2v"}},
+        {"id": 7010, "created_at": submitted + 60, "type": 2, "model_name": "wan2.6-t2v", "quota": 1000000,
+         "other": json.dumps({"is_task": True, "request_path": "/v1/videos", "task_id": "task_waitingQ1"})},
+    ]
+    file = world.standin.add_file("rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode(),
+                                  "application/x-ndjson")
+    message = {"type": "message", "user": CUSTOMER, "ts": f"{submitted + 45 * 60}.000100",
+               "text": "my video task_waitingQ1 never arrived", "files": [file]}
+    shown = report_text(await shortcut_report(world, message))
+    assert "task_in_progress" in shown
+    assert "stuck" in shown.lower()
+    record = (await world.store.triage_records())[0]
+    assert record["verdict"] == "task_in_progress" and "stuck" in json.dumps(record).lower()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
@@ -35,6 +36,35 @@ _SELECT_JOBS = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
 # a power cut, each would mean a second paid submit or a second post; the store makes them durable.
 _PAID_STATES = frozenset({JobState.SUBMITTED, JobState.DELIVERED})
 _PAID_FIELDS = frozenset({"task_id", "delivery_state"})
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What counts toward one user's limits at one moment (bot/slack/jobs/limits.py judges it)."""
+
+    active: int               # jobs that count (see `_commitments`)
+    committed_usd: float      # their estimated cost, those not billed yet
+    billed_today_usd: float   # billed spend of jobs created since the day's start
+
+
+async def _commitments(runner: Any, user_id: str | None) -> tuple[int, float]:
+    """The one home of that rule: jobs still in flight (a cancel that could not stop the task
+    upstream included) and `unknown` jobs, each at its estimate until its bill is known. `runner`
+    is the database or a transaction (both `fetch`)."""
+    counted = [s.value for s in JobState.COUNTED]
+    rows = await runner.fetch(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN billed_cost_usd IS NULL THEN estimated_cost_usd"
+        f" ELSE 0 END), 0) FROM jobs WHERE user_id = ? AND state IN ({_marks(counted)})",
+        [user_id, *counted])
+    return rows[0][0], round(float(rows[0][1]), 4)
+
+
+async def _standing(runner: Any, user_id: str | None, day_start: float) -> Standing:
+    active, committed = await _commitments(runner, user_id)
+    rows = await runner.fetch(
+        "SELECT COALESCE(SUM(billed_cost_usd), 0) FROM jobs WHERE user_id = ? AND created_at >= ?",
+        (user_id, day_start))
+    return Standing(active, committed, round(float(rows[0][0]), 4))
 
 
 class StaleTransition(Exception):
@@ -101,27 +131,58 @@ class JobStore(PresetQueries):
     async def create_job(self, job: Job, *, request_key: str | None = None) -> Job:
         """Insert a new job; with `request_key`, the incoming request (see `receive_request`) is marked
         answered by this job in the same transaction, so a replay can never start it twice."""
-        now = time.time()
-        job.created_at = job.created_at or now
-        job.updated_at = now
-        stored, moved = attachments.split(job.request)
-        values = {name: _encode(name, getattr(job, name)) for name in _JOB_COLUMNS}
-        values["request"] = _encode("request", stored)
+        stored, moved = self._prepare(job)
         async with self.db.transaction() as tx:
-            await tx.execute(f"INSERT INTO jobs ({', '.join(values)}) VALUES ({_marks(values)})",
-                             list(values.values()))
-            for name, data in moved.items():
-                await tx.execute("INSERT INTO job_attachments (job_id, field, data) VALUES (?, ?, ?)",
-                                 (job.id, name, data))
-            await tx.execute(
-                "INSERT INTO job_events (job_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, ?, ?)",
-                (job.id, now, job.state.value, json.dumps({"estimated_cost_usd": job.estimated_cost_usd})))
-            if request_key is not None:
-                await tx.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ?",
-                                 (job.id, request_key))
+            await self._insert(tx, job, stored, moved, request_key)
         if moved:  # storage grows only here, so pruning here bounds it
             await self.prune_attachments()
         return job
+
+    async def create_job_within_limits(self, job: Job, admit: Callable[[Standing], str | None], *,
+                                       day_start: float, request_key: str | None = None) -> str | None:
+        """Insert a new job (as `create_job`) unless `admit`, shown the user's standing, refuses it.
+
+        The check and the insert are one transaction serialised per user across every process on
+        the database (`lock_user`: an advisory lock on PostgreSQL, the write lock taken up front on
+        SQLite), so two starts of one user, on one replica or two, can never both pass a limit that
+        admits one. The refusal, or None when the job was stored."""
+        stored, moved = self._prepare(job)
+        async with self.db.transaction() as tx:
+            await tx.lock_user(job.user_id or "")
+            refusal = admit(await _standing(tx, job.user_id, day_start))
+            if refusal is None:
+                await self._insert(tx, job, stored, moved, request_key)
+        if moved and refusal is None:
+            await self.prune_attachments()
+        return refusal
+
+    async def standing(self, user_id: str, *, day_start: float) -> Standing:
+        """What counts toward a user's limits now (a quick check; starts re-check inside their insert)."""
+        return await _standing(self.db, user_id, day_start)
+
+    @staticmethod
+    def _prepare(job: Job) -> tuple[dict[str, Any], dict[str, str]]:
+        now = time.time()
+        job.created_at = job.created_at or now
+        job.updated_at = now
+        return attachments.split(job.request)
+
+    @staticmethod
+    async def _insert(tx: Any, job: Job, stored: dict[str, Any], moved: dict[str, str],
+                      request_key: str | None) -> None:
+        values = {name: _encode(name, getattr(job, name)) for name in _JOB_COLUMNS}
+        values["request"] = _encode("request", stored)
+        await tx.execute(f"INSERT INTO jobs ({', '.join(values)}) VALUES ({_marks(values)})",
+                         list(values.values()))
+        for name, data in moved.items():
+            await tx.execute("INSERT INTO job_attachments (job_id, field, data) VALUES (?, ?, ?)",
+                             (job.id, name, data))
+        await tx.execute(
+            "INSERT INTO job_events (job_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, ?, ?)",
+            (job.id, job.updated_at, job.state.value, json.dumps({"estimated_cost_usd": job.estimated_cost_usd})))
+        if request_key is not None:
+            await tx.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ?",
+                             (job.id, request_key))
 
     async def full_request(self, job: Job) -> dict[str, Any] | None:
         """The job's request with its attachments read back (for the submit, a Re-run, a Tweak);
@@ -249,16 +310,8 @@ class JobStore(PresetQueries):
         return [_row_to_job(row) for row in await self.db.fetch(sql, (since,))]
 
     async def commitments(self, user_id: str) -> tuple[int, float]:
-        """What counts toward a user's limits: (jobs, estimated USD of those not billed yet).
-
-        The one home of that rule: jobs still in flight (a cancel that could not stop the task
-        upstream included) and `unknown` jobs, each at its estimate until its bill is known."""
-        counted = [s.value for s in JobState.COUNTED]
-        rows = await self.db.fetch(
-            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN billed_cost_usd IS NULL THEN estimated_cost_usd"
-            f" ELSE 0 END), 0) FROM jobs WHERE user_id = ? AND state IN ({_marks(counted)})",
-            [user_id, *counted])
-        return rows[0][0], round(float(rows[0][1]), 4)
+        """What counts toward a user's limits: (jobs, estimated USD of those not billed yet)."""
+        return await _commitments(self.db, user_id)
 
     async def count_active(self, user_id: str) -> int:
         return (await self.commitments(user_id))[0]

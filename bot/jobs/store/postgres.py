@@ -20,6 +20,9 @@ from bot.jobs.store.sqlite import newer_release
 
 # Any constant: the key of the advisory lock that lets one replica at a time run migrations.
 _MIGRATION_LOCK = 0x77616E626F74
+# The first key of the two-key advisory locks on users (`lock_user`); the second is the user id's hash.
+# Two 32-bit keys never meet the one 64-bit key above (PostgreSQL keeps the two spaces apart).
+_USER_LOCK_SPACE = 0x77616E
 
 
 @functools.lru_cache(maxsize=1024)
@@ -46,6 +49,13 @@ class PostgresTransaction:
 
     async def lock_job(self, job_id: str) -> None:
         await self._conn.execute("SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+
+    async def lock_user(self, user_id: str) -> None:
+        """Serialise this transaction with every other one of this user, on any replica, until it
+        ends: an advisory lock on the user id's hash (released at commit or rollback). Two users
+        whose ids share a hash merely wait for each other. A row lock (`FOR UPDATE`) would not do:
+        the user's first job has no row to lock yet."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _USER_LOCK_SPACE, user_id)
 
 
 class PostgresDatabase:

@@ -35,6 +35,14 @@ class SqliteTransaction:
         """Nothing to do: the write lock already makes this process the only writer, and SQLite's
         own lock the only one of the file while the transaction writes."""
 
+    async def lock_user(self, user_id: str) -> None:
+        """Make this transaction the file's only writer before it reads (BEGIN IMMEDIATE), so a
+        check-then-insert is serialised with every other process on the file, not only with the
+        coroutines behind `write_lock`. Must come first in the transaction: the default deferred
+        transaction only takes SQLite's write lock at its first write, after the reads."""
+        if not self._db.in_transaction:
+            await self._db.execute("BEGIN IMMEDIATE")
+
 
 class SqliteDatabase:
     dialect = "sqlite"

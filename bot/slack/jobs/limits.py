@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from bot.jobs.models import Job
+from bot.jobs.store import Standing
 from bot.slack.blocks.mrkdwn import money
 from bot.slack.services import Services
 from bot.wan.request import VideoRequest, estimate_cost_usd
@@ -28,25 +30,24 @@ def _resets_in(now: float) -> str:
     return f"at 00:00 UTC (in {hours} h {minutes} min)"
 
 
-async def check_limits(services: Services, user_id: str, request: VideoRequest, count: int = 1) -> str | None:
-    """Why this user may not start this job (or `count` of them, e.g. variations) now, or None."""
-    settings = services.settings
-    active, committed_usd = await services.store.commitments(user_id)
-    if count > 1 and active + count > settings.wanbot_max_active_jobs_per_user:
-        return (f"{count} jobs would take you past the limit of {settings.wanbot_max_active_jobs_per_user} "
+def refusal(settings, request: VideoRequest, standing: Standing, *, now: float, count: int = 1) -> str | None:
+    """Why this user may not start this job (or `count` of them, e.g. variations), or None: the
+    rule alone, judged on a standing read by the store (inside the insert's transaction for a start)."""
+    limit = settings.wanbot_max_active_jobs_per_user
+    active = standing.active
+    if count > 1 and active + count > limit:
+        return (f"{count} jobs would take you past the limit of {limit} "
                 f"in flight per person (WANBOT_MAX_ACTIVE_JOBS_PER_USER; you have {active}). "
                 "Ask for fewer variations, or wait for some to finish.")
-    if active >= settings.wanbot_max_active_jobs_per_user:
+    if active >= limit:
         return (f"You already have {active} jobs in flight, the limit per person "
-                f"(WANBOT_MAX_ACTIVE_JOBS_PER_USER = {settings.wanbot_max_active_jobs_per_user}). "
+                f"(WANBOT_MAX_ACTIVE_JOBS_PER_USER = {limit}). "
                 "Wait for one to finish or cancel one (`/wan jobs`, `/wan cancel JOB`).")
     budget = settings.wanbot_user_daily_budget_usd
     if budget is None:
         return None
-    now = time.time()
-    today = await services.store.spend(since=utc_midnight(now), user_id=user_id)
     # Billed spend, plus what the jobs not billed yet (in flight, or unknown) are expected to cost.
-    committed = today["billed_usd"] + committed_usd
+    committed = round(standing.billed_today_usd + standing.committed_usd, 4)
     cost = estimate_cost_usd(request, settings.pricing()) * count
     if committed + cost > budget + 1e-9:
         what = "This job" if count == 1 else f"These {count} jobs"
@@ -54,3 +55,21 @@ async def check_limits(services: Services, user_id: str, request: VideoRequest, 
                 f"(WANBOT_USER_DAILY_BUDGET_USD): {money(committed)} spent or committed today. "
                 f"It resets {_resets_in(now)}.")
     return None
+
+
+async def check_limits(services: Services, user_id: str, request: VideoRequest, count: int = 1) -> str | None:
+    """A quick check before the work of a start (a form's inline error, a variations' summary card).
+    Not a guarantee: `start_job` checks again, atomically with the insert (`admit_and_store`)."""
+    now = time.time()
+    standing = await services.store.standing(user_id, day_start=utc_midnight(now))
+    return refusal(services.settings, request, standing, now=now, count=count)
+
+
+async def admit_and_store(services: Services, job: Job, request: VideoRequest, *,
+                          request_key: str | None = None) -> str | None:
+    """Store the job unless a limit refuses it: check and insert in one transaction serialised per
+    user across every replica on the database. The refusal, or None when the job was stored."""
+    now = time.time()
+    return await services.store.create_job_within_limits(
+        job, lambda standing: refusal(services.settings, request, standing, now=now),
+        day_start=utc_midnight(now), request_key=request_key)

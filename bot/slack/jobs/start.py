@@ -8,17 +8,15 @@ submitted; a card is never posted for a job that was not stored.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-import weakref
 
 from slack_sdk.errors import SlackApiError
 
 from bot.jobs.models import Job
 from bot.jobs.tracker import new_job_id
 from bot.slack.blocks.card import job_card
-from bot.slack.jobs.limits import check_limits
+from bot.slack.jobs.limits import admit_and_store
 from bot.slack.services import Services
 from bot.slack.web.posting import (
     INVITE_HINT,
@@ -34,16 +32,6 @@ from bot.wan.request import VideoRequest, estimate_cost_usd
 log = logging.getLogger(__name__)
 
 
-_user_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-
-def _user_lock(user_id: str) -> asyncio.Lock:
-    lock = _user_locks.get(user_id)
-    if lock is None:
-        lock = _user_locks[user_id] = asyncio.Lock()
-    return lock
-
-
 async def start_job(services: Services, request: VideoRequest, *, user_id: str, channel_id: str,
                     thread_ts: str | None = None, respond: Respond | None = None,
                     response_url: str | None = None, request_key: str | None = None,
@@ -52,16 +40,15 @@ async def start_job(services: Services, request: VideoRequest, *, user_id: str, 
 
     Returns the job, or None after telling the user why not (limit, channel membership)."""
     # One user's check and insert never interleave with another start of theirs (a double-click on
-    # Re-run, two commands at once): otherwise both would pass the budget check and both be billed.
-    async with _user_lock(user_id):
-        refusal = await check_limits(services, user_id, request)
-        if refusal:
-            await tell_user(services.client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
-            return None
-        job = Job(id=new_job_id(), request=request.body(), origin="slack", user_id=user_id,
-                  channel_id=channel_id, thread_ts=thread_ts, response_url=response_url, created_at=time.time(),
-                  estimated_cost_usd=estimate_cost_usd(request, services.settings.pricing()), extra=extra or {})
-        await services.store.create_job(job, request_key=request_key)
+    # Re-run, two commands at once, on one replica or on two): the store runs both in one
+    # transaction serialised per user, otherwise both would pass the budget check and both be billed.
+    job = Job(id=new_job_id(), request=request.body(), origin="slack", user_id=user_id,
+              channel_id=channel_id, thread_ts=thread_ts, response_url=response_url, created_at=time.time(),
+              estimated_cost_usd=estimate_cost_usd(request, services.settings.pricing()), extra=extra or {})
+    refusal = await admit_and_store(services, job, request, request_key=request_key)
+    if refusal:
+        await tell_user(services.client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
+        return None
     job = await post_card(services, job, respond=respond)
     if job is None:
         return None

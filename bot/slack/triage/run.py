@@ -61,6 +61,14 @@ def _log_done(result: TriageResult, user_id: str, action: str, started: float) -
                                    "seconds": round(time.monotonic() - started, 3)})
 
 
+def message_time(message: dict[str, Any]) -> float | None:
+    """When the complained-about message was posted (its ts is unix seconds), if it says."""
+    try:
+        return float(message.get("ts") or "") or None
+    except ValueError:
+        return None
+
+
 def bare_task_id(text: str) -> str | None:
     text = text.strip().strip("`").strip()
     return text if TASK_ID_RE.fullmatch(text) else None
@@ -109,10 +117,11 @@ async def triage_message(services: Services, *, user_id: str, channel_id: str, m
         return
     text = clean_slack_text(str(message.get("text") or ""))
     files = [f for f in message.get("files") or [] if isinstance(f, dict)]
+    complained_at = message_time(message)  # "stuck" is measured from the complaint, not from the log
     with tempfile.TemporaryDirectory(prefix="wanbot-triage-") as folder:
         paths, notes = await fetch_files(services, files, Path(folder))
         try:
-            result = await triage(texts=[text] if text.strip() else [], paths=paths,
+            result = await triage(texts=[text] if text.strip() else [], paths=paths, now=complained_at,
                                   settings=services.settings, lookup=_lookup(services))
         except Exception:
             log.exception("triage failed", extra={"user_id": user_id, "triage_action": "shortcut"})
