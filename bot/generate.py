@@ -18,7 +18,7 @@ from bot.config import load_settings
 from bot.jobs.models import DeliveryState, Job, JobState
 from bot.jobs.notifier import Notifier
 from bot.jobs.store import JobStore
-from bot.jobs.tracker import Tracker, TrackerOptions
+from bot.jobs.tracker import Tracker, TrackerOptions, new_job_id
 from bot.logs import setup_logging
 from bot.redact import redact
 from bot.wan.client import GatewayClient
@@ -138,8 +138,10 @@ async def generate(args: argparse.Namespace) -> int:
         TimeElapsedColumn(), console=console, transient=True)
     store = await JobStore.open(settings.wanbot_db)
     client = GatewayClient(settings)
+    # Only ever this job: other `generate` processes on the same WANBOT_DB drive their own.
+    job_id = new_job_id()
     tracker = Tracker(store, client, TerminalNotifier(console, progress),
-                      TrackerOptions.from_settings(settings, origin="cli",
+                      TrackerOptions.from_settings(settings, origin="cli", only_jobs=frozenset({job_id}),
                                                    first_guess_seconds=3.0 if simulator else None))
     try:
         await tracker.start()
@@ -147,7 +149,7 @@ async def generate(args: argparse.Namespace) -> int:
         console.print(f"{mode.value}, {request.duration} s, estimated ${quote.usd:.2f} ({quote.line()})",
                       highlight=False)
         with progress or contextlib.nullcontext():
-            job = await tracker.enqueue(request, origin="cli",
+            job = await tracker.enqueue(request, origin="cli", job_id=job_id,
                                         extra={"output": str(output)} if output else None)
             job = await tracker.wait_for(job.id)
     finally:

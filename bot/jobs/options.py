@@ -25,6 +25,7 @@ class TrackerOptions:
     trusted_origin: str | None = None   # the gateway's own origin (videos there are trusted)
     download_dir: str | None = None
     origin: str | None = None           # resume only jobs of this origin ("cli" or "slack"); None: all
+    only_jobs: frozenset[str] | None = None  # resume only these job ids (`generate`: its own); None: any
     first_guess_seconds: float | None = None  # expected run time before any job was learned (None: Wan's)
     # A poll's 404 expires a job only past the task's expiry or after 404s for this long (gateway-api.md).
     task_expiry_seconds: float = 24 * 3600

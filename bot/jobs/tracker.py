@@ -80,6 +80,8 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
     async def start(self) -> int:
         """Resume every unfinished job, then run the scheduler. Returns how many were resumed."""
         jobs = await self.store.unfinished_jobs(self.options.origin)
+        if self.options.only_jobs is not None:  # `generate`: its own job, never another process's
+            jobs = [job for job in jobs if job.id in self.options.only_jobs]
         for job in jobs:
             self._adopt(job)
         self._accepting = True
@@ -141,15 +143,24 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
         """How many jobs are ahead of this one for an upstream slot (None when not waiting)."""
         return self.slots.waiting_position(job_id)
 
-    async def wait_for(self, job_id: str, timeout: float | None = None) -> Job:
-        """Wait until a job ends (delivered, failed, ...). For the CLI and tests."""
-        event = self._done.setdefault(job_id, asyncio.Event())  # before the read: no missed wake-up
-        job = await self.store.get_job(job_id)
-        if job is None or job.state.terminal:
-            self._done.pop(job_id, None)
-            return job
-        await asyncio.wait_for(event.wait(), timeout)
-        return await self.store.get_job(job_id)
+    async def wait_for(self, job_id: str, timeout: float | None = None, *, recheck: float = 2.0) -> Job:
+        """Wait until a job ends (delivered, failed, ...). For the CLI and tests.
+
+        The store is read again every `recheck` seconds as well: another process may end the job (an
+        admin's cancel in `serve`), which no step of this tracker would report."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            event = self._done.setdefault(job_id, asyncio.Event())  # before the read: no missed wake-up
+            job = await self.store.get_job(job_id)
+            if job is None or job.state.terminal:
+                self._done.pop(job_id, None)
+                return job
+            wait = recheck if deadline is None else min(recheck, deadline - loop.time())
+            if wait <= 0:
+                raise TimeoutError(f"job {job_id} did not end within {timeout} s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), wait)
 
     # -- the scheduler --------------------------------------------------------------------------
 

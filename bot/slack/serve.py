@@ -16,6 +16,7 @@ import signal
 
 from bot.aio import wait_event
 from bot.config import Settings, load_settings
+from bot.jobs.store.exclusive import serving
 from bot.logs import setup_logging
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event | None = None) -> None:
+    # One process per SQLite file: a second one refuses to start (bot/jobs/store/exclusive.py).
+    with serving(settings.wanbot_db):
+        await _serve(settings, host=host, port=port, stop=stop)
+
+
+async def _serve(settings: Settings, *, host: str, port: int, stop: asyncio.Event | None) -> None:
     from bot.slack.app import build_app, start_http
     from bot.slack.recovery import resume
     from bot.slack.services import create_services
