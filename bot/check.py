@@ -1,4 +1,5 @@
-"""`python -m bot check`: are the settings valid, does Slack accept the token, does the gateway answer?
+"""`python -m bot check`: are the settings valid, is the database reachable and migrated, does Slack
+accept the token, does the gateway answer?
 
 Prints one line per check and never a secret (tokens are shown only by their shape).
 """
@@ -10,6 +11,7 @@ import asyncio
 
 from bot.config import Settings, load_settings
 from bot.jobs.store.location import display
+from bot.jobs.store.probe import probe
 from bot.redact import mask, redact, without_credentials
 from bot.wan.client import GatewayClient
 from bot.wan.errors import AuthError, GatewayError, NotFound
@@ -57,7 +59,8 @@ async def run_checks(args: argparse.Namespace) -> int:
     settings = load_settings()
     print(f"settings: ok (database {display(settings.wanbot_db)}, format {settings.wan_api_format}, "
           f"price ${settings.wan_price_per_second}/s)")
-    results = [("gateway", await check_gateway(settings))]
+    database = await probe(settings.wanbot_db)
+    results = [("database", (database.ok, database.message)), ("gateway", await check_gateway(settings))]
     if not args.skip_slack:
         results.append(("slack", await check_slack(settings)))
         mode = "Socket Mode" if settings.slack_app_token else (

@@ -5,6 +5,7 @@ A missing or malformed setting stops start-up with one line naming the variable 
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -168,4 +169,7 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(f"{name} is invalid: {first['msg']}") from None
     for name in ("slack_bot_token", "slack_signing_secret", "slack_app_token", "wan_api_key", "wanbot_newapi_token"):
         register_secret(settings.secret(name))
+    # A password in WANBOT_DB (postgresql://user:password@host/db) is masked wherever it appears too.
+    with contextlib.suppress(ValueError):
+        register_secret(urlsplit(settings.wanbot_db).password)
     return settings
