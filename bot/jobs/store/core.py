@@ -68,6 +68,11 @@ async def _standing(runner: Any, user_id: str | None, day_start: float) -> Stand
     return Standing(active, committed, round(float(rows[0][0]), 4))
 
 
+# The request inbox (seen_requests) keeps a request a day, then forgets it (see `prune_requests`).
+REQUESTS_KEPT_SECONDS = 24 * 3600
+REQUESTS_PRUNE_EVERY = 600.0
+
+
 class StaleTransition(Exception):
     """The job was not in the expected state (someone else moved it first)."""
 
@@ -101,6 +106,7 @@ class JobStore(PresetQueries, BucketQueries):
         self.location = location
         self.path = db.path  # the SQLite file, or the PostgreSQL URL without its password
         self.dialect = db.dialect
+        self._requests_pruned_at = 0.0  # never yet: the first incoming request prunes
 
     @classmethod
     async def open(cls, location: Any) -> JobStore:
@@ -367,6 +373,7 @@ class JobStore(PresetQueries, BucketQueries):
         async with self.db.transaction() as tx:
             added = await tx.execute("INSERT INTO seen_requests (key, at, job_id) VALUES (?, ?, ?)"
                                      " ON CONFLICT DO NOTHING", (key, time.time(), job_id))
+        await self._prune_requests_now_and_then()
         return added == 1
 
     async def receive_request(self, key: str, payload: dict[str, Any]) -> bool:
@@ -375,7 +382,26 @@ class JobStore(PresetQueries, BucketQueries):
             added = await tx.execute("INSERT INTO seen_requests (key, at, payload, done) VALUES (?, ?, ?, 0)"
                                      " ON CONFLICT DO NOTHING",
                                      (key, time.time(), json.dumps(payload, ensure_ascii=False)))
+        await self._prune_requests_now_and_then()
         return added == 1
+
+    async def prune_requests(self, *, now: float | None = None) -> int:
+        """Forget incoming requests older than REQUESTS_KEPT_SECONDS: by then Slack has long stopped
+        retrying (minutes) and a response_url is dead (30 minutes), so no repeat can come and nothing
+        is left to replay. Clicks are kept: "one click, one job" holds however late the repeat."""
+        before = (now if now is not None else time.time()) - REQUESTS_KEPT_SECONDS
+        async with self.db.transaction() as tx:
+            return await tx.execute("DELETE FROM seen_requests WHERE at < ? AND key NOT LIKE ?",
+                                    (before, "click:%"))
+
+    async def _prune_requests_now_and_then(self) -> None:
+        """The inbox grows only on an incoming request, so pruning here bounds it; at most every
+        REQUESTS_PRUNE_EVERY seconds per process (the delete reads the whole table)."""
+        now = time.time()
+        if now - self._requests_pruned_at < REQUESTS_PRUNE_EVERY:
+            return
+        self._requests_pruned_at = now
+        await self.prune_requests(now=now)
 
     async def request_done(self, key: str) -> None:
         async with self.db.transaction() as tx:

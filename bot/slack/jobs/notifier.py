@@ -44,6 +44,15 @@ VIDEO_EVENT = "wanbot_video"
 # Slack-side failures worth retrying later (the tracker retries a delivery that raises).
 TRANSIENT = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 GONE = {"message_not_found", "channel_not_found", "is_archived", "thread_not_found"}
+# In the job's extra: the Slack file id of its uploaded video, stored before the file is shared.
+UPLOADED_FILE = "slack_file_id"
+
+
+def _shared_in(file: dict[str, Any], channel_id: str | None) -> bool:
+    """files.info's file lists `channel_id` among its shares (or its channels, groups or ims)."""
+    listed = [*(file.get("channels") or []), *(file.get("groups") or []), *(file.get("ims") or [])]
+    shares = file.get("shares") or {}
+    return channel_id in listed or any(channel_id in (shares.get(kind) or {}) for kind in ("public", "private"))
 
 
 def video_filename(job: Job) -> str:
@@ -76,7 +85,6 @@ class SlackNotifier(Notifier):
         self.cards = CardUpdater(self._send_card, per_minute=card_per_minute, min_interval=card_min_interval,
                                  tick_interval=card_tick_interval,
                                  bucket=workspace_bucket(store, client.token, card_per_minute))
-        self._uploaded: dict[str, str] = {}  # job id -> file id shared but not yet followed by its message
         self.summaries = VariationSummaries(client, store, per_minute=card_per_minute, min_interval=card_min_interval,
                                             bucket=workspace_bucket(store, client.token, card_per_minute))
 
@@ -129,13 +137,7 @@ class SlackNotifier(Notifier):
             reason = f"the video is {size / 1e6:.0f} MB, over the {self.upload_cap / 1e6:.0f} MB upload limit"
             return await self._post_link(job, reason)
         try:
-            file_id = self._uploaded.get(job.id)
-            if file_id is None:
-                file_id = await upload_bytes(self.client, self.http, video, filename=video_filename(job))
-                await with_membership(self.client, job.channel_id, lambda: complete_upload(
-                    self.client, file_id, title=f"Wan video · job {job.id}", channel_id=job.channel_id,
-                    thread_ts=thread_ts))
-                self._uploaded[job.id] = file_id
+            await self._upload_once(job, video, thread_ts)
         except UploadFailed as exc:
             return await self._post_link(job, str(exc))
         except NotInChannel:
@@ -150,9 +152,50 @@ class SlackNotifier(Notifier):
         text, blocks = video_message(job)
         await post_message(self.client, job.channel_id, thread_ts=thread_ts, text=text, blocks=blocks,
                            metadata=video_metadata(job))
-        self._uploaded.pop(job.id, None)
         self._delivered(job)
         return DeliveryState.POSTED
+
+    async def _upload_once(self, job: Job, video: Path, thread_ts: str | None) -> None:
+        """Upload the video and share it into the thread, one file per job across crashes.
+
+        The file id is stored before files.completeUploadExternal is called: a process killed while
+        that call is on the wire (or whose review message then failed) comes back to the same file
+        instead of uploading a second one. Slack shares the file some time after the call, so a
+        restart may not see the share in the thread yet; files.info says whether it happened."""
+        stored = await self.store.get_job(job.id) or job
+        file_id = stored.extra.get(UPLOADED_FILE)
+        if file_id and await self._shared_already(job, file_id, thread_ts):
+            return
+        file_id = await upload_bytes(self.client, self.http, video, filename=video_filename(job))
+        await self.store.update(job.id, extra={**stored.extra, UPLOADED_FILE: file_id})
+        await self._complete(job, file_id, thread_ts)
+
+    async def _complete(self, job: Job, file_id: str, thread_ts: str | None) -> None:
+        await with_membership(self.client, job.channel_id, lambda: complete_upload(
+            self.client, file_id, title=f"Wan video · job {job.id}", channel_id=job.channel_id,
+            thread_ts=thread_ts))
+
+    async def _shared_already(self, job: Job, file_id: str, thread_ts: str | None) -> bool:
+        """The job's stored upload: True when it is (or now is) shared into the job's channel; False
+        when Slack no longer has it (the bytes never arrived, or it was deleted): upload anew."""
+        try:
+            file = (await self.client.files_info(file=file_id))["file"]
+        except SlackApiError as exc:
+            if slack_error(exc) == "file_not_found":
+                return False
+            raise
+        if _shared_in(file, job.channel_id):
+            return True
+        try:  # not shared yet: the completion never reached Slack, or its share is still on the way
+            await self._complete(job, file_id, thread_ts)
+        except SlackApiError as exc:
+            if slack_error(exc) != "file_not_found":
+                raise
+            # Slack has the file but takes no second completion for it: the first one went through
+            # and its share is on the way.
+            log.info("the upload was completed before a restart; its share is on the way",
+                     extra={"job_id": job.id})
+        return True
 
     async def post_link(self, job: Job, reason: str) -> DeliveryState:
         return await self._post_link(job, reason)

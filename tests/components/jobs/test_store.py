@@ -1,5 +1,6 @@
 import os
 import stat
+import time
 
 import pytest
 
@@ -144,3 +145,36 @@ async def test_the_request_inbox_and_triage_records_on_both_backends(store):
     assert (await store.triage_record(first))["reply"] == "sorry"
     assert [r["id"] for r in await store.triage_records()] == [second, first]
     assert [r["id"] for r in await store.triage_records(verdict="refund_due")] == [first]
+
+
+async def _age_requests(store, seconds: float, *keys: str) -> None:
+    async with store.db.transaction() as tx:
+        for key in keys:
+            await tx.execute("UPDATE seen_requests SET at = at - ? WHERE key = ?", (seconds, key))
+
+
+async def _inbox_keys(store) -> set[str]:
+    return {row[0] for row in await store.db.fetch("SELECT key FROM seen_requests")}
+
+
+async def test_the_request_inbox_forgets_requests_after_a_day_on_both_backends(store, store_location):
+    # Issue 14: the inbox grew by a row per command, event and click, forever. A day is far past Slack's
+    # retries (minutes) and a response_url's life (30 minutes).
+    day = 24 * 3600
+    assert await store.remember_request("event:T1:Ev-old")
+    assert await store.receive_request("T1:cmd-old", {"text": "t2v an old fox"})  # acknowledged, never answered
+    assert await store.remember_request("event:T1:Ev-recent")
+    assert await store.remember_request("click:rerun:C1:1.1:U1")
+    await _age_requests(store, day + 60, "event:T1:Ev-old", "T1:cmd-old", "click:rerun:C1:1.1:U1")
+    await _age_requests(store, day - 3600, "event:T1:Ev-recent")
+
+    later = await JobStore.open(store_location)  # another process (or this one, some minutes on)
+    try:
+        assert await later.receive_request("T1:cmd-new", {"text": "t2v a new fox"})
+        assert await _inbox_keys(later) == {"event:T1:Ev-recent", "click:rerun:C1:1.1:U1", "T1:cmd-new"}
+        assert await later.unanswered_requests(since=0) == [("T1:cmd-new", {"text": "t2v a new fox"})]
+        assert await later.remember_request("event:T1:Ev-recent") is False  # still within its day
+        assert await later.remember_request("click:rerun:C1:1.1:U1") is False  # one click, one job, however late
+        assert await later.prune_requests(now=time.time() + 2 * day) == 2  # the new command and the recent event
+    finally:
+        await later.close()
