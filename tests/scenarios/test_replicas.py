@@ -102,3 +102,30 @@ async def test_slack_retry_delivered_to_another_replica_starts_one_job(tmp_path,
 
 async def _ready(value):
     return value
+
+
+async def test_replicas_share_one_chat_update_budget_for_the_workspace(tmp_path, simulator):
+    # Busy cards on three replicas: running jobs whose progress moves all the time, far more renders
+    # than the budget (12 a minute, a burst of 5) lets through. Slack's limit is the workspace's.
+    simulator.config.update({"queue_seconds": 1.0, "run_seconds": 60.0})
+    standin = await SlackStandIn().start()
+    standin.add_channel(CHANNEL, "general")
+    replicas = await Replicas.start(tmp_path, simulator, standin, count=3, WANBOT_CARD_UPDATES_PER_MINUTE="12")
+    try:
+        sender = replicas.sender()
+        started = time.time()
+        users = ("U0ANA", "U0BEN", "U0CAT")
+        replies = await asyncio.gather(*(sender.slash_command(f"t2v busy card {n} --duration 2", user_id=users[n % 3],
+                                                              channel_id=CHANNEL) for n in range(9)))
+        assert [r.status for r in replies] == [200] * 9
+        assert replicas.proxy.served == [3, 3, 3]
+        await _until(lambda: _ready(len(standin.calls("chat.update")) >= 5), replicas.logs)  # the burst
+        await asyncio.sleep(8.0)  # a window in which the renders far exceed what the budget refills
+        updates = standin.calls("chat.update")
+        elapsed = time.time() - started
+        # One bucket: the burst plus what refilled meanwhile (0.2 a second), and one for rounding.
+        # Three buckets of their own would have sent about three times that.
+        assert len(updates) <= 5 + 0.2 * elapsed + 1, (len(updates), elapsed)
+    finally:
+        await replicas.close()
+        await standin.close()

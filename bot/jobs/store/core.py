@@ -18,6 +18,7 @@ from typing import Any
 
 from bot.jobs import attachments
 from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
+from bot.jobs.store.buckets import BucketQueries
 from bot.jobs.store.location import is_postgresql, sqlite_path
 from bot.jobs.store.presets import PresetQueries
 from bot.jobs.store.schema import MIGRATIONS
@@ -99,7 +100,7 @@ def _marks(values: Iterable[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
-class JobStore(PresetQueries):
+class JobStore(PresetQueries, BucketQueries):
     def __init__(self, db: Any, location: str):
         self.db = db
         self.location = location

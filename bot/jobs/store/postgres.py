@@ -38,6 +38,8 @@ def _rowcount(status: str) -> int:
 
 
 class PostgresTransaction:
+    for_update = " FOR UPDATE"  # appended to a SELECT: its rows stay locked until the transaction ends
+
     def __init__(self, conn: Any):
         self._conn = conn
 

@@ -112,6 +112,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (job_id, field)
     );
     """,
+    # 9: token buckets shared by every replica on the database, one row each (bot/jobs/store/buckets.py):
+    # Slack's chat.update budget is per workspace, not per process
+    """
+    CREATE TABLE rate_buckets (
+        key TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        stamp REAL NOT NULL
+    );
+    """,
 ]
 
 _PG_ONLY = re.compile(r"/\*pg: (.*?)\*/", re.S)

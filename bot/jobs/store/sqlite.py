@@ -20,6 +20,10 @@ from bot.jobs.store.location import DatabaseUnusable
 
 
 class SqliteTransaction:
+    # What a SELECT appends to lock the rows it reads until the end of the transaction: nothing here,
+    # the transaction's first write already made it the file's only writer.
+    for_update = ""
+
     def __init__(self, db: aiosqlite.Connection):
         self._db = db
 

@@ -3,7 +3,7 @@
 `chat.update` is a Tier 3 method (about 50 calls a minute per workspace). Many busy jobs would trip
 it, so: only the latest state of each job is kept (older renders are dropped, never sent), a job's
 card is updated at most once every `min_interval` seconds, and all updates share a token bucket of
-`per_minute` calls. Terminal states skip the per-job interval (the user waits for them). A ticker
+`per_minute` calls (on PostgreSQL a row that every replica spends from, `workspace_bucket`). Terminal states skip the per-job interval (the user waits for them). A ticker
 refreshes in-flight cards every `tick_interval` seconds so "running, elapsed" moves on.
 """
 
@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from bot.aio import wait_event
 from bot.jobs.models import Job
+from bot.jobs.store import JobStore, buckets
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,14 @@ class _Pending:
     urgent: bool
 
 
+class Bucket(Protocol):
+    async def try_take(self) -> float:
+        """Take a token: 0.0 when taken, else the seconds until one is there (nothing taken)."""
+
+
 class TokenBucket:
+    """The budget in this process's memory: right for one process (SQLite), wrong for several."""
+
     def __init__(self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic):
         self.rate = per_minute / 60.0
         self.capacity = float(burst)
@@ -39,7 +49,7 @@ class TokenBucket:
 
     def _refill(self) -> None:
         now = self.clock()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.tokens = buckets.refill(self.tokens, self.stamp, now, rate=self.rate, capacity=self.capacity)
         self.stamp = now
 
     def wait_time(self) -> float:
@@ -51,6 +61,32 @@ class TokenBucket:
         self._refill()
         self.tokens -= 1
 
+    async def try_take(self) -> float:
+        self._refill()
+        self.tokens, wait = buckets.take(self.tokens, rate=self.rate)
+        return wait
+
+
+class SharedBucket:
+    """The budget in a row of the database, spent by every replica on it (bot/jobs/store/buckets.py
+    says why a row rather than one elected replica). One short transaction per take."""
+
+    def __init__(self, store: JobStore, key: str, per_minute: float, burst: int):
+        self.store, self.key, self.per_minute, self.burst = store, key, per_minute, burst
+
+    async def try_take(self) -> float:
+        return await self.store.take_token(self.key, per_minute=self.per_minute, burst=self.burst)
+
+
+def workspace_bucket(store: JobStore, token: str | None, per_minute: float, burst: int = 5) -> Bucket:
+    """chat.update's budget for the workspace of this bot token: a row shared by every replica on
+    PostgreSQL; in memory for the single process on a SQLite file. The row's key is a hash of the
+    token (one workspace, one install), never the token itself."""
+    if getattr(store, "dialect", None) != "postgresql":  # (a bench passes no store)
+        return TokenBucket(per_minute, burst)
+    install = hashlib.sha256((token or "").encode()).hexdigest()[:16]
+    return SharedBucket(store, f"chat.update:{install}", per_minute, burst)
+
 
 class CardUpdater:
     """Holds the latest render request per job and sends them within the rate limits.
@@ -60,9 +96,10 @@ class CardUpdater:
     """
 
     def __init__(self, send: Callable[[Job, int | None], Awaitable[float | None]], *, per_minute: float = 40,
-                 burst: int = 5, min_interval: float = 3.0, tick_interval: float = 15.0):
+                 burst: int = 5, min_interval: float = 3.0, tick_interval: float = 15.0,
+                 bucket: Bucket | None = None):
         self._send = send
-        self.bucket = TokenBucket(per_minute, burst)
+        self.bucket: Bucket = bucket or TokenBucket(per_minute, burst)
         self.min_interval = min_interval
         self.tick_interval = tick_interval
         self._pending: dict[str, _Pending] = {}
@@ -130,23 +167,32 @@ class CardUpdater:
         while True:
             self._wake.clear()
             now = time.monotonic()
-            if self._pending:
-                gate = max(self._blocked_until - now, self.bucket.wait_time())
-                if gate > 0:
-                    # Nothing can be sent before the gate opens, whatever arrives meanwhile: sleep
-                    # instead of rescanning every pending card on each new render (thousands of
-                    # cards wait here when many jobs start at once).
-                    await asyncio.sleep(gate)
-                    continue
-            job_id, wait = self._due(now)
-            if job_id is not None:
-                await self._flush(job_id)
+            if self._pending and self._blocked_until > now:
+                # Nothing can be sent before a 429's pause ends, whatever arrives meanwhile: sleep
+                # instead of rescanning every pending card on each new render.
+                await asyncio.sleep(self._blocked_until - now)
                 continue
-            await wait_event(self._wake, wait)
+            job_id, wait = self._due(now)
+            if job_id is None:
+                await wait_event(self._wake, wait)
+                continue
+            gate = await self._take_token()
+            if gate > 0:
+                # No token yet: sleep until one is there (thousands of cards may wait here when many
+                # jobs start at once; none is rescanned meanwhile), then choose again.
+                await asyncio.sleep(gate)
+                continue
+            await self._flush(job_id)
+
+    async def _take_token(self) -> float:
+        try:
+            return await self.bucket.try_take()
+        except Exception:  # the shared bucket's database: send nothing rather than overspend
+            log.warning("card update budget unavailable; retrying", exc_info=True)
+            return 1.0
 
     async def _flush(self, job_id: str) -> None:
         pending = self._pending.pop(job_id)
-        self.bucket.take()
         self._last_sent[job_id] = time.monotonic()
         self._sending = pending
         try:

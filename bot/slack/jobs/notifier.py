@@ -24,7 +24,7 @@ from bot.jobs.models import DeliveryState, Job, JobState
 from bot.jobs.notifier import Notifier
 from bot.jobs.store import JobStore
 from bot.slack.blocks.card import job_card, link_fallback_message, video_message
-from bot.slack.jobs.card_updates import CardUpdater
+from bot.slack.jobs.card_updates import CardUpdater, workspace_bucket
 from bot.slack.jobs.summaries import VariationSummaries
 from bot.slack.metrics import Metrics
 from bot.slack.web.posting import (
@@ -80,9 +80,13 @@ class SlackNotifier(Notifier):
         self.metrics = metrics
         self.upload_cap = upload_cap
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(300.0, connect=10.0))
+        # chat.update's budget is the workspace's: on PostgreSQL both updaters (and every replica)
+        # spend from one row; a single SQLite process keeps its buckets in memory.
         self.cards = CardUpdater(self._send_card, per_minute=card_per_minute, min_interval=card_min_interval,
-                                 tick_interval=card_tick_interval)
-        self.summaries = VariationSummaries(client, store, per_minute=card_per_minute, min_interval=card_min_interval)
+                                 tick_interval=card_tick_interval,
+                                 bucket=workspace_bucket(store, client.token, card_per_minute))
+        self.summaries = VariationSummaries(client, store, per_minute=card_per_minute, min_interval=card_min_interval,
+                                            bucket=workspace_bucket(store, client.token, card_per_minute))
 
     def start(self) -> None:
         self.cards.start()

@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.jobs.models import Job
 from bot.jobs.store import JobStore
 from bot.slack.blocks.variations import summary_card
-from bot.slack.jobs.card_updates import CardUpdater
+from bot.slack.jobs.card_updates import Bucket, CardUpdater
 from bot.slack.web.posting import slack_error
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,11 @@ async def render_summary(store: JobStore, group: dict) -> tuple[str, list[dict]]
 
 class VariationSummaries:
     def __init__(self, client: AsyncWebClient, store: JobStore, *, per_minute: float = 40,
-                 min_interval: float = 3.0):
+                 min_interval: float = 3.0, bucket: Bucket | None = None):
         self.client = client
         self.store = store
-        self.cards = CardUpdater(self._send, per_minute=per_minute, min_interval=min_interval, tick_interval=0)
+        self.cards = CardUpdater(self._send, per_minute=per_minute, min_interval=min_interval, tick_interval=0,
+                                 bucket=bucket)
 
     def start(self) -> None:
         self.cards.start()
