@@ -169,7 +169,14 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(f"{name} is invalid: {first['msg']}") from None
     for name in ("slack_bot_token", "slack_signing_secret", "slack_app_token", "wan_api_key", "wanbot_newapi_token"):
         register_secret(settings.secret(name))
-    # A password in WANBOT_DB (postgresql://user:password@host/db) is masked wherever it appears too.
+    # A password in WANBOT_DB (postgresql://user:password@host/db) is masked wherever it appears too,
+    # and so are credentials inside WAN_API_BASE (https://user:password@host/, or a token as the user).
     with contextlib.suppress(ValueError):
         register_secret(urlsplit(settings.wanbot_db).password)
+    if settings.wan_api_base:
+        with contextlib.suppress(ValueError):
+            parts = urlsplit(settings.wan_api_base)
+            register_secret(parts.password)
+            if parts.password is None:
+                register_secret(parts.username)
     return settings

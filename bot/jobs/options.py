@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.jobs import schedule
+from bot.redact import without_credentials
 
 
 @dataclass
@@ -46,7 +47,7 @@ class TrackerOptions:
             pricing=settings.pricing(),
             max_video_bytes=settings.wanbot_max_video_bytes,
             download_timeout=settings.wanbot_download_timeout_seconds,
-            trusted_origin=settings.wan_api_base,
+            trusted_origin=without_credentials(settings.wan_api_base) if settings.wan_api_base else None,
             poll_min_interval=settings.wan_poll_min_seconds,
             first_guess_seconds=settings.wan_expected_seconds,
         )

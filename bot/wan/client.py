@@ -55,7 +55,13 @@ class GatewayClient:
                  rng: Callable[[], float] = random.random,
                  transport: httpx.AsyncBaseTransport | None = None):
         settings.require("wan_api_base")
-        self.base = settings.wan_api_base.rstrip("/")
+        # Credentials inside WAN_API_BASE (https://user:pass@host/) never go into a URL: httpx would
+        # turn them into Basic auth in place of the Bearer key, and a URL gets shown and logged. The
+        # gateway takes the key as Bearer only (gateway-api.md), so they are left out, with a warning.
+        self.base = without_credentials(settings.wan_api_base).rstrip("/")
+        if self.base != settings.wan_api_base.rstrip("/"):
+            log.warning("WAN_API_BASE holds credentials (user:password@); they are not sent: the gateway "
+                        "gets WAN_API_KEY as Authorization: Bearer", extra={"base": self.base})
         self.format = fmt or get_format(settings)
         self._key = settings.secret("wan_api_key") or ""
         self._sleep = sleep

@@ -90,3 +90,27 @@ async def test_planted_secrets_never_leave_the_bot(simulator, make_settings, tmp
         leaks += [json.dumps(r, default=str)[:300] for r in standin.responses if secret in json.dumps(r, default=str)]
         assert secret not in slack_side, f"{secret} reached Slack ({leaks or 'ephemerals/views'})"
         assert secret not in logs, f"{secret} reached the logs"
+
+
+async def test_credentials_inside_wan_api_base_are_never_sent_in_a_url_nor_shown(make_world, simulator, log_output):
+    # Issue 14 item 13: https://user:pass@host/ in WAN_API_BASE. The gateway still gets the key as Bearer
+    # (httpx would have swapped it for Basic auth: every job failed 401), and the password appears in no
+    # Slack message, "Show API request" included, and no log line.
+    from tests.support.world import CHANNEL, delivered_job
+
+    password = "planted-base-pass-6666666"
+    base = simulator.base_url.replace("http://", f"http://wanuser:{password}@")
+    world = await make_world(wan_api_base=base)
+    job, review = await delivered_job(world)
+    assert (await world.services.store.get_job(job.id)).state.value == "delivered"
+    await world.sender.block_action("review_show_api", job.id, channel_id=CHANNEL, message_ts=review["ts"])
+    shown = await world.standin.wait_until(lambda: [r for r in world.standin.responses if "curl" in str(r["body"])])
+    text = json.dumps(shown[0]["body"])
+    assert simulator.base_url.removeprefix("http://") in text  # the host is shown, without the userinfo
+    assert "wanuser" not in text
+    sent, logs = world.everything_sent(), log_output.getvalue()
+    assert password not in sent and password not in logs
+    assert "WAN_API_BASE holds credentials" in logs  # the operator is told they are not used
+    from bot.redact import redact
+
+    assert password not in redact(f"the gateway said: bad password {password}")  # registered as a secret

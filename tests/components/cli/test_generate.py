@@ -100,3 +100,13 @@ async def test_generate_prints_the_gateways_error_text_redacted(tmp_path):
         await runner.cleanup()
     assert code == 1 and "failed" in err
     assert "gw-planted-key-777777" not in out + err
+
+
+async def test_credentials_inside_wan_api_base_neither_break_the_key_nor_get_printed(simulator, tmp_path):
+    # Issue 14 item 13: the userinfo is left out of every URL; the key still goes as Bearer
+    base = simulator.base_url.replace("http://", "http://wanuser:planted-base-pass-6666666@")
+    env = {"WAN_API_BASE": base, "WAN_API_KEY": simulator.config.api_key, "LOG_LEVEL": "DEBUG"}
+    code, out, err = await _generate(["--prompt", "a fox", "--duration", "2", "-o", "fox.mp4"], env, tmp_path)
+    assert code == 0, err
+    assert "planted-base-pass-6666666" not in out + err
+    assert (tmp_path / "fox.mp4").stat().st_size > 0
