@@ -84,7 +84,7 @@ class Replicas:
         for index in range(count):
             log_dir = tmp_path / f"replica-{index}"
             log_dir.mkdir(parents=True, exist_ok=True)
-            self.bots.append(Bot({**env, "WANBOT_REPLICA_ID": f"replica-{index}"}, free_port(), log_dir))
+            self.bots.append(Bot(dict(env), free_port(), log_dir))
         self.proxy = RoundRobinProxy([bot.port for bot in self.bots])
         self._senders: list[SlackSender] = []
 
