@@ -63,7 +63,7 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await respond(text=text, blocks=blocks, response_type="ephemeral")
 
     # i2v with an image attached in the channel (or a Slack file link): fetched into a data: URI.
-    resolved = await resolve_image(services, parsed, channel_id=channel_id)
+    resolved = await resolve_image(services, parsed, channel_id=channel_id, user_id=user_id)
     if resolved.command is None:
         await say(resolved.message or "I couldn't use that image.")
         return

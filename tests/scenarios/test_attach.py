@@ -15,7 +15,7 @@ from bot.slack.blocks.card import job_card
 from bot.slack.blocks.messages import api_request_message
 from bot.slack.jobs.attachments import MAX_IMAGE_BYTES, slack_file_id, sniff_image
 from bot.wan.request import build_request
-from tests.support.world import ANA, BOB, CHANNEL
+from tests.support.world import ANA, BOB, CHANNEL, OUTSIDE, OUTSIDER, TEAM
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3000)
 
@@ -76,6 +76,34 @@ async def test_a_slack_file_link_given_with_image_is_fetched(world):
     job = await world.job_for_card()
     assert base64.b64decode(job.request["input"]["image_url"].split(",", 1)[1]) == PNG
     assert world.standin.calls("files.info")[0].params["file"] == file["id"]
+
+
+async def test_a_slack_file_link_is_refused_to_whoever_cannot_see_the_file(world, simulator):
+    # Issue 14 item 12: the bot sees files in private channels (TEAM: only ANA and the bot) that the
+    # requester may not; with --image and a permalink anyone could have animated them.
+    secret = world.standin.add_file("team-plan.png", PNG, "image/png", channel=TEAM, user=ANA)
+    elsewhere = world.standin.add_file("outside.png", PNG, "image/png", channel=OUTSIDE, user=ANA)
+    for user, file in ((BOB, secret), (OUTSIDER, elsewhere)):
+        reply = await world.sender.slash_command(f"i2v the plan comes alive --image <{file['permalink']}>",
+                                                 user_id=user)
+        text = await answers(world, reply)
+        assert "image_url" in text and "not shared in this channel or in a channel you are in" in text
+    assert world.standin.calls("download") == []  # nothing fetched
+    assert await world.services.store.list_jobs() == [] and simulator.stats.requests == []  # nothing sent
+
+
+async def test_a_slack_file_link_is_fetched_for_a_member_of_where_it_is_shared(world):
+    secret = world.standin.add_file("team-plan.png", PNG, "image/png", channel=TEAM, user=ANA)
+    here = world.standin.add_file("here.png", PNG[:1000], "image/png", channel=CHANNEL, user=ANA)
+    elsewhere = world.standin.add_file("outside.png", PNG[:2000], "image/png", channel=OUTSIDE, user=ANA)
+    await world.sender.slash_command(f"i2v the plan comes alive --image <{secret['permalink']}>", user_id=ANA)
+    await world.sender.slash_command(f"i2v here it moves --image <{here['permalink']}>", user_id=BOB)  # shared here
+    await world.sender.slash_command(f"i2v outside it moves --image <{elsewhere['permalink']}>", user_id=BOB)
+    images = []
+    for count in (1, 2, 3):
+        job = await world.job_for_card(count=count)
+        images.append(base64.b64decode(job.request["input"]["image_url"].split(",", 1)[1]))
+    assert sorted(images, key=len) == [PNG[:1000], PNG[:2000], PNG]
 
 
 async def test_oversize_image_gets_a_clear_message_and_no_job(world):

@@ -26,6 +26,7 @@ from bot.slack import grammar
 from bot.slack.blocks.mrkdwn import clip, escape
 from bot.slack.services import Services
 from bot.slack.web.files import DownloadError, bot_token, download_bytes, token_may_go_to
+from bot.slack.web.members import is_member
 from bot.wan.request import FieldProblem, Mode, RequestInvalid, build_request
 from bot.wan.urls import DEFAULT_MAX_DATA_BYTES
 
@@ -38,6 +39,7 @@ DOWNLOAD_TIMEOUT = 60.0
 IMAGE_MIMETYPES = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/webp": "webp",
                    "image/gif": "gif"}
 KINDS = "PNG, JPEG, WEBP or GIF"
+MAX_SHARES_CHECKED = 20  # conversations a file link's sharing is checked in (a member lookup each)
 _FILE_ID = re.compile(r"(?:^|[/-])(F[A-Z0-9]{6,})(?=/|$)")
 
 NO_IMAGE_HINT = (f"No image was shared in this channel in the last {RECENT_SECONDS // 60} minutes. "
@@ -188,10 +190,41 @@ async def fetch_image(services: Services, file: dict[str, Any]) -> Attachment:
                       shared_by=file.get("_shared_by"), shared_ts=file.get("_shared_ts"))
 
 
-async def resolve_image(services: Services, parsed: grammar.Command, *, channel_id: str) -> Resolved:
+def shared_channels(file: dict[str, Any]) -> list[str]:
+    """Every conversation files.info says the file is shared in (channels, groups, ims and shares)."""
+    found: list[str] = []
+    shares = file.get("shares") or {}
+    for ids in (file.get("channels"), file.get("groups"), file.get("ims"),
+                shares.get("public") if isinstance(shares, dict) else None,
+                shares.get("private") if isinstance(shares, dict) else None):
+        for channel in ids or []:
+            if isinstance(channel, str) and channel not in found:
+                found.append(channel)
+    return found
+
+
+async def may_see_file(client: AsyncWebClient, file: dict[str, Any], *, channel_id: str,
+                       user_id: str | None) -> bool:
+    """May the requester have this file fetched with the bot token? Only a file shared where the
+    command runs, or in a conversation the requester is a member of (or their own upload): the bot
+    sees files in private channels that the requester may not. Unknown membership answers no."""
+    if user_id and file.get("user") == user_id:
+        return True
+    channels = shared_channels(file)
+    if channel_id in channels:
+        return True
+    for channel in channels[:MAX_SHARES_CHECKED]:
+        if await is_member(client, channel, user_id):
+            return True
+    return False
+
+
+async def resolve_image(services: Services, parsed: grammar.Command, *, channel_id: str,
+                        user_id: str | None) -> Resolved:
     """An i2v command whose image is a Slack file or missing: fetch the file and make it a Generate.
 
-    Anything else comes back unchanged. With no image to be found, the modal opens with a hint."""
+    Anything else comes back unchanged. With no image to be found, the modal opens with a hint.
+    A file link is fetched only when the requester may see the file (`may_see_file`)."""
     api_url = services.settings.slack_api_url
     if isinstance(parsed, grammar.Generate) and parsed.request.mode == Mode.IMAGE_TO_VIDEO:
         fields = parsed.request.fields()
@@ -212,6 +245,12 @@ async def resolve_image(services: Services, parsed: grammar.Command, *, channel_
                     "image_url", "A Slack file link works in the command only: fix the other fields and "
                     "run the command again, or paste a public https URL here.")]))
             file = await file_info(services.client, file_id)
+            if not await may_see_file(services.client, file, channel_id=channel_id, user_id=user_id):
+                log.info("slack file link refused: not shared where the requester is",
+                         extra={"file_id": file_id, "user": user_id, "channel": channel_id})
+                raise AttachmentProblem(
+                    "`--image` (image_url): that Slack file is not shared in this channel or in a channel "
+                    "you are in, so I won't fetch it. Share it here first, or give a public https link.")
         else:
             if problems or not fields.get("prompt"):  # bare `/wan i2v`: the form, as always
                 return Resolved(parsed)
