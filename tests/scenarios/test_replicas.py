@@ -100,6 +100,29 @@ async def test_slack_retry_delivered_to_another_replica_starts_one_job(tmp_path,
         await standin.close()
 
 
+async def test_replicas_started_together_on_a_fresh_database_all_serve(tmp_path, simulator):
+    # What `docker compose up` does: both replicas start once PostgreSQL is healthy, at the same moment.
+    simulator.config.update({"queue_seconds": 30.0, "run_seconds": 30.0})
+    standin = await SlackStandIn().start()
+    standin.add_channel(CHANNEL, "general")
+    replicas = await Replicas.start(tmp_path, simulator, standin, count=3, together=True)
+    try:
+        sender = replicas.sender()
+        replies = [await sender.slash_command(f"t2v together {n} --duration 2", user_id=USER, channel_id=CHANNEL)
+                   for n in range(3)]
+        assert [r.status for r in replies] == [200] * 3 and replicas.proxy.served == [1, 1, 1]
+
+        async def cards():
+            found = [m for m in standin.messages(CHANNEL) if " together " in (m.get("text") or "")]
+            return found if len(found) == 3 else None
+
+        await _until(cards, replicas.logs)
+        assert len(await replicas.jobs()) == 3
+    finally:
+        await replicas.close()
+        await standin.close()
+
+
 async def _ready(value):
     return value
 
