@@ -9,7 +9,7 @@ killed at any point resumes correctly: `start()` picks up each unfinished job wh
 - succeeded: the video is downloaded and handed to the notifier, exactly once
 
 This module runs the loop and dispatches each due job to its step (bot/jobs/steps/: submit, poll,
-deliver, cancel); the timetable itself is bot/jobs/slots.py.
+deliver, cancel, settle); the timetable itself is bot/jobs/slots.py.
 """
 
 from __future__ import annotations
@@ -30,12 +30,13 @@ from bot.jobs.slots import Slots
 from bot.jobs.steps.cancel import CancelStep, CannotCancel
 from bot.jobs.steps.deliver import DeliverStep
 from bot.jobs.steps.poll import PollStep
+from bot.jobs.steps.settle import CannotSettle, SettleStep
 from bot.jobs.steps.submit import SubmitStep
 from bot.jobs.store import JobStore, StaleTransition
 from bot.wan.client import GatewayClient
 from bot.wan.request import VideoRequest, estimate_cost_usd
 
-__all__ = ["CannotCancel", "Tracker", "TrackerOptions", "new_job_id"]
+__all__ = ["CannotCancel", "CannotSettle", "Tracker", "TrackerOptions", "new_job_id"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ MAX_STEP_FAILURES = 5
 STEP_RETRY_CAP = 10  # step retries back off up to this many times step_retry_seconds
 
 
-class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep):
+class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
     def __init__(self, store: JobStore, client: GatewayClient, notifier: Notifier,
                  options: TrackerOptions | None = None, *, clock: Callable[[], float] = time.time):
         self.store = store

@@ -104,6 +104,8 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await say(*await answers.status_answer(services, parsed.job_id, user_id))
     elif isinstance(parsed, grammar.Cancel):
         await say(await answers.cancel_job(services, parsed.job_id, user_id))
+    elif isinstance(parsed, grammar.Settle):
+        await say(await answers.settle_job(services, parsed.job_id, parsed.task_id, user_id))
     elif isinstance(parsed, grammar.PresetRun):
         key = request_key or command_key(command)
         if request_key is None and not await services.store.remember_request(key):

@@ -48,6 +48,13 @@ class Cancel:
 
 
 @dataclass(frozen=True)
+class Settle:
+    """An admin ends the doubt about an `unknown` job: its upstream task, or None (no task was made)."""
+    job_id: str
+    task_id: str | None
+
+
+@dataclass(frozen=True)
 class Spend:
     scope: str = "me"  # "me" or "team" (the team's spend is for admins; the listener checks)
 
@@ -94,7 +101,7 @@ class PresetDelete:
     name: str
 
 
-Command = (Help | Jobs | Status | Cancel | Spend | Triage | OpenModal | Generate | Usage | PresetRun | Presets
+Command = (Help | Jobs | Status | Cancel | Settle | Spend | Triage | OpenModal | Generate | Usage | PresetRun | Presets
            | PresetDelete)
 
 EXAMPLE = '/wan t2v a red fox running through snow --duration 8 --ratio 9:16'
@@ -163,6 +170,8 @@ def _help_text() -> str:
         "• `/wan status JOB`: where a job stands, e.g. `/wan status j_8f3a2c`",
         "• `/wan cancel JOB`: cancel a job in flight (yours; admins: anyone's)",
         "• `/wan spend`: your spend today and this month; `/wan spend team` for admins",
+        "• `/wan settle JOB TASK` or `/wan settle JOB none` (admins): end the doubt about an `unknown` job "
+        "(its submit got no answer): follow the gateway's task TASK to its end, or record that none was made",
         "• `/wan preset NAME [more prompt]`: run a saved preset (the text is added to its prompt); "
         "`/wan presets` lists them; `/wan preset delete NAME` (its author or an admin)",
         "• `/wan triage TEXT`: support triage of a pasted error or log (support staff)",
@@ -271,6 +280,8 @@ def _parse(text: str) -> Command:
         return Jobs()
     if first in ("status", "cancel"):
         return _job_command(first, rest)
+    if first == "settle":
+        return _settle_command(rest)
     if first == "presets":
         return Presets()
     if first == "preset":
@@ -308,6 +319,19 @@ def _job_command(verb: str, rest: str) -> Command:
     return Status(job_id) if verb == "status" else Cancel(job_id)
 
 
+SETTLE_USAGE = ("`/wan settle JOB TASK` attaches the gateway's task to an `unknown` job (find it on the "
+                "gateway's dashboard: its Idempotency-Key is the job id); `/wan settle JOB none` records "
+                "that no task was made. Admins only.")
+
+
+def _settle_command(rest: str) -> Command:
+    tokens = tokenize(rest)
+    if len(tokens) != 2 or not tokens[0].text or not tokens[1].text:
+        return Usage(SETTLE_USAGE)
+    task = tokens[1].text
+    return Settle(tokens[0].text, None if task.lower() in ("none", "-") else task)
+
+
 def _preset_command(rest: str) -> Command:
     tokens = tokenize(rest)
     if not tokens:
@@ -327,7 +351,7 @@ def _unknown_start(text: str) -> Usage:
     guess = _clip(text, 80)
     return Usage(
         f"I don't know `{_clip(text.split()[0], 30)}`. Start with a mode ({modes}) or a command "
-        f"(`help`, `jobs`, `status`, `cancel`, `spend`, `triage`, `preset`, `presets`).\n"
+        f"(`help`, `jobs`, `status`, `cancel`, `settle`, `spend`, `triage`, `preset`, `presets`).\n"
         f"For example: `/wan t2v {guess}`, or `/wan` alone for a form."
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from bot.devslack import SlackStandIn
 from tests.support.replicas import Replicas
 
@@ -33,14 +35,26 @@ def _said_to_user(standin: SlackStandIn, needle: str) -> list[dict]:
     return [text for text in shown if needle in text]
 
 
-async def test_budget_race_20_commands_over_3_replicas_start_exactly_3_jobs_and_refuse_17(tmp_path, simulator):
-    # The jobs stay in flight for the whole race: every one counts toward the limit of 3.
+# Two budgets that admit 3 of these jobs: 3 in flight per person; or $0.40 a day, with each 2 s job
+# estimated at $0.12 (WAN_PRICE_PER_SECOND's default $0.06), so a 4th would make $0.48.
+LIMITS = {
+    "jobs in flight": ({"WANBOT_MAX_ACTIVE_JOBS_PER_USER": "3"}, "You already have 3 jobs in flight",
+                       REFUSAL),
+    "daily budget": ({"WANBOT_USER_DAILY_BUDGET_USD": "0.40"}, "would take you over your daily budget of $0.40",
+                     "WANBOT_USER_DAILY_BUDGET_USD"),
+}
+
+
+@pytest.mark.parametrize("limit", list(LIMITS))
+async def test_budget_race_20_commands_over_3_replicas_start_exactly_3_jobs_and_refuse_17(tmp_path, simulator,
+                                                                                         limit):
+    settings, refusal_text, names = LIMITS[limit]
+    # The jobs stay in flight for the whole race: every one counts toward the limit.
     simulator.config.update({"queue_seconds": 30.0, "run_seconds": 30.0})
     standin = await SlackStandIn().start()
     standin.add_channel(CHANNEL, "general")
     replicas = await Replicas.start(tmp_path, simulator, standin, count=3,
-                                    WANBOT_MAX_ACTIVE_JOBS_PER_USER="3",
-                                    WANBOT_CARD_UPDATES_PER_MINUTE="3000")
+                                    WANBOT_CARD_UPDATES_PER_MINUTE="3000", **settings)
     try:
         sender = replicas.sender()
         replies = await asyncio.gather(*(sender.slash_command(f"t2v race {n} --duration 2", user_id=USER,
@@ -50,11 +64,11 @@ async def test_budget_race_20_commands_over_3_replicas_start_exactly_3_jobs_and_
 
         async def all_answered():
             cards = [m for m in standin.messages(CHANNEL) if " race " in (m.get("text") or "")]
-            refused = _said_to_user(standin, REFUSAL)
+            refused = _said_to_user(standin, names)
             return (cards, refused) if len(cards) + len(refused) >= 20 else None
 
         cards, refused = await _until(all_answered, lambda: (
-            f"cards {len(standin.messages(CHANNEL))}, refusals {len(_said_to_user(standin, REFUSAL))}\n"
+            f"cards {len(standin.messages(CHANNEL))}, refusals {len(_said_to_user(standin, names))}\n"
             + replicas.logs()))
         await asyncio.sleep(2.0)  # anything late (a 4th job, a 21st answer) would show by now
 
@@ -65,9 +79,9 @@ async def test_budget_race_20_commands_over_3_replicas_start_exactly_3_jobs_and_
         assert set(simulator.stats.tasks_by_key) == {j["id"] for j in jobs}
         cards = [m for m in standin.messages(CHANNEL) if " race " in (m.get("text") or "")]
         assert len(cards) == 3
-        refused = _said_to_user(standin, REFUSAL)
+        refused = _said_to_user(standin, names)
         assert len(refused) == 17
-        assert all("You already have 3 jobs in flight" in text for text in refused)
+        assert all(refusal_text in text for text in refused)
     finally:
         await replicas.close()
         await standin.close()
@@ -95,6 +109,29 @@ async def test_slack_retry_delivered_to_another_replica_starts_one_job(tmp_path,
         assert len(await replicas.jobs()) == 1
         assert len(await one_card()) == 1
         assert simulator.stats.tasks_created == 1
+    finally:
+        await replicas.close()
+        await standin.close()
+
+
+async def test_replicas_started_together_on_a_fresh_database_all_serve(tmp_path, simulator):
+    # What `docker compose up` does: both replicas start once PostgreSQL is healthy, at the same moment.
+    simulator.config.update({"queue_seconds": 30.0, "run_seconds": 30.0})
+    standin = await SlackStandIn().start()
+    standin.add_channel(CHANNEL, "general")
+    replicas = await Replicas.start(tmp_path, simulator, standin, count=3, together=True)
+    try:
+        sender = replicas.sender()
+        replies = [await sender.slash_command(f"t2v together {n} --duration 2", user_id=USER, channel_id=CHANNEL)
+                   for n in range(3)]
+        assert [r.status for r in replies] == [200] * 3 and replicas.proxy.served == [1, 1, 1]
+
+        async def cards():
+            found = [m for m in standin.messages(CHANNEL) if " together " in (m.get("text") or "")]
+            return found if len(found) == 3 else None
+
+        await _until(cards, replicas.logs)
+        assert len(await replicas.jobs()) == 3
     finally:
         await replicas.close()
         await standin.close()

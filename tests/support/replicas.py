@@ -84,14 +84,15 @@ class Replicas:
         for index in range(count):
             log_dir = tmp_path / f"replica-{index}"
             log_dir.mkdir(parents=True, exist_ok=True)
-            self.bots.append(Bot({**env, "WANBOT_REPLICA_ID": f"replica-{index}"}, free_port(), log_dir))
+            self.bots.append(Bot(dict(env), free_port(), log_dir))
         self.proxy = RoundRobinProxy([bot.port for bot in self.bots])
         self._senders: list[SlackSender] = []
 
     @classmethod
     async def start(cls, tmp_path: Path, simulator, standin: SlackStandIn, *, count: int = 3,
-                    **settings: object) -> Replicas:
-        """Start `count` replicas on a fresh PostgreSQL schema, and the proxy in front of them."""
+                    together: bool = False, **settings: object) -> Replicas:
+        """Start `count` replicas on a fresh PostgreSQL schema, and the proxy in front of them.
+        `together`: all at the same moment (as Compose starts them), else one after another."""
         env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
         env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
                    SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url,
@@ -100,10 +101,11 @@ class Replicas:
         env.update({k: str(v) for k, v in settings.items()})
         replicas = cls(tmp_path, standin, env, count)
         try:
-            # One after another: the first migrates the schema, the others find it migrated (starting
-            # them together is the migration lock's own test, not this harness's job).
-            for bot in replicas.bots:
-                await bot.start()
+            if together:  # one migrates the fresh schema, the others wait for it
+                await asyncio.gather(*(bot.start() for bot in replicas.bots))
+            else:
+                for bot in replicas.bots:
+                    await bot.start()
             await replicas.proxy.start()
         except BaseException:
             await replicas.close()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from typing import Any
 
@@ -23,6 +22,7 @@ from bot.jobs.store.location import is_postgresql, sqlite_path
 from bot.jobs.store.presets import PresetQueries
 from bot.jobs.store.schema import MIGRATIONS
 from bot.jobs.store.sqlite import SqliteDatabase
+from bot.jobs.store.standing import Standing, commitments, read_standing
 
 _UNFINISHED = [s.value for s in JobState if s not in TERMINAL_STATES]
 _IN_UNFINISHED = f"state IN ({', '.join('?' for _ in _UNFINISHED)})"
@@ -37,35 +37,6 @@ _SELECT_JOBS = f"SELECT {', '.join(_JOB_COLUMNS)} FROM jobs"
 # a power cut, each would mean a second paid submit or a second post; the store makes them durable.
 _PAID_STATES = frozenset({JobState.SUBMITTED, JobState.DELIVERED})
 _PAID_FIELDS = frozenset({"task_id", "delivery_state"})
-
-
-@dataclass(frozen=True)
-class Standing:
-    """What counts toward one user's limits at one moment (bot/slack/jobs/limits.py judges it)."""
-
-    active: int               # jobs that count (see `_commitments`)
-    committed_usd: float      # their estimated cost, those not billed yet
-    billed_today_usd: float   # billed spend of jobs created since the day's start
-
-
-async def _commitments(runner: Any, user_id: str | None) -> tuple[int, float]:
-    """The one home of that rule: jobs still in flight (a cancel that could not stop the task
-    upstream included) and `unknown` jobs, each at its estimate until its bill is known. `runner`
-    is the database or a transaction (both `fetch`)."""
-    counted = [s.value for s in JobState.COUNTED]
-    rows = await runner.fetch(
-        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN billed_cost_usd IS NULL THEN estimated_cost_usd"
-        f" ELSE 0 END), 0) FROM jobs WHERE user_id = ? AND state IN ({_marks(counted)})",
-        [user_id, *counted])
-    return rows[0][0], round(float(rows[0][1]), 4)
-
-
-async def _standing(runner: Any, user_id: str | None, day_start: float) -> Standing:
-    active, committed = await _commitments(runner, user_id)
-    rows = await runner.fetch(
-        "SELECT COALESCE(SUM(billed_cost_usd), 0) FROM jobs WHERE user_id = ? AND created_at >= ?",
-        (user_id, day_start))
-    return Standing(active, committed, round(float(rows[0][0]), 4))
 
 
 # The request inbox (seen_requests) keeps a request a day, then forgets it (see `prune_requests`).
@@ -156,7 +127,7 @@ class JobStore(PresetQueries, BucketQueries):
         stored, moved = self._prepare(job)
         async with self.db.transaction() as tx:
             await tx.lock_user(job.user_id or "")
-            refusal = admit(await _standing(tx, job.user_id, day_start))
+            refusal = admit(await read_standing(tx, job.user_id, day_start))
             if refusal is None:
                 await self._insert(tx, job, stored, moved, request_key)
         if moved and refusal is None:
@@ -165,7 +136,7 @@ class JobStore(PresetQueries, BucketQueries):
 
     async def standing(self, user_id: str, *, day_start: float) -> Standing:
         """What counts toward a user's limits now (a quick check; starts re-check inside their insert)."""
-        return await _standing(self.db, user_id, day_start)
+        return await read_standing(self.db, user_id, day_start)
 
     @staticmethod
     def _prepare(job: Job) -> tuple[dict[str, Any], dict[str, str]]:
@@ -318,7 +289,7 @@ class JobStore(PresetQueries, BucketQueries):
 
     async def commitments(self, user_id: str) -> tuple[int, float]:
         """What counts toward a user's limits: (jobs, estimated USD of those not billed yet)."""
-        return await _commitments(self.db, user_id)
+        return await commitments(self.db, user_id)
 
     async def count_active(self, user_id: str) -> int:
         return (await self.commitments(user_id))[0]

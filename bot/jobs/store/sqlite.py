@@ -124,8 +124,17 @@ class SqliteDatabase:
             raise newer_release(self.path, current, len(migrations))
         for version, script in enumerate(migrations, start=1):
             if version > current:
-                await self._db.executescript(
-                    f"BEGIN;\n{script}\nINSERT INTO schema_version VALUES ({version});\nCOMMIT;")
+                try:
+                    await self._db.executescript(
+                        f"BEGIN IMMEDIATE;\n{script}\nINSERT INTO schema_version VALUES ({version});\nCOMMIT;")
+                except sqlite3.OperationalError:
+                    # Another process on the file (several `generate`s started at once) may have
+                    # applied it between our read of the version and our write lock: its tables exist
+                    # and its version is recorded. Then go on; else the migration itself failed.
+                    await self._db.rollback()
+                    current = (await self.fetch("SELECT MAX(version) FROM schema_version"))[0][0] or 0
+                    if current < version:
+                        raise
         return len(migrations)
 
 

@@ -197,7 +197,8 @@ def status_line(job: Job, *, now: float, waiting_position: int | None = None) ->
         ids = " ".join(f"{k} `{clip_escaped(v, 100)}`" for k, v in
                        (("task", job.task_id), ("request id", job.request_id)) if v)
         return ("⚠️ *Outcome unknown:* the submit outcome is unknown; an admin should check the gateway "
-                "before re-running, to avoid paying twice." + (f" ({ids})" if ids else ""))
+                "before re-running, to avoid paying twice." + (f" ({ids})" if ids else "")
+                + f" An admin settles it with `/wan settle {job.id} TASK` (or `none`).")
     return f"State: {escape(str(state))}"
 
 

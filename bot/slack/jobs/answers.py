@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from bot.jobs.models import Job, JobState
-from bot.jobs.tracker import CannotCancel
+from bot.jobs.tracker import CannotCancel, CannotSettle
 from bot.slack.blocks.card import status_message
 from bot.slack.blocks.messages import jobs_list, spend_message
 from bot.slack.blocks.mrkdwn import money
@@ -54,6 +54,24 @@ async def cancel_job(services: Services, job_ref: str, user_id: str) -> str:
         return (f"Job `{job.id}` is canceled: its video will not be posted, but the gateway cannot stop "
                 "the task, so it renders on, is billed, and counts toward your limits until it ends.")
     return f"Job `{job.id}` is canceled."
+
+
+async def settle_job(services: Services, job_ref: str, task_id: str | None, user_id: str) -> str:
+    """`/wan settle`: admins only, since it decides what a job cost."""
+    if not services.is_admin(user_id):
+        return "Only an admin can settle a job (`WANBOT_ADMIN_USERS`)."
+    job = await services.store.find_job(job_ref)
+    if job is None:
+        return f"I can't find a job `{job_ref}`."
+    try:
+        job = await services.tracker.settle(job.id, task_id=task_id, by=user_id)
+    except CannotSettle as exc:
+        return f"Can't settle: {exc}."
+    if task_id is None:
+        return (f"Job `{job.id}` is settled: no task was made upstream, so it was not billed and no longer "
+                f"counts toward <@{job.user_id}>'s limits.")
+    return (f"Job `{job.id}` is settled with task `{job.task_id}`: it is now {job.state}, and I follow it to "
+            "its end (its bill, its video in the card's thread).")
 
 
 async def spend_answer(services: Services, user_id: str, scope: str) -> tuple[str, list[dict]]:

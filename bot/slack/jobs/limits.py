@@ -30,9 +30,10 @@ def _resets_in(now: float) -> str:
     return f"at 00:00 UTC (in {hours} h {minutes} min)"
 
 
-def refusal(settings, request: VideoRequest, standing: Standing, *, now: float, count: int = 1) -> str | None:
-    """Why this user may not start this job (or `count` of them, e.g. variations), or None: the
-    rule alone, judged on a standing read by the store (inside the insert's transaction for a start)."""
+def refusal(settings, standing: Standing, *, cost_usd: float, now: float, count: int = 1) -> str | None:
+    """Why this user may not start this job (or `count` of them, e.g. variations, estimated at
+    `cost_usd` together), or None: the rule alone, judged on a standing read by the store (inside
+    the insert's transaction for a start, which is why nothing here reads a file or the network)."""
     limit = settings.wanbot_max_active_jobs_per_user
     active = standing.active
     if count > 1 and active + count > limit:
@@ -48,10 +49,9 @@ def refusal(settings, request: VideoRequest, standing: Standing, *, now: float, 
         return None
     # Billed spend, plus what the jobs not billed yet (in flight, or unknown) are expected to cost.
     committed = round(standing.billed_today_usd + standing.committed_usd, 4)
-    cost = estimate_cost_usd(request, settings.pricing()) * count
-    if committed + cost > budget + 1e-9:
+    if committed + cost_usd > budget + 1e-9:
         what = "This job" if count == 1 else f"These {count} jobs"
-        return (f"{what} ({money(cost)}) would take you over your daily budget of {money(budget)} "
+        return (f"{what} ({money(cost_usd)}) would take you over your daily budget of {money(budget)} "
                 f"(WANBOT_USER_DAILY_BUDGET_USD): {money(committed)} spent or committed today. "
                 f"It resets {_resets_in(now)}.")
     return None
@@ -61,15 +61,15 @@ async def check_limits(services: Services, user_id: str, request: VideoRequest, 
     """A quick check before the work of a start (a form's inline error, a variations' summary card).
     Not a guarantee: `start_job` checks again, atomically with the insert (`admit_and_store`)."""
     now = time.time()
+    cost = estimate_cost_usd(request, services.settings.pricing()) * count
     standing = await services.store.standing(user_id, day_start=utc_midnight(now))
-    return refusal(services.settings, request, standing, now=now, count=count)
+    return refusal(services.settings, standing, cost_usd=cost, now=now, count=count)
 
 
-async def admit_and_store(services: Services, job: Job, request: VideoRequest, *,
-                          request_key: str | None = None) -> str | None:
-    """Store the job unless a limit refuses it: check and insert in one transaction serialised per
-    user across every replica on the database. The refusal, or None when the job was stored."""
+async def admit_and_store(services: Services, job: Job, *, request_key: str | None = None) -> str | None:
+    """Store the job (its estimate set) unless a limit refuses it: check and insert in one transaction
+    serialised per user across every replica on the database. The refusal, or None when stored."""
     now = time.time()
     return await services.store.create_job_within_limits(
-        job, lambda standing: refusal(services.settings, request, standing, now=now),
+        job, lambda standing: refusal(services.settings, standing, cost_usd=job.estimated_cost_usd, now=now),
         day_start=utc_midnight(now), request_key=request_key)

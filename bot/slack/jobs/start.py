@@ -45,7 +45,7 @@ async def start_job(services: Services, request: VideoRequest, *, user_id: str, 
     job = Job(id=new_job_id(), request=request.body(), origin="slack", user_id=user_id,
               channel_id=channel_id, thread_ts=thread_ts, response_url=response_url, created_at=time.time(),
               estimated_cost_usd=estimate_cost_usd(request, services.settings.pricing()), extra=extra or {})
-    refusal = await admit_and_store(services, job, request, request_key=request_key)
+    refusal = await admit_and_store(services, job, request_key=request_key)
     if refusal:
         await tell_user(services.client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
         return None

@@ -53,6 +53,14 @@ def test_status_and_cancel_take_a_job_id():
     assert parse_command('status "j_1"') == Status("j_1")
 
 
+def test_settle_takes_a_job_and_a_task_or_none():
+    assert parse_command("settle j_8f3a2c task_abc123") == grammar.Settle("j_8f3a2c", "task_abc123")
+    assert parse_command("settle j_8f3a2c NONE") == grammar.Settle("j_8f3a2c", None)
+    for text in ("settle", "settle j_8f3a2c", "settle j_1 task_2 extra"):
+        command = parse_command(text)
+        assert isinstance(command, Usage) and "/wan settle JOB TASK" in command.message
+
+
 @pytest.mark.parametrize("verb", ["status", "cancel"])
 def test_status_or_cancel_without_a_job_id_explains(verb):
     command = parse_command(verb)
