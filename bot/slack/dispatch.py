@@ -111,7 +111,7 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         if request_key is None and not await services.store.remember_request(key):
             return
         await presets.run(services, parsed.name, parsed.more, user_id=user_id, channel_id=channel_id,
-                          respond=respond, request_key=key, say=say)
+                          respond=respond, request_key=key, say=say, api=parsed.api)
     elif isinstance(parsed, grammar.Presets):
         await say(await presets.list_answer(services))
     elif isinstance(parsed, grammar.PresetDelete):

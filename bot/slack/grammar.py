@@ -89,6 +89,7 @@ class Usage:
 class PresetRun:
     name: str
     more: str = ""  # appended to the preset's prompt
+    api: bool = False  # --api: show the request it would send (JSON, curl, Python), start nothing
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ def _help_text() -> str:
         "• `/wan settle JOB TASK` or `/wan settle JOB none` (admins): end the doubt about an `unknown` job "
         "(its submit got no answer): follow the gateway's task TASK to its end, or record that none was made",
         "• `/wan preset NAME [more prompt]`: run a saved preset (the text is added to its prompt); "
+        "`--api` shows the request it sends (JSON, curl, Python) for production; "
         "`/wan presets` lists them; `/wan preset delete NAME` (its author or an admin)",
         "• `/wan triage TEXT`: support triage of a pasted error or log (support staff)",
     ]
@@ -341,9 +343,15 @@ def _preset_command(rest: str) -> Command:
         if len(tokens) < 2:
             return Usage("`/wan preset delete NAME` needs the preset's name (`/wan presets` lists them).")
         return PresetDelete(tokens[1].text)
+    api = any(t.text.lower() == "--api" and not t.quoted for t in tokens)
+    if api:  # `--api` anywhere: the hand-off, not a run; the rest is still the appended prompt
+        rest = " ".join(w for w in rest.split(" ") if w.lower() != "--api")
+        tokens = [t for t in tokens if t.quoted or t.text.lower() != "--api"]
+        if not tokens:
+            return Usage("`/wan preset NAME --api` needs the preset's name (`/wan presets` lists them).")
     name, _, more = rest.strip().partition(" ")
     return PresetRun(tokens[0].text if tokens[0].quoted else name, more.strip() if not tokens[0].quoted else
-                     " ".join(t.text for t in tokens[1:]))
+                     " ".join(t.text for t in tokens[1:]), api=api)
 
 
 def _unknown_start(text: str) -> Usage:
