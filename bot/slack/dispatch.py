@@ -114,7 +114,7 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await presets.run(services, parsed.name, parsed.more, user_id=user_id, channel_id=channel_id,
                           respond=respond, request_key=key, say=say, api=parsed.api)
     elif isinstance(parsed, grammar.Presets):
-        await say(await presets.list_answer(services))
+        await say(*await presets.list_answer(services))
     elif isinstance(parsed, grammar.PresetDelete):
         await say(await presets.delete(services, parsed.name, user_id))
     elif isinstance(parsed, grammar.Spend):

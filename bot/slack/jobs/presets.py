@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bot.jobs.store.presets import Preset, PresetExists
 from bot.slack.blocks.presets import check_name, presets_list, save_preset_modal
+from bot.slack.jobs.clicks import first_click
 from bot.slack.jobs.form import open_view
 from bot.slack.jobs.handoff import preset_api
 from bot.slack.jobs.review import clicked_job
@@ -38,8 +39,12 @@ async def save(services: Services, job_id: str, name: str, user_id: str) -> str 
     job = await services.store.get_job(job_id)
     if job is None:
         return f"Job {job_id} is gone."
+    request = await services.store.full_request(job)  # an attached image read back, not its stub
+    if request is None:
+        return ("The image attached to this job is no longer kept (attachments last a day after a job "
+                "ends): this video cannot become a preset.")
     try:
-        await services.store.save_preset(name, job.request, created_by=user_id, source_job_id=job.id)
+        await services.store.save_preset(name, request, created_by=user_id, source_job_id=job.id)
     except PresetExists:
         taken = await services.store.get_preset(name)
         return f"`{taken.name if taken else name}` already exists; pick another name."
@@ -74,7 +79,7 @@ async def run(services: Services, name: str, more: str, *, user_id: str, channel
         await services.store.preset_used(preset.name)
 
 
-async def list_answer(services: Services) -> str:
+async def list_answer(services: Services) -> tuple[str, list[dict]]:
     presets = await services.store.list_presets()
     pricing = services.settings.pricing()
     costs = {}
@@ -84,6 +89,20 @@ async def list_answer(services: Services) -> str:
         except ValueError:
             continue
     return presets_list(presets, costs)
+
+
+async def run_clicked(services: Services, name: str, *, user_id: str, channel_id: str, respond,
+                      click: str) -> None:
+    """▶️ Run under `/wan presets`: one job per click, however often it is clicked."""
+    async def say(text: str, blocks: list[dict] | None = None) -> None:
+        await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+    if not await first_click(services, click):
+        await say(f"You already clicked Run on `{name}` in this list: one job per click. "
+                  f"`/wan preset {name}` runs it again.")
+        return
+    await run(services, name, "", user_id=user_id, channel_id=channel_id, respond=respond,
+              request_key=click, say=say)
 
 
 async def delete(services: Services, name: str, user_id: str) -> str:

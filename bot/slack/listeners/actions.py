@@ -14,7 +14,7 @@ from bot.slack.blocks.card import (
 )
 from bot.slack.blocks.messages import PIN_SEED_ACTION
 from bot.slack.blocks.modals import MODE_ACTION
-from bot.slack.blocks.presets import SAVE_PRESET_ACTION
+from bot.slack.blocks.presets import RUN_PRESET_ACTION, SAVE_PRESET_ACTION
 from bot.slack.blocks.triage import EXPORT_ACTION, POST_REPLY_ACTION, REPLY_LANGUAGE_ACTION, reply_ref
 from bot.slack.blocks.variations import PICK_ACTION
 from bot.slack.jobs import drafts, handoff, presets, review, variations
@@ -73,6 +73,15 @@ async def on_save_preset(ack, body, respond, context):
     await presets.open_save(services_of(context), _clicked(body)[0], body["trigger_id"], respond)
 
 
+async def on_preset_run(ack, body, respond, context):
+    await ack()
+    name, user_id = _clicked(body)
+    channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+    # The list is a private answer (no message ts of its own): the preset's name keeps its buttons apart.
+    await presets.run_clicked(services_of(context), name, user_id=user_id, channel_id=channel_id, respond=respond,
+                              click=f"{click_key(RUN_PRESET_ACTION, body)}:{name.lower()}")
+
+
 async def on_review_tweak(ack, body, respond, context):
     await ack()
     await review.tweak(services_of(context), _clicked(body)[0], body["trigger_id"], respond)
@@ -121,6 +130,7 @@ HANDLERS = {
     FINAL_ACTION: on_review_final,
     PICK_ACTION: on_variation_pick,
     SAVE_PRESET_ACTION: on_save_preset,
+    RUN_PRESET_ACTION: on_preset_run,
     TWEAK_ACTION: on_review_tweak,
     SHOW_API_ACTION: on_review_show_api,
     PIN_SEED_ACTION: on_pin_seed,
