@@ -104,7 +104,8 @@ async def _set_video_size(sim: str, size: int) -> None:
 
 
 class ProductPath:
-    """download_video + SlackNotifier.post_video, the tracker's delivery minus the job store."""
+    """download_video + SlackNotifier.post_video, the tracker's delivery. The job's row lives in a
+    SQLite store in the scratch folder: post_video stores the uploaded file id before completing it."""
 
     def __init__(self, sim: str, api_url: str, scratch: str):
         from bot.config import Settings
@@ -116,8 +117,17 @@ class ProductPath:
         self.settings = Settings(_env_file=None, slack_bot_token=TOKEN, slack_api_url=api_url,
                                  wan_api_base=sim, wan_api_key=SIM_KEY)
         self.client = make_web_client(self.settings)
-        self.notifier = SlackNotifier(self.client, None, Metrics())  # type: ignore[arg-type]  # no cards here
+        self.notifier: SlackNotifier | None = None  # opened with its store on the first delivery
+        self.metrics = Metrics()
+        self.store = None
         self.count = 0
+
+    async def _open(self) -> None:
+        from bot.jobs.store import JobStore
+        from bot.slack.jobs.notifier import SlackNotifier
+
+        self.store = await JobStore.open(os.path.join(self.scratch, f"bench-{os.getpid()}.db"))
+        self.notifier = SlackNotifier(self.client, self.store, self.metrics)  # no cards here
 
     async def deliver(self, video_url: str, size: int) -> dict[str, Any]:
         from bot.jobs.delivery import download_video
@@ -128,6 +138,9 @@ class ProductPath:
         job = Job(id=f"bench{os.getpid()}x{self.count}", request={"mode": "text-to-video", "prompt": "bench"},
                   state=JobState.SUCCEEDED, origin="slack", channel_id=CHANNEL, message_ts=card["ts"],
                   video_url=video_url, billed_cost_usd=0.0, finished_at=time.time())
+        if self.store is None:
+            await self._open()
+        await self.store.create_job(job)
         max_bytes = max(self.settings.wanbot_max_video_bytes, 2 * size)  # the bot's cap, raised for the run
         start = time.perf_counter()
         path = await download_video(video_url, max_bytes=max_bytes, time_limit=600, trusted_origin=self.sim,
@@ -145,7 +158,10 @@ class ProductPath:
         return {"seconds": seconds, "uploaded_bytes": sizes[0] if sizes else None}
 
     async def close(self) -> None:
-        await self.notifier.http.aclose()
+        if self.notifier is not None:
+            await self.notifier.http.aclose()
+        if self.store is not None:
+            await self.store.close()
 
 
 class PlainPath:

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", metavar="NAME",
                         help="start from a preset saved in Slack (same WANBOT_DB); --prompt is appended to its "
                              "prompt, other field flags override it")
+    parser.add_argument("--resume", metavar="JOB",
+                        help="finish a job an earlier generate left unfinished (it was killed or interrupted): "
+                             "resubmitted only with the same Idempotency-Key, polled, saved once")
     parser.add_argument("-o", "--output", help="where to save the MP4 (default: ./wanbot-out/<job id>.mp4)")
     parser.add_argument("--sim", action="store_true",
                         help="use an embedded gateway simulator instead of WAN_API_BASE (offline rehearsal)")
@@ -99,6 +102,8 @@ async def generate(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     fields = {name.removeprefix("field_"): value for name, value in vars(args).items()
               if name.startswith("field_") and value is not None}
+    if getattr(args, "resume", None):
+        return await resume(args, console)
     try:
         if getattr(args, "preset", None):
             request = await _from_preset(args.preset, fields)
@@ -139,15 +144,15 @@ async def generate(args: argparse.Namespace) -> int:
     store = await JobStore.open(settings.wanbot_db)
     client = GatewayClient(settings)
     # Only ever this job: other `generate` processes on the same WANBOT_DB drive their own.
-    job_id = new_job_id()
+    job_id = args.job_id = new_job_id()
     tracker = Tracker(store, client, TerminalNotifier(console, progress),
                       TrackerOptions.from_settings(settings, origin="cli", only_jobs=frozenset({job_id}),
                                                    first_guess_seconds=3.0 if simulator else None))
     try:
         await tracker.start()
         quote = settings.pricing().quote(request)
-        console.print(f"{mode.value}, {request.duration} s, estimated ${quote.usd:.2f} ({quote.line()})",
-                      highlight=False)
+        console.print(f"job {job_id}: {mode.value}, {request.duration} s, estimated ${quote.usd:.2f} "
+                      f"({quote.line()})", highlight=False, soft_wrap=True)  # one line, also in a pipe
         with progress or contextlib.nullcontext():
             job = await tracker.enqueue(request, origin="cli", job_id=job_id,
                                         extra={"output": str(output)} if output else None)
@@ -159,6 +164,35 @@ async def generate(args: argparse.Namespace) -> int:
         if simulator:
             await simulator.close()
     return _report(console, job, output)
+
+
+async def resume(args: argparse.Namespace, console: Console) -> int:
+    """`--resume JOB`: drive one stored, unfinished job to its end, as its own generate would have."""
+    settings = load_settings()
+    setup_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
+    settings.require("wan_api_base")
+    store = await JobStore.open(settings.wanbot_db)
+    client = GatewayClient(settings)
+    try:
+        job = await store.find_job(args.resume)
+        if job is None or job.origin != "cli":
+            console.print(f"wanbot: --resume: no job {args.resume!r} from generate in this WANBOT_DB",
+                          highlight=False)
+            return 2
+        if not job.state.terminal:
+            tracker = Tracker(store, client, TerminalNotifier(console, None),
+                              TrackerOptions.from_settings(settings, origin="cli", only_jobs=frozenset({job.id})))
+            try:
+                await tracker.start()
+                console.print(f"resuming job {job.id} ({job.state.value})", highlight=False)
+                job = await tracker.wait_for(job.id)
+            finally:
+                await tracker.stop()
+    finally:
+        await client.aclose()
+        await store.close()
+    output = job.extra.get("output")
+    return _report(console, job, Path(output) if output else None)
 
 
 async def _from_preset(name: str, fields: dict) -> VideoRequest | None:
@@ -191,4 +225,12 @@ def _report(console: Console, job: Job, output: Path | None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(generate(args))
+    try:
+        return asyncio.run(generate(args))
+    except KeyboardInterrupt:
+        # The job is stored (its submit, if sent, carried the job id as Idempotency-Key): say how to finish it.
+        job_id = getattr(args, "resume", None) or getattr(args, "job_id", None)
+        if job_id:
+            print(f"wanbot: interrupted; job {job_id} stays in WANBOT_DB, unfinished: "
+                  f"`python -m bot generate --resume {job_id}` finishes it", file=sys.stderr)
+        return 130

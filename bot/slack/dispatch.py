@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from bot.slack import grammar, inbox
+from bot.slack.help import HELP_TEXT
 from bot.slack.jobs import answers, presets
 from bot.slack.jobs.attachments import resolve_image
 from bot.slack.jobs.drafts import draft_command
@@ -95,7 +96,7 @@ async def handle_command(services: Services, command: dict, *, respond, request_
     elif isinstance(parsed, grammar.OpenModal):
         await open_form(services, command["trigger_id"], parsed, channel_id=channel_id, say=say)
     elif isinstance(parsed, grammar.Help):
-        await say(grammar.HELP_TEXT)
+        await say(HELP_TEXT)
     elif isinstance(parsed, grammar.Usage):
         await say(parsed.message)
     elif isinstance(parsed, grammar.Jobs):
@@ -111,7 +112,7 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         if request_key is None and not await services.store.remember_request(key):
             return
         await presets.run(services, parsed.name, parsed.more, user_id=user_id, channel_id=channel_id,
-                          respond=respond, request_key=key, say=say)
+                          respond=respond, request_key=key, say=say, api=parsed.api)
     elif isinstance(parsed, grammar.Presets):
         await say(await presets.list_answer(services))
     elif isinstance(parsed, grammar.PresetDelete):

@@ -89,6 +89,7 @@ class Usage:
 class PresetRun:
     name: str
     more: str = ""  # appended to the preset's prompt
+    api: bool = False  # --api: show the request it would send (JSON, curl, Python), start nothing
 
 
 @dataclass(frozen=True)
@@ -108,16 +109,16 @@ EXAMPLE = '/wan t2v a red fox running through snow --duration 8 --ratio 9:16'
 SPEND_SCOPES = {"": "me", "me": "me", "mine": "me", "team": "team", "all": "team"}
 
 # ---------------------------------------------------------------------------------------------
-# Help
+# One mode's flags, as `/wan help` (bot.slack.help) and the usage answers list them
 
 
-def _mode_line(mode: Mode) -> str:
+def mode_line(mode: Mode) -> str:
     flags = " ".join(f"`{spec.flag} {_flag_placeholder(spec)}`" for spec in MODE_FIELDS[mode] if spec.flag)
     names = f"`{SHORT_NAMES[mode]}`" + (f" / `{mode.value}`" if mode.value != SHORT_NAMES[mode] else "")
     return f"• {names}: {flags}"
 
 
-def _extra_line(mode: Mode) -> str:
+def extra_line(mode: Mode) -> str:
     flags = " ".join(f"`{spec.flag} {_flag_placeholder(spec)}`" for spec in EXTRA_FIELDS[mode] if spec.flag)
     return f"• `{SHORT_NAMES[mode]}`: {flags}"
 
@@ -140,46 +141,6 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def _help_text() -> str:
-    lines = [
-        "*wanbot: Wan 2.6 videos from Slack*",
-        "`/wan` opens a form. Or type it all at once; the free text is the prompt "
-        "(for `edit`: the instruction). Quote values with spaces; `--flag=value` works too.",
-        "",
-        "*Modes and their flags*",
-        *(_mode_line(mode) for mode in Mode),
-        "`--reference` can be given up to 5 times. A mode with missing fields opens the form prefilled.",
-        "",
-        "*Wan 2.6's own parameters* (sent only when given; the gateway's format must carry them)",
-        *(_extra_line(mode) for mode in Mode if EXTRA_FIELDS[mode]),
-        "`--draft` renders with the cheap draft settings (flash, 720P, silent by default) and a pinned seed; "
-        "the video's *Final* button re-renders the same take at the final settings.",
-        "`--variations N` (2-6) starts N jobs with different seeds in one thread under one summary card; "
-        "*Pick* the one you like.",
-        "",
-        "*Examples*",
-        f"• `{EXAMPLE}`",
-        '• `/wan t2v "a lighthouse at dusk, waves" --negative "blurry, text" --seed 7`',
-        "• `/wan i2v the cat waves --image https://example.com/cat.png --camera zoom_in --strength 0.6`",
-        "• `/wan r2v two friends dancing --reference https://example.com/a.png --reference https://example.com/b.png`",
-        '• `/wan edit make it night --video https://example.com/clip.mp4 --region "the sky" --quality high`',
-        "",
-        "*Other commands*",
-        "• `/wan help`: this message",
-        "• `/wan jobs`: your recent jobs",
-        "• `/wan status JOB`: where a job stands, e.g. `/wan status j_8f3a2c`",
-        "• `/wan cancel JOB`: cancel a job in flight (yours; admins: anyone's)",
-        "• `/wan spend`: your spend today and this month; `/wan spend team` for admins",
-        "• `/wan settle JOB TASK` or `/wan settle JOB none` (admins): end the doubt about an `unknown` job "
-        "(its submit got no answer): follow the gateway's task TASK to its end, or record that none was made",
-        "• `/wan preset NAME [more prompt]`: run a saved preset (the text is added to its prompt); "
-        "`/wan presets` lists them; `/wan preset delete NAME` (its author or an admin)",
-        "• `/wan triage TEXT`: support triage of a pasted error or log (support staff)",
-    ]
-    return "\n".join(lines)
-
-
-HELP_TEXT = _help_text()
 
 # ---------------------------------------------------------------------------------------------
 # Text clean-up and tokenising
@@ -341,9 +302,15 @@ def _preset_command(rest: str) -> Command:
         if len(tokens) < 2:
             return Usage("`/wan preset delete NAME` needs the preset's name (`/wan presets` lists them).")
         return PresetDelete(tokens[1].text)
+    api = any(t.text.lower() == "--api" and not t.quoted for t in tokens)
+    if api:  # `--api` anywhere: the hand-off, not a run; the rest is still the appended prompt
+        rest = " ".join(w for w in rest.split(" ") if w.lower() != "--api")
+        tokens = [t for t in tokens if t.quoted or t.text.lower() != "--api"]
+        if not tokens:
+            return Usage("`/wan preset NAME --api` needs the preset's name (`/wan presets` lists them).")
     name, _, more = rest.strip().partition(" ")
     return PresetRun(tokens[0].text if tokens[0].quoted else name, more.strip() if not tokens[0].quoted else
-                     " ".join(t.text for t in tokens[1:]))
+                     " ".join(t.text for t in tokens[1:]), api=api)
 
 
 def _unknown_start(text: str) -> Usage:
@@ -401,8 +368,8 @@ def _url_field(mode: Mode) -> FieldSpec | None:
 
 
 def _mode_usage(mode: Mode, message: str) -> Usage:
-    extra = f"\n{_extra_line(mode)}" if EXTRA_FIELDS[mode] else ""
-    return Usage(f"{message}\n{_mode_line(mode)}{extra}\nFor example: `{_example(mode)}`")
+    extra = f"\n{extra_line(mode)}" if EXTRA_FIELDS[mode] else ""
+    return Usage(f"{message}\n{mode_line(mode)}{extra}\nFor example: `{_example(mode)}`")
 
 
 def _example(mode: Mode) -> str:

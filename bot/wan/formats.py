@@ -19,6 +19,7 @@ from bot.wan.numbers import MAX_BILLED_SECONDS, MAX_COST_USD, parse_amount, pars
 from bot.wan.request import (
     ALL_FIELDS,
     MODEL_NAME,
+    SEED_MAX,
     FieldProblem,
     Mode,
     RequestInvalid,
@@ -134,6 +135,19 @@ def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
     return _str_or_none(body.get("code")), message, request_id
 
 
+def _seed(body: Any, inner: Any) -> int | None:
+    """The seed a task answer reports (`output.seed`, `seed`, `metadata.seed` or `parameters.seed`, in
+    the body or its `data` envelope), when it is one the request model could send back."""
+    for place in (body, inner):
+        for path in (("output", "seed"), ("seed",), ("metadata", "seed"), ("parameters", "seed")):
+            value = _get(place, *path)
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value.strip())
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= SEED_MAX:
+                return value
+    return None
+
+
 # --- one tolerant task parser ---------------------------------------------------------------------
 
 def _task_id(body: Any) -> str | None:
@@ -195,6 +209,7 @@ def parse_task(body: Any, task_id: str | None = None, *, default_status: TaskSta
         error_message=message,
         request_id=_str_or_none(_first(_get(body, "request_id"), _get(inner, "request_id"),
                                        _get(body, "error", "request_id"))),
+        seed=_seed(body, inner),
         raw=body if isinstance(body, dict) else {"body": body},
     )
 

@@ -129,3 +129,32 @@ async def test_a_generate_whose_job_another_process_ended_returns(tmp_path, simu
         await store.close()
     code, out, err = await run
     assert code == 1 and "canceled" in err.strip().splitlines()[-1], err
+
+
+async def test_a_killed_generate_says_nothing_but_resume_finishes_its_job_once(tmp_path, simulator):
+    # A generate killed mid-render leaves its job running in the store; no other generate takes it
+    # (each drives only its own), so `generate --resume JOB` is how it is finished: polled, saved, and
+    # never submitted (paid) a second time.
+    simulator.config.update({"run_seconds": 3.0})
+    db = tmp_path / "wanbot.db"
+    env = _env(WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "generate", "--prompt", "a fox cut short", "--duration", "2", "-o", "fox.mp4",
+        "--quiet", cwd=tmp_path, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while not (db.exists() and JobState.RUNNING.value in _states(db).values()):
+        assert time.monotonic() < deadline and proc.returncode is None, "the job never ran"
+        await asyncio.sleep(0.1)
+    proc.kill()
+    await proc.wait()
+    (job_id,) = _states(db)
+
+    code, out, err = await _run(["generate", "--resume", job_id[:8]], env, tmp_path, timeout=60)
+    assert code == 0, err
+    assert f"saved fox.mp4 (job {job_id}" in out
+    assert (tmp_path / "fox.mp4").stat().st_size > 0
+    assert simulator.stats.tasks_created == 1 and simulator.stats.submits_by_key == {job_id: 1}
+    assert _states(db)[job_id] == JobState.DELIVERED.value
+
+    code, out, err = await _run(["generate", "--resume", "jnosuchjob"], env, tmp_path)
+    assert code == 2 and "no job 'jnosuchjob'" in err

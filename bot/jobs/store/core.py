@@ -18,6 +18,8 @@ from typing import Any
 from bot.jobs import attachments
 from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
 from bot.jobs.store.buckets import BucketQueries
+from bot.jobs.store.errors import LeaseLost, NoUpstreamSlot, StaleTransition
+from bot.jobs.store.leases import Fence, LeaseQueries, fence_for
 from bot.jobs.store.location import is_postgresql, sqlite_path
 from bot.jobs.store.presets import PresetQueries
 from bot.jobs.store.schema import MIGRATIONS
@@ -44,8 +46,11 @@ REQUESTS_KEPT_SECONDS = 24 * 3600
 REQUESTS_PRUNE_EVERY = 600.0
 
 
-class StaleTransition(Exception):
-    """The job was not in the expected state (someone else moved it first)."""
+__all__ = ["JobStore", "LeaseLost", "NoUpstreamSlot", "StaleTransition"]
+
+# The lock a move to `submitted` takes to count the tasks in flight (see `transition`): any string
+# that is no Slack user id (they are letters and digits).
+_IN_FLIGHT_LOCK = "wanbot:in-flight"
 
 
 def _row_to_job(row: Any) -> Job:
@@ -71,7 +76,14 @@ def _marks(values: Iterable[Any]) -> str:
     return ", ".join("?" for _ in values)
 
 
-class JobStore(PresetQueries, BucketQueries):
+def _fence_sql(fence: Fence | None) -> tuple[str, list[Any]]:
+    """The WHERE condition a write under `fence` adds: still this owner at this version."""
+    if fence is None:
+        return "", []
+    return " AND lease_owner = ? AND lease_version = ?", [fence.owner, fence.version]
+
+
+class JobStore(PresetQueries, BucketQueries, LeaseQueries):
     def __init__(self, db: Any, location: str):
         self.db = db
         self.location = location
@@ -100,6 +112,10 @@ class JobStore(PresetQueries, BucketQueries):
 
     async def close(self) -> None:
         await self.db.close()
+
+    @staticmethod
+    def _job_from_row(row: Any) -> Job:
+        return _row_to_job(row)
 
     async def schema_version(self) -> int:
         return (await self.db.fetch("SELECT MAX(version) FROM schema_version"))[0][0]
@@ -161,6 +177,7 @@ class JobStore(PresetQueries, BucketQueries):
         if request_key is not None:
             await tx.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ?",
                              (job.id, request_key))
+        await tx.notify(f"new {job.id}")  # an idle replica may take it (bot/jobs/leases.py)
 
     async def full_request(self, job: Job) -> dict[str, Any] | None:
         """The job's request with its attachments read back (for the submit, a Re-run, a Tweak);
@@ -203,25 +220,49 @@ class JobStore(PresetQueries, BucketQueries):
         return _row_to_job(rows[0]) if len(rows) == 1 else None
 
     async def transition(self, job_id: str, to: JobState, *, expect: Iterable[JobState] | None = None,
-                         detail: dict[str, Any] | None = None, **changes: Any) -> Job:
+                         detail: dict[str, Any] | None = None,
+                         in_flight_cap: tuple[int, str | None] | None = None, **changes: Any) -> Job:
         """Move a job to `to` (only from a state in `expect`, when given) and record the event.
 
         Raises StaleTransition when the job is not in an expected state: the caller lost a race
-        (e.g. a cancel arrived while a poll was in flight) and must not act on its stale view.
+        (e.g. a cancel arrived while a poll was in flight) and must not act on its stale view;
+        LeaseLost when the write is made under a lease (`leases.fenced`) that another replica has
+        claimed since. `in_flight_cap` (limit, origin): raise NoUpstreamSlot instead when that many
+        tasks of the origin are already in flight upstream, counted in the database (every
+        replica's) in the same transaction. A job that ends hands its lease back.
         """
         now = time.time()
         changes = {"state": to, "updated_at": now, **changes}
         if to.terminal and "finished_at" not in changes:
             changes["finished_at"] = now
+        if to.terminal:
+            changes.update(lease_owner=None, lease_expires=None)
         assignments = ", ".join(f"{name} = ?" for name in changes)
         values = [_encode(name, value) for name, value in changes.items()]
+        fence = fence_for(job_id)
         where, where_params = "id = ?", [job_id]
         if expect is not None:
             expected = [state.value for state in expect]
             where += f" AND state IN ({_marks(expected)})"
             where_params.extend(expected)
+        fence_where, fence_params = _fence_sql(fence)
+        where += fence_where
+        where_params.extend(fence_params)
         durable = to in _PAID_STATES or not _PAID_FIELDS.isdisjoint(changes)
         async with self.db.transaction(durable=durable) as tx:
+            if in_flight_cap is not None:
+                # First in the transaction (SQLite's write lock is taken up front), serialised with
+                # every other move to `submitted` on the database, so two replicas cannot both take
+                # the last slot.
+                await tx.lock_user(_IN_FLIGHT_LOCK)
+                limit, origin = in_flight_cap
+                flying = [s.value for s in JobState.IN_FLIGHT_UPSTREAM]
+                sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ({_marks(flying)})"
+                if origin is not None:
+                    sql += " AND origin = ?"
+                    flying.append(origin)
+                if (await tx.fetch(sql, flying))[0][0] >= limit:
+                    raise NoUpstreamSlot(f"{limit} tasks already in flight upstream")
             await tx.lock_job(job_id)
             # Two statements: the event is recorded from the row as it stands, only if it is in an
             # expected state; then the update returns the new row.
@@ -230,9 +271,10 @@ class JobStore(PresetQueries, BucketQueries):
                 f"SELECT id, ?, state, ?, ? FROM jobs WHERE {where}",
                 [now, to.value, json.dumps(detail or {}, default=str, ensure_ascii=False), *where_params])
             if recorded != 1:
-                rows = await tx.fetch("SELECT state FROM jobs WHERE id = ?", (job_id,))
+                rows = await tx.fetch("SELECT state, lease_owner, lease_version FROM jobs WHERE id = ?", (job_id,))
                 if not rows:
                     raise KeyError(job_id)
+                _check_fence(fence, rows[0])
                 raise StaleTransition(
                     f"job {job_id} is {rows[0]['state']}, not in {sorted(s.value for s in expect or [])}")
             rows = await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", [*values, job_id])
@@ -244,18 +286,39 @@ class JobStore(PresetQueries, BucketQueries):
             raise ValueError("use transition() to change a job's state")
         changes["updated_at"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in changes)
-        params = [_encode(name, value) for name, value in changes.items()] + [job_id]
+        fence = fence_for(job_id)
+        fence_where, fence_params = _fence_sql(fence)
+        params = [_encode(name, value) for name, value in changes.items()] + [job_id, *fence_params]
         async with self.db.transaction(durable=not _PAID_FIELDS.isdisjoint(changes)) as tx:
-            rows = await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", params)
+            rows = await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ?{fence_where} RETURNING *", params)
+            if not rows and fence is not None:
+                await self._raise_if_fenced_out(tx, fence)
         return _row_to_job(rows[0]) if rows else None
 
     async def claim_delivery(self, job_id: str) -> bool:
         """Mark the delivery as started, once. False if another worker already started it."""
+        fence = fence_for(job_id)
+        fence_where, fence_params = _fence_sql(fence)
         async with self.db.transaction(durable=True) as tx:
             changed = await tx.execute(
-                "UPDATE jobs SET delivery_state = ?, updated_at = ? WHERE id = ? AND delivery_state = ?",
-                (DeliveryState.POSTING.value, time.time(), job_id, DeliveryState.NONE.value))
+                f"UPDATE jobs SET delivery_state = ?, updated_at = ? WHERE id = ? AND delivery_state = ?{fence_where}",
+                (DeliveryState.POSTING.value, time.time(), job_id, DeliveryState.NONE.value, *fence_params))
+            if changed != 1 and fence is not None:
+                await self._raise_if_fenced_out(tx, fence)
         return changed == 1
+
+    async def hold_lease(self, fence: Fence) -> None:
+        """Raise LeaseLost unless the lease is still this one: checked right before a side effect
+        no write guards (posting the video), so a replica that slept past its lease posts nothing."""
+        rows = await self.db.fetch("SELECT lease_owner, lease_version FROM jobs WHERE id = ?", (fence.job_id,))
+        if rows:
+            _check_fence(fence, rows[0])
+
+    @staticmethod
+    async def _raise_if_fenced_out(tx: Any, fence: Fence) -> None:
+        rows = await tx.fetch("SELECT lease_owner, lease_version FROM jobs WHERE id = ?", (fence.job_id,))
+        if rows:
+            _check_fence(fence, rows[0])
 
     async def list_jobs(self, *, user_id: str | None = None, states: Iterable[JobState] | None = None,
                         limit: int = 20) -> list[Job]:
@@ -419,6 +482,13 @@ class JobStore(PresetQueries, BucketQueries):
         rows = await self.db.fetch(f"SELECT * FROM triage_records {where} ORDER BY id DESC LIMIT ?",
                                    [*params, limit])
         return [_triage_row(r) for r in rows]
+
+
+def _check_fence(fence: Fence | None, row: Any) -> None:
+    """LeaseLost when the row's lease is no longer `fence` (another replica claimed the job)."""
+    if fence is not None and (row["lease_owner"], row["lease_version"]) != (fence.owner, fence.version):
+        raise LeaseLost(f"job {fence.job_id}: lease v{fence.version} of {fence.owner} was taken over "
+                        f"(now v{row['lease_version']} of {row['lease_owner'] or 'nobody'})")
 
 
 def _triage_row(row: Any) -> dict[str, Any]:

@@ -39,9 +39,16 @@ def _rowcount(status: str) -> int:
 
 class PostgresTransaction:
     for_update = " FOR UPDATE"  # appended to a SELECT: its rows stay locked until the transaction ends
+    # appended to the SELECT of a claim: rows another transaction holds are passed over, not waited for
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, conn: Any):
+    def __init__(self, conn: Any, channel: str):
         self._conn = conn
+        self._channel = channel
+
+    async def notify(self, payload: str) -> None:
+        """Tell every replica listening on this database (delivered when the transaction commits)."""
+        await self._conn.execute("SELECT pg_notify($1, $2)", self._channel, payload)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return _rowcount(await self._conn.execute(numbered(sql), *params))
@@ -63,10 +70,14 @@ class PostgresTransaction:
 class PostgresDatabase:
     dialect = "postgresql"
 
-    def __init__(self, pool: Any, url: str):
+    def __init__(self, pool: Any, url: str, channel: str = "wanbot"):
         self._pool = pool
         self.url = url
         self.path = display(url)
+        # NOTIFY reaches every session of the database, whatever its schema: one channel per schema,
+        # so deployments (and tests) sharing a database in different schemas do not hear each other.
+        self.channel = channel
+        self._listener: Any = None
 
     @classmethod
     async def open(cls, url: str, *, max_connections: int = 10) -> PostgresDatabase:
@@ -76,10 +87,27 @@ class PostgresDatabase:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=max_connections, timeout=10)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             raise DatabaseUnusable(f"WANBOT_DB: cannot connect to {display(url)} ({_reason(exc)})") from None
-        return cls(pool, url)
+        schema = await pool.fetchval("SELECT current_schema()")
+        return cls(pool, url, f"wanbot:{schema}"[:63])
 
     async def close(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            with contextlib.suppress(Exception):
+                await self._listener.close(timeout=2)
         await self._pool.close()
+
+    async def listen(self, callback) -> Any:
+        """LISTEN on this database's channel on a connection of its own (a pooled one would be handed
+        to other work); `callback(payload)` runs for each notice. Returns the connection (closed with
+        the database); call again after it was lost (`is_closed()`)."""
+        import asyncpg
+
+        if self._listener is not None and not self._listener.is_closed():
+            return self._listener
+        conn = await asyncpg.connect(self.url, timeout=10)
+        await conn.add_listener(self.channel, lambda _conn, _pid, _channel, payload: callback(payload))
+        self._listener = conn
+        return conn
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return await self._pool.fetch(numbered(sql), *params)
@@ -88,7 +116,7 @@ class PostgresDatabase:
     async def transaction(self, *, durable: bool = False) -> AsyncIterator[PostgresTransaction]:
         # `durable` needs nothing: PostgreSQL's commits are synced by default (synchronous_commit=on).
         async with self._pool.acquire() as conn, conn.transaction():
-            yield PostgresTransaction(conn)
+            yield PostgresTransaction(conn, self.channel)
 
     async def migrate(self, migrations: list[str]) -> int:
         async with self._pool.acquire() as conn, conn.transaction():

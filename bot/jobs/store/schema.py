@@ -121,6 +121,19 @@ MIGRATIONS: list[str] = [
         stamp REAL NOT NULL
     );
     """,
+    # 10: job leases (bot/jobs/store/leases.py): which replica drives an unfinished job (owner), until
+    # when without renewal (expires), and a fencing version bumped by every claim, which each of the
+    # owner's writes checks; and the replicas alive on the database (their heartbeats), for a fair share
+    """
+    ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_expires REAL;
+    ALTER TABLE jobs ADD COLUMN lease_version INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_lease ON jobs(lease_owner);
+    CREATE TABLE replicas (
+        id TEXT PRIMARY KEY,
+        seen_at REAL NOT NULL
+    );
+    """,
 ]
 
 _PG_ONLY = re.compile(r"/\*pg: (.*?)\*/", re.S)

@@ -23,9 +23,13 @@ class SqliteTransaction:
     # What a SELECT appends to lock the rows it reads until the end of the transaction: nothing here,
     # the transaction's first write already made it the file's only writer.
     for_update = ""
+    skip_locked = ""  # a claim's UPDATE is atomic on its own: SQLite has one writer at a time
 
     def __init__(self, db: aiosqlite.Connection):
         self._db = db
+
+    async def notify(self, payload: str) -> None:
+        """Nothing to tell: one process serves a SQLite file, and it wakes itself in memory."""
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
@@ -83,6 +87,10 @@ class SqliteDatabase:
 
     async def close(self) -> None:
         await self._db.close()
+
+    async def listen(self, callback) -> None:
+        """No notices between processes on SQLite (one `serve` per file)."""
+        return None
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         # execute_fetchall: one trip to the connection's thread (execute, fetchone and close are three).

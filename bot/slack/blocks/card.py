@@ -81,14 +81,16 @@ def image_label(value: Any) -> str | None:
     text = str(value)
     stub = attachments.stub_info(text)  # as the job row keeps it (the data itself is stored beside)
     if stub:
-        kind, size = stub[0].split("/", 1)[-1][:10] or "image", stub[1]
+        media, size = stub
     elif text[:5].lower() == "data:":
-        kind = text[5:].split(";", 1)[0].split("/", 1)[-1][:10] or "image"
+        media = text[5:].split(";", 1)[0].split(",", 1)[0].lower()
         size = len(text.split(",", 1)[-1]) // 4 * 3
     else:
         return None
+    noun = "audio" if media.startswith("audio/") else "image"  # an attached sound file, for audio_url
+    kind = media.split("/", 1)[-1][:10] or noun
     shown = f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KB"
-    return f"attached image ({escape(kind.upper())}, {shown})"
+    return f"attached {noun} ({escape(kind.upper())}, {shown})"
 
 
 def hide_inline_images(body: Any) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.jobs.store.presets import Preset, PresetExists
 from bot.slack.blocks.presets import check_name, presets_list, save_preset_modal
 from bot.slack.jobs.form import open_view
+from bot.slack.jobs.handoff import preset_api
 from bot.slack.jobs.review import clicked_job
 from bot.slack.jobs.start import start_job
 from bot.slack.services import Services
@@ -49,7 +50,8 @@ async def save(services: Services, job_id: str, name: str, user_id: str) -> str 
 
 
 async def run(services: Services, name: str, more: str, *, user_id: str, channel_id: str, respond,
-              request_key: str | None, say) -> None:
+              request_key: str | None, say, api: bool = False) -> None:
+    """Start a job from the preset (more prompt appended); with `api`, show its request instead."""
     preset = await services.store.get_preset(name)
     if preset is None:
         await say(f"There is no preset `{name}`. `/wan presets` lists them.")
@@ -62,6 +64,9 @@ async def run(services: Services, name: str, more: str, *, user_id: str, channel
     if problems := services.gateway.format.check(request):
         await say(f"Preset `{preset.name}` cannot be sent to this gateway: "
                   + "; ".join(f"{p.field}: {p.message}" for p in problems))
+        return
+    if api:
+        await preset_api(services, request, preset.name, say)
         return
     job = await start_job(services, request, user_id=user_id, channel_id=channel_id, respond=respond,
                           request_key=request_key, extra={"preset": preset.name})

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from bot.slack import grammar
 from bot.slack.grammar import (
-    HELP_TEXT,
     Cancel,
     Generate,
     Help,
@@ -19,6 +18,7 @@ from bot.slack.grammar import (
     parse_command,
     tokenize,
 )
+from bot.slack.help import HELP_TEXT
 from bot.wan.request import MODE_FIELDS, Mode
 
 IMG = "https://example.com/cat.png"

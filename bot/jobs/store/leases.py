@@ -1,0 +1,209 @@
+"""Job leases: which replica drives each unfinished job, so several `serve` replicas on one database
+drive every job exactly once (issue 11). Mixed into `JobStore` (both backends, migration 10).
+
+A lease is three columns of the job: `lease_owner` (a replica id), `lease_expires` (epoch seconds;
+the owner renews it well before then) and `lease_version`, a fencing token that every claim bumps.
+The owner's writes about the job carry its `Fence` (owner and version, set for the duration of a
+step with `fenced`); the store adds both to the write's WHERE, so a replica whose lease lapsed and
+was claimed by another (a longer pause than the lease: SIGSTOP, a GC stall, a partition) can never
+overwrite what the new owner wrote: its write matches no row and raises `LeaseLost`.
+
+Claims take jobs whose lease is free (never leased, handed back, or expired), oldest first. On
+PostgreSQL the candidates are picked with `SELECT ... FOR UPDATE SKIP LOCKED`, so replicas claiming
+at the same moment take disjoint sets without waiting for each other; SQLite's single writer makes
+the same UPDATE atomic on its own (`skip_locked` is empty there).
+
+Also here: the replicas' heartbeats (`replicas`, for a fair share of the jobs), and the count of
+tasks in flight upstream over every replica (WAN_MAX_IN_FLIGHT is the gateway's quota, not a
+process's).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from bot.jobs.models import JobState
+
+_UNFINISHED = [s.value for s in JobState.ACTIVE]
+_IN_FLIGHT = [s.value for s in JobState.IN_FLIGHT_UPSTREAM]
+_CHUNK = 500  # ids per statement (SQLite allows 32766 variables; PostgreSQL 65535)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lease a write is made under: this replica (`owner`) at `version` of the job's lease."""
+
+    job_id: str
+    owner: str
+    version: int
+
+
+_FENCE: ContextVar[Fence | None] = ContextVar("wanbot_lease_fence", default=None)
+
+
+@contextlib.contextmanager
+def fenced(fence: Fence | None) -> Iterator[None]:
+    """Every store write about `fence.job_id` inside the block (in this task, and in what it awaits)
+    checks the lease. The tracker wraps each step in it; the notifier's writes inside a step (the
+    uploaded file's id) are fenced with no change to the notifier."""
+    token = _FENCE.set(fence)
+    try:
+        yield
+    finally:
+        _FENCE.reset(token)
+
+
+def fence_for(job_id: str) -> Fence | None:
+    fence = _FENCE.get()
+    return fence if fence is not None and fence.job_id == job_id else None
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for job_id in ids:
+        batch.append(job_id)
+        if len(batch) == _CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class LeaseQueries:
+    """The lease half of the store's interface (needs `self.db` and `self._job_from_row`)."""
+
+    async def claim_jobs(self, owner: str, *, limit: int, lease_seconds: float, origin: str | None = None,
+                         only: Iterable[str] | None = None, now: float | None = None) -> list[tuple[Any, int]]:
+        """Claim up to `limit` unfinished jobs whose lease is free (none, handed back, or expired),
+        oldest first: [(job, lease version)]. Replicas claiming at once get disjoint sets."""
+        if limit <= 0:
+            return []
+        now = time.time() if now is None else now
+        where, params = f"state IN ({_marks(_UNFINISHED)})", list(_UNFINISHED)
+        if origin is not None:
+            where += " AND origin = ?"
+            params.append(origin)
+        if only is not None:
+            only = list(only)
+            if not only:
+                return []
+            where += f" AND id IN ({_marks(only)})"
+            params.extend(only)
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "UPDATE jobs SET lease_owner = ?, lease_expires = ?, lease_version = lease_version + 1"
+                f" WHERE id IN (SELECT id FROM jobs WHERE {where}"
+                " AND (lease_owner IS NULL OR lease_expires < ?)"
+                f" ORDER BY created_at, rowid LIMIT ?{tx.skip_locked}) RETURNING *",
+                [owner, now + lease_seconds, *params, now, limit])
+        claimed = [(self._job_from_row(row), row["lease_version"]) for row in rows]
+        claimed.sort(key=lambda pair: pair[0].created_at)
+        return claimed
+
+    async def claim_job(self, owner: str, job_id: str, *, lease_seconds: float, force: bool = False,
+                        now: float | None = None) -> int | None:
+        """Claim one job: its new lease version, or None when another replica holds a live lease.
+        `force` takes it whoever holds it (a cancel or a settle acting on another replica's job):
+        the holder's next write is rejected and it drops the job."""
+        now = time.time() if now is None else now
+        where, params = "id = ?", [job_id]
+        if not force:
+            where += " AND (lease_owner IS NULL OR lease_expires < ?)"
+            params.append(now)
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "UPDATE jobs SET lease_owner = ?, lease_expires = ?, lease_version = lease_version + 1"
+                f" WHERE {where} RETURNING lease_version", [owner, now + lease_seconds, *params])
+            if rows and force:
+                await tx.notify(f"lease {job_id}")  # the previous holder drops it at once
+        return rows[0][0] if rows else None
+
+    async def renew_leases(self, owner: str, job_ids: Iterable[str], *, lease_seconds: float,
+                           now: float | None = None) -> dict[str, tuple[int, str]]:
+        """Extend this replica's leases on `job_ids` and record its heartbeat, in one transaction:
+        {job id: (lease version, state)} of those it still owns. A missing id, or another version
+        than the caller's, is a lease lost (claimed by another replica after it expired)."""
+        now = time.time() if now is None else now
+        held: dict[str, tuple[int, str]] = {}
+        async with self.db.transaction() as tx:
+            await tx.execute("INSERT INTO replicas (id, seen_at) VALUES (?, ?)"
+                             " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", (owner, now))
+            for batch in _chunks(job_ids):
+                rows = await tx.fetch(
+                    f"UPDATE jobs SET lease_expires = ? WHERE lease_owner = ? AND id IN ({_marks(batch)})"
+                    " RETURNING id, lease_version, state", [now + lease_seconds, owner, *batch])
+                held.update({row["id"]: (row["lease_version"], row["state"]) for row in rows})
+        return held
+
+    async def release_leases(self, owner: str, fences: dict[str, int], *, leave: bool = False) -> int:
+        """Hand leases back at once (a graceful stop, or a job this replica stops driving), so another
+        replica takes the jobs over without waiting for them to expire. Only leases still at the
+        caller's versions. `leave`: this replica also stops counting toward the fair share."""
+        released = 0
+        async with self.db.transaction() as tx:
+            if leave:
+                await tx.execute("DELETE FROM replicas WHERE id = ?", (owner,))
+            for batch in _chunks(fences):
+                rows = await tx.fetch(
+                    f"SELECT id, lease_version FROM jobs WHERE lease_owner = ? AND id IN ({_marks(batch)})"
+                    f"{tx.for_update}", [owner, *batch])
+                mine = [row["id"] for row in rows if fences.get(row["id"]) == row["lease_version"]]
+                if mine:
+                    released += await tx.execute(
+                        f"UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE id IN ({_marks(mine)})",
+                        mine)
+            if released:
+                await tx.notify("free")
+        return released
+
+    async def lease_of(self, job_id: str) -> tuple[str | None, float | None, int] | None:
+        """(owner, expires, version) of a job's lease; None when there is no such job."""
+        rows = await self.db.fetch("SELECT lease_owner, lease_expires, lease_version FROM jobs WHERE id = ?",
+                                   (job_id,))
+        return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
+
+    async def lease_counts(self, *, now: float | None = None) -> dict[str, int]:
+        """Live leases on unfinished jobs per replica (for balance checks and benchmarks)."""
+        now = time.time() if now is None else now
+        rows = await self.db.fetch(
+            f"SELECT lease_owner, COUNT(*) FROM jobs WHERE state IN ({_marks(_UNFINISHED)})"
+            " AND lease_owner IS NOT NULL AND lease_expires >= ? GROUP BY lease_owner", [*_UNFINISHED, now])
+        return {row[0]: row[1] for row in rows}
+
+    async def live_replicas(self, *, within: float, now: float | None = None) -> int:
+        """Replicas whose heartbeat is younger than `within` seconds."""
+        now = time.time() if now is None else now
+        return (await self.db.fetch("SELECT COUNT(*) FROM replicas WHERE seen_at >= ?", (now - within,)))[0][0]
+
+    async def count_unfinished(self, origin: str | None = None) -> int:
+        where, params = f"state IN ({_marks(_UNFINISHED)})", list(_UNFINISHED)
+        if origin is not None:
+            where += " AND origin = ?"
+            params.append(origin)
+        return (await self.db.fetch(f"SELECT COUNT(*) FROM jobs WHERE {where}", params))[0][0]
+
+    async def count_in_flight(self, origin: str | None = None, *, not_owner: str | None = None) -> int:
+        """Tasks in flight upstream (submitted, queued, running) over every replica; with
+        `not_owner`, those another replica (or none) drives."""
+        where, params = f"state IN ({_marks(_IN_FLIGHT)})", list(_IN_FLIGHT)
+        if origin is not None:
+            where += " AND origin = ?"
+            params.append(origin)
+        if not_owner is not None:
+            where += " AND (lease_owner IS NULL OR lease_owner != ?)"
+            params.append(not_owner)
+        return (await self.db.fetch(f"SELECT COUNT(*) FROM jobs WHERE {where}", params))[0][0]
+
+    async def listen(self, callback) -> Any:
+        """Call `callback(payload)` on each notice of this database ("new JOB", "lease JOB", "free",
+        "ended JOB"); PostgreSQL's LISTEN/NOTIFY. None on SQLite (one process: in-process wake-ups)."""
+        return await self.db.listen(callback)
