@@ -306,6 +306,12 @@ def _final_usd(job: Job) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def picked_message(job: Job, text: str) -> list[dict]:
+    """The "variation picked" note with that video's own review buttons (its Final, for a draft)
+    right under it: the next step is on the picked take, not whichever video landed last."""
+    return [section(text), review_actions(job.id, final_usd=_final_usd(job))]
+
+
 def video_message(job: Job) -> tuple[str, list[dict]]:
     seconds = job.billed_seconds
     billed = billed_text(job, seconds=seconds)
