@@ -50,7 +50,7 @@ FLAT_TOLERANCE_MIB = 8.0  # growth at the largest size may exceed the smallest's
 CHANNEL = "C0BENCH"
 TOKEN = "xoxb-bench-local"
 SIM_KEY = "sk-sim-local"
-HEADER_BYTES = 32  # bot.sim.server.MP4_HEADER_FAKE: the oversize video is this header, then zeros
+HEADER_BYTES = 32  # bot.sim.downloads.MP4_HEADER_FAKE: the oversize video is this header, then zeros
 
 
 # --- memory -----------------------------------------------------------------------------------

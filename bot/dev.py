@@ -32,13 +32,21 @@ HELP = """Type a slash command as in Slack, e.g.:
   /wan t2v a red fox runs through fresh snow --duration 4
   /wan                      (opens the form)      /wan help | jobs | spend
 In a form: field=value lines (e.g. prompt=a fox, duration=8, mode=i2v), then `submit` or `close`.
-Buttons: type their number. `wait` waits for running jobs; `quit` (or Ctrl-D) leaves."""
+Buttons: type their number, or `click LABEL` (e.g. `click Pick 2`, `click Final`: the newest such button).
+`wait` waits for running jobs; `quit` (or Ctrl-D) leaves.
+The loop from draft to production:
+  /wan t2v a red fox runs through snow --draft --variations 3     then `wait`
+  click Pick 2   ·   click Final   ·   wait   ·   click Approve   ·   click Save as preset
+  preset_name=fox-snow   ·   submit   ·   /wan preset fox-snow at dusk   ·   /wan presets"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=str(OUT_DIR), help="where finished videos are saved (default ./wanbot-out)")
     parser.add_argument("--run-seconds", type=float, default=4.0, help="how long simulated videos take to render")
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share of simulated tasks that fail")
+
+
+CLICK_WAIT_SECONDS = 15.0  # `click LABEL` / a form line waits this long for the button / form to appear
 
 
 @dataclass
@@ -48,6 +56,8 @@ class Button:
     value: str | None
     channel: str
     ts: str
+    message: dict[str, Any] | None = None  # set for a private answer (no ts of its own to look it up by)
+    confirm: dict[str, Any] | None = None
 
 
 def blocks_text(message: dict[str, Any]) -> list[str]:
@@ -76,14 +86,23 @@ def _plain(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
-def buttons_of(message: dict[str, Any], channel: str) -> list[Button]:
+def buttons_of(message: dict[str, Any], channel: str, *, private: bool = False) -> list[Button]:
+    """The buttons of a message: in actions blocks and as section accessories (a list's Run)."""
     found = []
     for block in message.get("blocks") or []:
-        for element in block.get("elements") or [] if block.get("type") == "actions" else []:
+        elements = list(block.get("elements") or []) if block.get("type") == "actions" else []
+        if block.get("type") == "section" and isinstance(block.get("accessory"), dict):
+            elements.append(block["accessory"])
+        for element in elements:
             if element.get("type") == "button":
                 found.append(Button(element["text"]["text"], element["action_id"], element.get("value"),
-                                    channel, message.get("ts", "")))
+                                    channel, message.get("ts", ""), message if private else None,
+                                    element.get("confirm")))
     return found
+
+
+def _label_words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w#$.-]+", " ", text.lower()).split())
 
 
 def form_lines(view: dict[str, Any]) -> list[str]:
@@ -117,6 +136,8 @@ class TerminalChat:
         self.sender = sender
         self.out_dir = out_dir
         self.buttons: list[Button] = []
+        self.offered: list[Button] = []       # every button shown so far, newest last (`click LABEL`)
+        self.shown_buttons: dict[str, tuple] = {}  # message ts -> the buttons last printed for it
         self.view: dict[str, Any] | None = None
         self.values: dict[str, Any] = {}
         self.interactive = sys.stdin.isatty()
@@ -158,7 +179,11 @@ class TerminalChat:
             lines = blocks_text(message)
             status = next((line for line in lines if line.startswith(("*Status", "Status"))), None)
             self.say(f"  ↻ card updated: {status or (message.get('text') or '').splitlines()[0]}", "dim")
-            self._offer(buttons_of(message, event.channel), quiet=True)
+            buttons = buttons_of(message, event.channel)
+            # New buttons on an updated message (a summary's Pick as variations finish) are shown;
+            # the same ones again on every progress tick are not.
+            key = tuple((b.label, b.action_id, b.value) for b in buttons)
+            self._offer(buttons, quiet=self.shown_buttons.get(message.get("ts", "")) == key)
         elif event.kind == "ephemeral":
             self.say("\n(only you can see this) wanbot:", "bold magenta")
             for line in blocks_text(message):
@@ -169,6 +194,7 @@ class TerminalChat:
             self.say("\n(only you can see this) wanbot:", "bold magenta")
             for line in blocks_text(body):
                 self.say("  " + line)
+            self._offer(buttons_of(body, CHANNEL, private=True))  # e.g. Pin a seed, a preset's Run
         elif event.kind in ("view_opened", "view_updated", "view_pushed"):
             self.view = event.data["view"]
             for line in form_lines(self.view):
@@ -183,6 +209,10 @@ class TerminalChat:
         if not buttons:
             return
         self.buttons = buttons
+        if buttons[0].ts:
+            self.shown_buttons[buttons[0].ts] = tuple((b.label, b.action_id, b.value) for b in buttons)
+        self.offered = [b for b in self.offered if (b.ts, b.action_id, b.value) not in
+                        {(n.ts, n.action_id, n.value) for n in buttons}] + buttons
         if not quiet:
             self.say("  " + "   ".join(f"[{i}] {b.label}" for i, b in enumerate(buttons, 1)), "green")
 
@@ -216,21 +246,50 @@ class TerminalChat:
                 for text in blocks_text(body):
                     self.say("  " + text)
         elif line.isdigit() and self.buttons:
-            await self._click(int(line))
-        elif self.view is not None and "=" in line:
+            await self._click(self.buttons[int(line) - 1] if 1 <= int(line) <= len(self.buttons) else None,
+                              str(line))
+        elif line.lower().startswith("click "):
+            await self._click_label(line[6:])
+        elif "=" in line and await self._until(lambda: self.view is not None):
             await self._fill(*line.split("=", 1))
-        elif self.view is not None and line in ("submit", "close"):
+        elif line in ("submit", "close") and await self._until(lambda: self.view is not None):
             await self._finish_form(line)
         else:
             self.say("(not understood: type `help`)", "dim")
         return True
 
-    async def _click(self, number: int) -> None:
-        if not 1 <= number <= len(self.buttons):
-            self.say(f"(no button {number})", "dim")
+    async def _until(self, condition, timeout: float = CLICK_WAIT_SECONDS) -> bool:
+        """Wait for what a typed line needs (a form, a button) that the bot is still producing: piped
+        input arrives faster than the bot answers. Only with piped input; interactively, now or never."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (0 if self.interactive else timeout)
+        while not condition():
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    async def _click_label(self, label: str) -> None:
+        words = _label_words(label)
+
+        def newest() -> Button | None:
+            return next((b for b in reversed(self.offered) if words and words in _label_words(b.label)), None)
+
+        await self._until(lambda: newest() is not None)
+        await self._click(newest(), label)
+
+    async def _click(self, button: Button | None, asked: str) -> None:
+        if button is None:
+            self.say(f"(no button {asked})", "dim")
             return
-        button = self.buttons[number - 1]
         self.say(f"(you clicked {button.label})", "dim")
+        if button.confirm:  # Slack asks first; here the click stands for the confirmation too
+            text = ((button.confirm.get("text") or {}).get("text") or "")
+            self.say(f"  (confirmed: {_plain(text)})", "dim")
+        if button.message is not None:
+            await self.sender.block_action(button.action_id, button.value, user_id=USER, channel_id=button.channel,
+                                           message=button.message, is_ephemeral=True)
+            return
         await self.sender.block_action(button.action_id, button.value, user_id=USER,
                                        channel_id=button.channel, message_ts=button.ts)
 
@@ -344,6 +403,7 @@ async def dev(args: argparse.Namespace) -> int:
 async def _wait_for_jobs(services, console: Console, limit: float = 300) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
+    await asyncio.sleep(1.0)  # a click just made is acknowledged before its job is stored
     while await services.store.unfinished_jobs() and loop.time() < deadline:  # noqa: ASYNC110 (polls the DB)
         await asyncio.sleep(0.3)
     await asyncio.sleep(1.5)  # the last card update is throttled

@@ -152,7 +152,7 @@ async def generate(args: argparse.Namespace) -> int:
         await tracker.start()
         quote = settings.pricing().quote(request)
         console.print(f"job {job_id}: {mode.value}, {request.duration} s, estimated ${quote.usd:.2f} "
-                      f"({quote.line()})", highlight=False)
+                      f"({quote.line()})", highlight=False, soft_wrap=True)  # one line, also in a pipe
         with progress or contextlib.nullcontext():
             job = await tracker.enqueue(request, origin="cli", job_id=job_id,
                                         extra={"output": str(output)} if output else None)

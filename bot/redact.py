@@ -18,7 +18,9 @@ _PATTERNS = [
     # Authorization headers and bare Bearer tokens
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-+/=]{6,}"),
     # Authorization: Basic <base64> (or any other scheme), as a header or a JSON/YAML field
-    re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?(?:[a-z]+\s+)?)[A-Za-z0-9._~+/=\-]{4,}"),
+    # (not a scheme before a shell variable: "Authorization: Bearer $WAN_API_KEY" is the hand-off's
+    # masked form, and masking "Bearer" in it broke the curl line it is part of)
+    re.compile(r"(?i)(\bauthorization[\"']?\s*[:=]\s*[\"']?(?:[a-z]+\s+)?)(?![a-z]+\s+\$)[A-Za-z0-9._~+/=\-]{4,}"),
     # user:password@ (or a token as the user) inside any URL
     re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://)[^\s/?#@\"'<>]+@"),
     # key-like query parameters

@@ -22,6 +22,7 @@ _MIN_MOVED_CHARS = 1024
 _STUB = re.compile(r"^attachment:([a-z0-9.+-]+/[a-z0-9.+-]+);bytes=(\d+)$", re.IGNORECASE)
 # What pricing sees instead of a stub: a valid one-byte image (pricing never looks at the image).
 _PRICING_PLACEHOLDER = "data:image/png;base64,AA=="
+_PRICING_AUDIO = "https://example.com/attached-audio.wav"  # never sent: pricing only validates it
 
 
 def _is_data_uri(value: Any) -> bool:
@@ -74,9 +75,16 @@ def restore(request: dict[str, Any], moved: dict[str, str]) -> dict[str, Any] | 
 
 
 def for_pricing(request: dict[str, Any]) -> dict[str, Any]:
-    """The request with stubs replaced by a tiny valid image: enough to validate and price it."""
+    """The request with stubs replaced by a tiny valid stand-in (an image; an https URL for attached
+    audio, whose inline form must be a 3-30 s clip): enough to validate and price it."""
     fields = stub_fields(request)
     if not fields:
         return request
-    return {**request, "input": {**request["input"], **{name: _PRICING_PLACEHOLDER for name in fields}}}
+    inputs = request["input"]
+
+    def stand_in(name: str) -> str:
+        info = stub_info(inputs.get(name))
+        return _PRICING_AUDIO if info and info[0].startswith("audio/") else _PRICING_PLACEHOLDER
+
+    return {**request, "input": {**inputs, **{name: stand_in(name) for name in fields}}}
 

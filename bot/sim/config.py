@@ -35,6 +35,7 @@ class SimConfig:
     malformed_rate: float = _help("share of API calls answered 200 with broken JSON (after acting)", 0.0)
     unknown_status_rate: float = _help("share of polls answering status 'mystery'", 0.0)
     never_finish: bool = _help("tasks stay running forever", False)
+    report_seed: bool = _help("task answers report the seed used (output.seed; top-level seed for openai)", True)
     video_mode: str = _help("video downloads: ok, 404, html or oversize", "ok")
     oversize_bytes: int = _help("bytes after the MP4 header in oversize mode", 64 * 1024 * 1024)
     oversize_content_length: bool = _help("send Content-Length in oversize mode (else chunked)", True)

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from bot.sim import validate
 from bot.sim.middleware import SUBMIT_DASHSCOPE, SUBMIT_OPENAI, SUBMIT_UNIFIED, error
-from bot.sim.state import RID, STATE, SimTask
+from bot.sim.state import RID, STATE, SimTask, SubmitRecord
 from bot.sim.wire import task_body
 
 PARSERS = {"unified": validate.parse_unified, "openai": validate.parse_openai,
@@ -36,6 +36,7 @@ async def _submit(request: web.Request, wire: str | None) -> web.Response:
     task = state.tasks.get(state.stats.tasks_by_key.get(key, "")) if key else None
     if task is None:  # same key, same task: no second task and no second charge
         task = state.create_task(wire, mode, str(body.get("model")), fields_, key)
+    state.stats.submits.append(SubmitRecord(request.path, key, body, task.id))
     return web.json_response(task_body(request, task, wire, poll=False))
 
 

@@ -7,9 +7,10 @@ background worker to manage; every poll computes the state it sees.
 from __future__ import annotations
 
 import hashlib
+import random
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -30,6 +31,19 @@ class RequestRecord:
 
 
 @dataclass
+class SubmitRecord:
+    """A submit body exactly as the simulator received it (tests compare it with what the bot shows)."""
+
+    path: str
+    idempotency_key: str | None
+    body: dict[str, Any]
+    task_id: str
+
+
+SUBMITS_KEPT = 200  # the newest submit bodies (an inline image makes one 13 MB): a long dev run stays small
+
+
+@dataclass
 class SimStats:
     requests: list[RequestRecord] = field(default_factory=list)
     submits_by_key: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -37,10 +51,16 @@ class SimStats:
     tasks_by_key: dict[str, str] = field(default_factory=dict)
     polls: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # task id -> polls
     faults: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    submits: deque[SubmitRecord] = field(default_factory=lambda: deque(maxlen=SUBMITS_KEPT))
+
+    def submitted_bodies(self, idempotency_key: str) -> list[dict[str, Any]]:
+        """Every body received with this Idempotency-Key (a job id), oldest first."""
+        return [r.body for r in self.submits if r.idempotency_key == idempotency_key]
 
     def clear(self) -> None:
         # In place, so references held by tests stay valid.
         self.requests.clear()
+        self.submits.clear()
         self.submits_by_key.clear()
         self.tasks_by_key.clear()
         self.polls.clear()
@@ -80,6 +100,7 @@ class SimTask:
     final: str | None = None  # once seen ended, stays ended
     image_sha256: str | None = None  # of the image (URL or data: URI) as received, for tests
     ended_wall: float | None = None
+    seed: int = 0  # the request's seed, else one drawn for it (reported when report_seed is on)
 
     def state(self, config: SimConfig, now: float) -> tuple[str, int]:
         """(internal status, progress 0-100) at `now`."""
@@ -109,6 +130,9 @@ class SimState:
         self.stats = SimStats()
         self.tasks: dict[str, SimTask] = {}
         self.clock = time.monotonic  # swappable in tests
+        # Seeds for unseeded tasks come from their own generator: drawing them never shifts the
+        # sequence of injected faults (a fixed `seed` keeps both reproducible).
+        self.seeds = random.Random(config.seed)
 
     def create_task(self, wire: str, mode: str, model: str, fields_: validate.Fields, key: str | None) -> SimTask:
         cfg = self.config
@@ -129,6 +153,7 @@ class SimState:
             flash=fields_.get("variant", ("",))[0] == "flash",
             reference_videos=_count(fields_.get("reference_video_url", (None,))[0]),
             image_sha256=_sha256(fields_.get("image_url", (None,))[0]),
+            seed=_seed(fields_, self.seeds),
         )
         self.tasks[task.id] = task
         self.stats.tasks_created += 1
@@ -169,6 +194,11 @@ def _tier(wire: str, mode: str, fields_: validate.Fields) -> str:
     if size in validate.EXACT_SIZES:
         return validate.EXACT_SIZES[size][1]
     return "1080P" if wire == "dashscope" and mode != "video-edit" else "720P"
+
+
+def _seed(fields_: validate.Fields, seeds: random.Random) -> int:
+    value = fields_.get("seed", (None,))[0]
+    return value if isinstance(value, int) and not isinstance(value, bool) else seeds.randint(0, validate.MAX_SEED)
 
 
 def _count(urls: object) -> int:

@@ -22,6 +22,9 @@ WIRES = ("unified", "openai", "dashscope")
 FAIL_CODES = {"unified": "content_policy_violation", "openai": "content_policy_violation",
               "dashscope": "DataInspectionFailed"}
 FAIL_MESSAGE = "The prompt or the generated video was flagged by content moderation (simulated)."
+# The seed a finished task used: Model Studio's task answers list none, so where a gateway reports it
+# is the simulator's choice (output.seed; top-level `seed` in the flat openai shape); the bot reads
+# any of these places (bot.wan.formats._seed). `report_seed` off plays a gateway that never says.
 NOMINAL_SIZE = {  # (ratio, tier) -> the exact size Wan 2.6 renders (Model Studio's size list)
     (ratio, tier): tuple(int(n) for n in size.split("*")) for size, (ratio, tier) in validate.EXACT_SIZES.items()}
 
@@ -59,6 +62,8 @@ def task_body(request: web.Request, task: SimTask, wire: str, poll: bool = True)
         output["submit_time"] = _ds_time(task.created_wall)
         if status == "succeeded":
             output.update(video_url=url, end_time=_ds_time(task.ended_wall), orig_prompt=task.prompt)
+            if cfg.report_seed:
+                output["seed"] = task.seed
             w, h = NOMINAL_SIZE[task.ratio, task.tier]
             body["usage"] = {"video_duration": task.duration, "video_count": 1, "video_ratio": f"{w}*{h}"}
         elif status == "failed":
@@ -70,6 +75,8 @@ def task_body(request: web.Request, task: SimTask, wire: str, poll: bool = True)
         if status == "succeeded":
             body.update(url=url, video_url=url,
                         usage={"billed_seconds": task.duration, "cost_usd": cost})
+            if cfg.report_seed:
+                body["seed"] = task.seed
         elif status == "failed":
             body.update(fail_reason=FAIL_MESSAGE, error={"code": FAIL_CODES[wire], "message": FAIL_MESSAGE})
         return body
@@ -81,6 +88,8 @@ def task_body(request: web.Request, task: SimTask, wire: str, poll: bool = True)
     if status == "succeeded":
         w, h = NOMINAL_SIZE[task.ratio, task.tier]
         body["output"] = {"video_url": url, "duration": task.duration, "width": w, "height": h}
+        if cfg.report_seed:
+            body["output"]["seed"] = task.seed
         body["usage"] = {"billed_seconds": task.duration, "cost_usd": cost}
     elif status == "failed":
         body["error"] = {"code": FAIL_CODES[wire], "message": FAIL_MESSAGE}

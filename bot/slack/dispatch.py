@@ -14,6 +14,7 @@ from bot.slack import grammar, inbox
 from bot.slack.help import HELP_TEXT
 from bot.slack.jobs import answers, presets
 from bot.slack.jobs.attachments import resolve_image
+from bot.slack.jobs.audio import resolve_audio
 from bot.slack.jobs.drafts import draft_command
 from bot.slack.jobs.form import open_form
 from bot.slack.jobs.start import start_job
@@ -69,6 +70,12 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         await say(resolved.message or "I couldn't use that image.")
         return
     parsed = resolved.command
+    # --audio-url with a Slack file link: fetched into a data:audio URI where the format takes one.
+    audio = await resolve_audio(services, parsed, channel_id=channel_id, user_id=user_id)
+    if audio.command is None:
+        await say(audio.message or "I couldn't use that audio file.")
+        return
+    parsed = audio.command
     extra = None
     if isinstance(parsed, grammar.Generate) and parsed.draft:
         parsed, extra = draft_command(services, parsed, variations=parsed.variations)
@@ -112,9 +119,9 @@ async def handle_command(services: Services, command: dict, *, respond, request_
         if request_key is None and not await services.store.remember_request(key):
             return
         await presets.run(services, parsed.name, parsed.more, user_id=user_id, channel_id=channel_id,
-                          respond=respond, request_key=key, say=say)
+                          respond=respond, request_key=key, say=say, api=parsed.api)
     elif isinstance(parsed, grammar.Presets):
-        await say(await presets.list_answer(services))
+        await say(*await presets.list_answer(services))
     elif isinstance(parsed, grammar.PresetDelete):
         await say(await presets.delete(services, parsed.name, user_id))
     elif isinstance(parsed, grammar.Spend):

@@ -89,6 +89,7 @@ class Usage:
 class PresetRun:
     name: str
     more: str = ""  # appended to the preset's prompt
+    api: bool = False  # --api: show the request it would send (JSON, curl, Python), start nothing
 
 
 @dataclass(frozen=True)
@@ -301,9 +302,15 @@ def _preset_command(rest: str) -> Command:
         if len(tokens) < 2:
             return Usage("`/wan preset delete NAME` needs the preset's name (`/wan presets` lists them).")
         return PresetDelete(tokens[1].text)
+    api = any(t.text.lower() == "--api" and not t.quoted for t in tokens)
+    if api:  # `--api` anywhere: the hand-off, not a run; the rest is still the appended prompt
+        rest = " ".join(w for w in rest.split(" ") if w.lower() != "--api")
+        tokens = [t for t in tokens if t.quoted or t.text.lower() != "--api"]
+        if not tokens:
+            return Usage("`/wan preset NAME --api` needs the preset's name (`/wan presets` lists them).")
     name, _, more = rest.strip().partition(" ")
     return PresetRun(tokens[0].text if tokens[0].quoted else name, more.strip() if not tokens[0].quoted else
-                     " ".join(t.text for t in tokens[1:]))
+                     " ".join(t.text for t in tokens[1:]), api=api)
 
 
 def _unknown_start(text: str) -> Usage:

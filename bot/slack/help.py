@@ -40,6 +40,7 @@ def help_text() -> str:
         "• `/wan settle JOB TASK` or `/wan settle JOB none` (admins): end the doubt about an `unknown` job "
         "(its submit got no answer): follow the gateway's task TASK to its end, or record that none was made",
         "• `/wan preset NAME [more prompt]`: run a saved preset (the text is added to its prompt); "
+        "`--api` shows the request it sends (JSON, curl, Python) for production; "
         "`/wan presets` lists them; `/wan preset delete NAME` (its author or an admin)",
         "• `/wan triage TEXT`: support triage of a pasted error or log (support staff)",
     ]

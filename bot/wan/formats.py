@@ -19,6 +19,7 @@ from bot.wan.numbers import MAX_BILLED_SECONDS, MAX_COST_USD, parse_amount, pars
 from bot.wan.request import (
     ALL_FIELDS,
     MODEL_NAME,
+    SEED_MAX,
     FieldProblem,
     Mode,
     RequestInvalid,
@@ -134,6 +135,19 @@ def parse_error_body(body: Any) -> tuple[str | None, str | None, str | None]:
     return _str_or_none(body.get("code")), message, request_id
 
 
+def _seed(body: Any, inner: Any) -> int | None:
+    """The seed a task answer reports (`output.seed`, `seed`, `metadata.seed` or `parameters.seed`, in
+    the body or its `data` envelope), when it is one the request model could send back."""
+    for place in (body, inner):
+        for path in (("output", "seed"), ("seed",), ("metadata", "seed"), ("parameters", "seed")):
+            value = _get(place, *path)
+            if isinstance(value, str) and value.strip().isdigit():
+                value = int(value.strip())
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= SEED_MAX:
+                return value
+    return None
+
+
 # --- one tolerant task parser ---------------------------------------------------------------------
 
 def _task_id(body: Any) -> str | None:
@@ -195,6 +209,7 @@ def parse_task(body: Any, task_id: str | None = None, *, default_status: TaskSta
         error_message=message,
         request_id=_str_or_none(_first(_get(body, "request_id"), _get(inner, "request_id"),
                                        _get(body, "error", "request_id"))),
+        seed=_seed(body, inner),
         raw=body if isinstance(body, dict) else {"body": body},
     )
 
@@ -217,6 +232,7 @@ def _quote(task_id: str) -> str:
 
 class WireFormat(ABC):
     name: str
+    inline_audio = True  # takes `audio_url` as a data:audio URI (an audio file attached in Slack)
 
     @abstractmethod
     def submit(self, req: VideoRequest) -> HttpCall: ...
@@ -230,7 +246,7 @@ class WireFormat(ABC):
     def check(self, req: VideoRequest) -> list[FieldProblem]:
         """Limits of this gateway beyond the model page's, and fields it cannot carry (checked before
         anything is sent)."""
-        return carry_problems(req, self.name, inline_audio=True)
+        return carry_problems(req, self.name, inline_audio=self.inline_audio)
 
     def carries(self, mode: Mode) -> tuple[str, ...]:
         """The fields of `mode` this format can send (the modal offers only these)."""
@@ -329,6 +345,7 @@ class OpenAIFormat(_NamedModels, WireFormat):
     """Flat new-api-style task shape: model, prompt, duration, size, image; the rest in metadata."""
 
     name = "openai"
+    inline_audio = False
 
     def __init__(self, path: str, models: dict[Mode, str], flash_models: dict[Mode, str] | None = None):
         super().__init__(models, flash_models)
@@ -338,7 +355,7 @@ class OpenAIFormat(_NamedModels, WireFormat):
         return tuple(spec.name for spec in ALL_FIELDS[mode] if spec.name not in NEWAPI_DROPS)
 
     def check(self, req: VideoRequest) -> list[FieldProblem]:
-        return carry_problems(req, self.name, inline_audio=False, drops=NEWAPI_DROPS)
+        return carry_problems(req, self.name, inline_audio=self.inline_audio, drops=NEWAPI_DROPS)
 
     def canonical(self, req: VideoRequest) -> VideoRequest:
         return canonical(req, pinned=False)
@@ -384,11 +401,12 @@ class DashScopeFormat(_NamedModels, WireFormat):
     """Alibaba Cloud Model Studio's native async API."""
 
     name = "dashscope"
+    inline_audio = False
     path = "/api/v1/services/aigc/video-generation/video-synthesis"
 
     def check(self, req: VideoRequest) -> list[FieldProblem]:
         where = "on DashScope (WAN_API_FORMAT=dashscope)"
-        problems = carry_problems(req, self.name, inline_audio=False)
+        problems = carry_problems(req, self.name, inline_audio=self.inline_audio)
         if req.mode == Mode.R2V and req.duration > DASHSCOPE_R2V_MAX_SECONDS:
             problems.append(FieldProblem("duration", f"must be 2 to {DASHSCOPE_R2V_MAX_SECONDS} seconds for r2v "
                                                      + where))

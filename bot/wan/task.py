@@ -34,4 +34,5 @@ class Task:
     error_code: str | None = None
     error_message: str | None = None
     request_id: str | None = None
+    seed: int | None = None  # the seed the upstream used, when its answer says (an unseeded run's too)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -114,6 +114,32 @@ async def test_slack_retry_delivered_to_another_replica_starts_one_job(tmp_path,
         await standin.close()
 
 
+async def test_a_form_submission_retried_on_another_replica_starts_one_job(tmp_path, simulator):
+    simulator.config.update({"queue_seconds": 30.0, "run_seconds": 30.0})
+    standin = await SlackStandIn().start()
+    standin.add_channel(CHANNEL, "general")
+    replicas = await Replicas.start(tmp_path, simulator, standin, count=2)
+    try:
+        await replicas.sender(0).slash_command("t2v", user_id=USER, channel_id=CHANNEL)  # opens the form
+        await standin.wait_for_call("views.open", timeout=30)
+        view = standin.last_view()
+        first = await replicas.sender(0).view_submission(view, user_id=USER,
+                                                         values={"prompt": "a retried lake", "duration": "2"})
+        assert first.status == 200
+        again = await replicas.sender(1).resend(first, retry_num=1)
+        assert again.status == 200
+
+        async def cards():
+            return [m for m in standin.messages(CHANNEL) if "retried lake" in (m.get("text") or "")]
+
+        await _until(cards, replicas.logs)
+        await asyncio.sleep(2.0)  # a second job or card would show by now
+        assert len(await replicas.jobs()) == 1 and len(await cards()) == 1
+    finally:
+        await replicas.close()
+        await standin.close()
+
+
 async def test_replicas_started_together_on_a_fresh_database_all_serve(tmp_path, simulator):
     # What `docker compose up` does: both replicas start once PostgreSQL is healthy, at the same moment.
     simulator.config.update({"queue_seconds": 30.0, "run_seconds": 30.0})

@@ -121,8 +121,13 @@ class PollStep(Steps):
             self._schedule(job.id, changes["next_poll_at"])
         elif status == TaskStatus.SUCCEEDED:
             bill = self._bill(job, task)
+            extra = dict(job.extra)
             if bill.differs:
-                changes["extra"] = {**job.extra, "bill_differs": bill.differs}
+                extra["bill_differs"] = bill.differs
+            if task.seed is not None:
+                extra["seed_used"] = task.seed  # "Show API request" pins it for an unseeded run
+            if extra != job.extra:
+                changes["extra"] = extra
             job = await self.store.transition(
                 job.id, JobState.SUCCEEDED, expect=list(JobState.IN_FLIGHT_UPSTREAM), video_url=task.video_url, progress=100,
                 billed_seconds=bill.seconds, billed_cost_usd=bill.usd, finished_at=now,

@@ -81,14 +81,16 @@ def image_label(value: Any) -> str | None:
     text = str(value)
     stub = attachments.stub_info(text)  # as the job row keeps it (the data itself is stored beside)
     if stub:
-        kind, size = stub[0].split("/", 1)[-1][:10] or "image", stub[1]
+        media, size = stub
     elif text[:5].lower() == "data:":
-        kind = text[5:].split(";", 1)[0].split("/", 1)[-1][:10] or "image"
+        media = text[5:].split(";", 1)[0].split(",", 1)[0].lower()
         size = len(text.split(",", 1)[-1]) // 4 * 3
     else:
         return None
+    noun = "audio" if media.startswith("audio/") else "image"  # an attached sound file, for audio_url
+    kind = media.split("/", 1)[-1][:10] or noun
     shown = f"{size / (1024 * 1024):.1f} MB" if size >= 1024 * 1024 else f"{max(1, round(size / 1024))} KB"
-    return f"attached image ({escape(kind.upper())}, {shown})"
+    return f"attached {noun} ({escape(kind.upper())}, {shown})"
 
 
 def hide_inline_images(body: Any) -> Any:
@@ -302,6 +304,12 @@ def _final_usd(job: Job) -> float | None:
     draft = job.extra.get("draft")
     value = draft.get("final_usd") if isinstance(draft, dict) else None
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def picked_message(job: Job, text: str) -> list[dict]:
+    """The "variation picked" note with that video's own review buttons (its Final, for a draft)
+    right under it: the next step is on the picked take, not whichever video landed last."""
+    return [section(text), review_actions(job.id, final_usd=_final_usd(job))]
 
 
 def video_message(job: Job) -> tuple[str, list[dict]]:

@@ -1,9 +1,10 @@
 """The answers that are not a job card: `/wan jobs`, `/wan spend`, and "Show API request"
-(the submit as JSON and as curl, secrets masked). Pure: data in, `(text, blocks)` out."""
+(the submit as JSON, as curl and as Python with httpx, secrets masked). Pure: data in, `(text, blocks)` out."""
 
 from __future__ import annotations
 
 import json
+import pprint
 import re
 import shlex
 from collections.abc import Iterable, Mapping
@@ -14,6 +15,8 @@ from bot.slack.blocks.card import hide_inline_images, status_word
 from bot.slack.blocks.mrkdwn import (
     MAX_BLOCKS,
     SECTION_MAX,
+    button,
+    clip,
     clip_escaped,
     context,
     elapsed,
@@ -26,6 +29,7 @@ from bot.slack.blocks.mrkdwn import (
 )
 from bot.wan.request import SHORT_NAMES, Mode
 
+PIN_SEED_ACTION = "api_pin_seed"
 SECRET_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|cookie", re.I)
 
 
@@ -71,19 +75,90 @@ def _code_chunks(text: str, limit: int = SECTION_MAX - 8) -> list[str]:
     return [f"```{c}```" for c in chunks]
 
 
-def api_request_message(method: str, url: str, headers: Mapping[str, str],
-                        json_body: Any) -> tuple[str, list[dict]]:
-    """Show API request: the exact JSON body and a curl line, the key masked (and inline images)."""
-    json_body = hide_inline_images(json_body)
-    body = json.dumps(json_body, indent=2, ensure_ascii=False)
+def inline_paths(body: Any, path: tuple = ()) -> list[tuple[tuple, str]]:
+    """(path, media type) of every inline attachment (a data: URI) in a request body."""
+    if isinstance(body, dict):
+        return [found for key, value in body.items() for found in inline_paths(value, (*path, key))]
+    if isinstance(body, list):
+        return [found for i, value in enumerate(body) for found in inline_paths(value, (*path, i))]
+    if isinstance(body, str) and body[:5].lower() == "data:":
+        return [(path, body[5:].split(";", 1)[0].split(",", 1)[0].lower() or "application/octet-stream")]
+    return []
+
+
+def _python_value(value: str) -> str:
+    """A masked header value as Python: the key read from the environment, never written out."""
+    if "$WAN_API_KEY" in value:
+        before, _, after = value.partition("$WAN_API_KEY")
+        return 'f"' + before.replace("{", "{{").replace("}", "}}").replace('"', '\\"') \
+            + "{os.environ['WAN_API_KEY']}" + after.replace("{", "{{").replace("}", "}}").replace('"', '\\"') + '"'
+    return repr(value)
+
+
+def python_snippet(method: str, url: str, headers: Mapping[str, str], json_body: Any) -> str:
+    """The same submit with httpx: the key from $WAN_API_KEY, inline attachments read from files."""
+    inline = inline_paths(json_body)
+    lines = ["import os", "", "import httpx"]
+    if inline:
+        lines[0:1] = ["import base64", "import os"]
+        lines += ["", "", "def inline(path, media_type):",
+                  '    """A file as the data: URI the request carries."""',
+                  '    with open(path, "rb") as f:',
+                  '        return f"data:{media_type};base64," + base64.b64encode(f.read()).decode("ascii")']
+    shown = pprint.pformat(hide_inline_images(json_body), indent=1, width=96, sort_dicts=False)
+    lines += ["", "", f"body = {shown}"]
+    for path, media in inline:
+        where = "".join(f"[{step!r}]" for step in path)
+        name = ("audio." if media.startswith("audio/") else "image.") + (media.split("/", 1)[-1][:8] or "bin")
+        lines.append(f"body{where} = inline({name!r}, {media!r})  # the attached file, saved beside this script")
+    header_lines = [f"    {name!r}: {_python_value(value)}," for name, value in masked_headers(headers).items()]
+    if not any(n.lower() == "content-type" for n in headers):
+        header_lines.append("    'Content-Type': 'application/json',")
+    lines += ["headers = {", *header_lines, "}",
+              f"response = httpx.request({method.upper()!r}, {url!r}, headers=headers, json=body, timeout=60)",
+              "response.raise_for_status()", "print(response.json())  # the task: poll it until it ends"]
+    return "\n".join(lines)
+
+
+def pin_seed_button(job_id: str, usd: float) -> dict:
+    """Pin a seed: a paid re-run with a fixed seed, its cost asked first."""
+    def plain(text: str, limit: int) -> dict:
+        return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+    confirm = {"title": plain("Re-run with a pinned seed?", 100),
+               "text": {"type": "mrkdwn", "text": "The same request with a fixed seed, so that its API request "
+                        f"reproduces the video. Estimated cost: *{money(usd)}*."},
+               "confirm": plain(f"Run for {money(usd)}", 30), "deny": plain("Not now", 30)}
+    return button("📌 Pin a seed", PIN_SEED_ACTION, job_id, confirm=confirm)
+
+
+def api_request_message(method: str, url: str, headers: Mapping[str, str], json_body: Any, *,
+                        note: str | None = None, actions: list[dict] | None = None) -> tuple[str, list[dict]]:
+    """Show API request: the exact JSON body, a curl line and a Python (httpx) snippet, the key masked
+    (and inline attachments, which the Python reads from a file). `note` (the seed's story) and
+    `actions` (e.g. pin a seed) come last."""
+    shown_body = hide_inline_images(json_body)
+    body = json.dumps(shown_body, indent=2, ensure_ascii=False)
     blocks = [section(f"*{escape(method.upper())}* `{clip_escaped(url, 500)}` with this JSON body:")]
     body_chunks = _code_chunks(body)
-    curl_chunks = _code_chunks(curl_line(method, url, headers, json_body))
-    if 2 + len(body_chunks) + len(curl_chunks) > MAX_BLOCKS:
-        body_chunks, curl_chunks = body_chunks[: MAX_BLOCKS // 2 - 2], curl_chunks[: MAX_BLOCKS // 2 - 2]
+    curl_chunks = _code_chunks(curl_line(method, url, headers, shown_body))
+    python_chunks = _code_chunks(python_snippet(method, url, headers, json_body))
+    tail = int(bool(note)) + int(bool(actions))
+    room = MAX_BLOCKS - 3 - tail
+    if len(body_chunks) + len(curl_chunks) + len(python_chunks) > room:
+        body_chunks = body_chunks[: room // 3]
+        curl_chunks, python_chunks = curl_chunks[: room // 3], python_chunks[: room // 3]
     blocks += [section(c) for c in body_chunks]
-    blocks.append(section("As a curl command (set `WAN_API_KEY` in your shell first):"))
+    attached = " The attached file is left out here (too large for Slack): the Python below reads it " \
+               "from a file." if inline_paths(json_body) else ""
+    blocks.append(section(f"As a curl command (set `WAN_API_KEY` in your shell first):{attached}"))
     blocks += [section(c) for c in curl_chunks]
+    blocks.append(section("In Python with httpx (`pip install httpx`; `WAN_API_KEY` from the environment):"))
+    blocks += [section(c) for c in python_chunks]
+    if note:
+        blocks.append(context(note))
+    if actions:
+        blocks.append({"type": "actions", "block_id": "api_request_actions", "elements": actions})
     return f"API request: {method.upper()} {url}", blocks
 
 

@@ -1,4 +1,5 @@
-"""Presets in Slack: the Save-as-preset button and modal, and the `/wan presets` list. Pure."""
+"""Presets in Slack: the Save-as-preset button and modal, and the `/wan presets` list with a Run
+button per preset. Pure."""
 
 from __future__ import annotations
 
@@ -8,19 +9,35 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.jobs.store.presets import Preset
-from bot.slack.blocks.mrkdwn import button, clip, clip_escaped, escape, mention, money, one_line
+from bot.slack.blocks.mrkdwn import (
+    MAX_BLOCKS,
+    button,
+    clip,
+    clip_escaped,
+    context,
+    escape,
+    mention,
+    money,
+    one_line,
+)
 
 SAVE_PRESET_ACTION = "preset_save"
+RUN_PRESET_ACTION = "preset_run"
 SAVE_PRESET_CALLBACK = "wan_save_preset"
 NAME_BLOCK = NAME_ACTION = "preset_name"
 NAME_RULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 NAME_HELP = "1-40 letters, digits, - or _ (starting with a letter or digit); unique in the workspace, any case"
+# Words `/wan preset WORD` reads as a command, so a preset of that name could never be run.
+RESERVED_NAMES = frozenset({"delete", "list", "help"})
 
 
 def check_name(name: str) -> str | None:
     """Why `name` cannot be a preset name, or None."""
     if not NAME_RULE.match(name or ""):
         return f"A preset name is {NAME_HELP}."
+    if name.lower() in RESERVED_NAMES:
+        return (f"`{name}` is a word of the `/wan preset` command ({', '.join(sorted(RESERVED_NAMES))}); "
+                "pick another name.")
     return None
 
 
@@ -56,14 +73,39 @@ def _when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC") if epoch else "never"
 
 
-def presets_list(presets: Sequence[Preset], costs: Mapping[str, float]) -> str:
+def preset_line(p: Preset, cost: float | None) -> str:
+    inputs = p.request.get("input") or {}
+    prompt = clip_escaped(one_line(str(inputs.get("prompt") or inputs.get("instruction") or "")), 80)
+    return (f"`{escape(p.name)}` · {escape(p.request.get('mode', ''))} · saved by {mention(p.created_by)} "
+            f"{_when(p.created_at)} · last used {_when(p.last_used_at)} ({p.uses}×) · "
+            f"{money(cost)} a run\n> {prompt}")
+
+
+def run_button(p: Preset, cost: float | None) -> dict:
+    """Run: one job per click (the clicks are de-duplicated), its cost asked first."""
+    def plain(text: str, limit: int) -> dict:
+        return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+    confirm = {"title": plain(f"Run {p.name}?", 100),
+               "text": {"type": "mrkdwn", "text": f"Starts a job from preset `{escape(p.name)}` in this channel. "
+                        f"Estimated cost: *{money(cost)}*."},
+               "confirm": plain("Run", 30), "deny": plain("Not now", 30)}
+    return button("▶️ Run", RUN_PRESET_ACTION, p.name, confirm=confirm)
+
+
+def presets_list(presets: Sequence[Preset], costs: Mapping[str, float]) -> tuple[str, list[dict]]:
+    """`/wan presets`: one section per preset (who saved it, when, last used, cost per run) with Run."""
     if not presets:
-        return "No presets yet. Approve a video, then *💾 Save as preset* under it."
-    lines = ["*Presets* (run one with `/wan preset NAME [more prompt]`)"]
-    for p in presets:
-        prompt = clip_escaped(one_line(str((p.request.get("input") or {}).get("prompt")
-                                           or (p.request.get("input") or {}).get("instruction") or "")), 80)
-        lines.append(f"• `{escape(p.name)}` · {escape(p.request.get('mode', ''))} · saved by {mention(p.created_by)} "
-                     f"{_when(p.created_at)} · last used {_when(p.last_used_at)} ({p.uses}×) · "
-                     f"{money(costs.get(p.key))} a run\n    > {prompt}")
-    return "\n".join(lines)
+        text = "No presets yet. Approve a video, then *💾 Save as preset* under it."
+        return text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    header = "*Presets* (run one with `/wan preset NAME [more prompt]`, or ▶️ Run)"
+    shown = list(presets[: MAX_BLOCKS - 2])
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": header}}]
+    for p in shown:
+        blocks.append({"type": "section", "block_id": f"preset:{clip(p.key, 200)}",
+                       "text": {"type": "mrkdwn", "text": clip(preset_line(p, costs.get(p.key)), 3000)},
+                       "accessory": run_button(p, costs.get(p.key))})
+    if len(presets) > len(shown):
+        blocks.append(context(f"Showing {len(shown)} of {len(presets)}."))
+    text = "\n".join([header, *("• " + preset_line(p, costs.get(p.key)) for p in shown)])
+    return text, blocks

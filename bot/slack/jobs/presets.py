@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from bot.jobs.store.presets import Preset, PresetExists
 from bot.slack.blocks.presets import check_name, presets_list, save_preset_modal
+from bot.slack.jobs.clicks import first_click
 from bot.slack.jobs.form import open_view
+from bot.slack.jobs.handoff import preset_api
 from bot.slack.jobs.review import clicked_job
 from bot.slack.jobs.start import start_job
 from bot.slack.services import Services
@@ -37,8 +39,12 @@ async def save(services: Services, job_id: str, name: str, user_id: str) -> str 
     job = await services.store.get_job(job_id)
     if job is None:
         return f"Job {job_id} is gone."
+    request = await services.store.full_request(job)  # an attached image read back, not its stub
+    if request is None:
+        return ("The image attached to this job is no longer kept (attachments last a day after a job "
+                "ends): this video cannot become a preset.")
     try:
-        await services.store.save_preset(name, job.request, created_by=user_id, source_job_id=job.id)
+        await services.store.save_preset(name, request, created_by=user_id, source_job_id=job.id)
     except PresetExists:
         taken = await services.store.get_preset(name)
         return f"`{taken.name if taken else name}` already exists; pick another name."
@@ -49,7 +55,8 @@ async def save(services: Services, job_id: str, name: str, user_id: str) -> str 
 
 
 async def run(services: Services, name: str, more: str, *, user_id: str, channel_id: str, respond,
-              request_key: str | None, say) -> None:
+              request_key: str | None, say, api: bool = False) -> None:
+    """Start a job from the preset (more prompt appended); with `api`, show its request instead."""
     preset = await services.store.get_preset(name)
     if preset is None:
         await say(f"There is no preset `{name}`. `/wan presets` lists them.")
@@ -63,13 +70,16 @@ async def run(services: Services, name: str, more: str, *, user_id: str, channel
         await say(f"Preset `{preset.name}` cannot be sent to this gateway: "
                   + "; ".join(f"{p.field}: {p.message}" for p in problems))
         return
+    if api:
+        await preset_api(services, request, preset.name, say)
+        return
     job = await start_job(services, request, user_id=user_id, channel_id=channel_id, respond=respond,
                           request_key=request_key, extra={"preset": preset.name})
     if job is not None:
         await services.store.preset_used(preset.name)
 
 
-async def list_answer(services: Services) -> str:
+async def list_answer(services: Services) -> tuple[str, list[dict]]:
     presets = await services.store.list_presets()
     pricing = services.settings.pricing()
     costs = {}
@@ -79,6 +89,20 @@ async def list_answer(services: Services) -> str:
         except ValueError:
             continue
     return presets_list(presets, costs)
+
+
+async def run_clicked(services: Services, name: str, *, user_id: str, channel_id: str, respond,
+                      click: str) -> None:
+    """▶️ Run under `/wan presets`: one job per click, however often it is clicked."""
+    async def say(text: str, blocks: list[dict] | None = None) -> None:
+        await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+    if not await first_click(services, click):
+        await say(f"You already clicked Run on `{name}` in this list: one job per click. "
+                  f"`/wan preset {name}` runs it again.")
+        return
+    await run(services, name, "", user_id=user_id, channel_id=channel_id, respond=respond,
+              request_key=click, say=say)
 
 
 async def delete(services: Services, name: str, user_id: str) -> str:

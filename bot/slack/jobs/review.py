@@ -1,5 +1,5 @@
 """The buttons under a finished video: Approve, Request changes (with its note), Re-run (same
-request, new seed), Tweak (the form, prefilled) and Show API request. Each decision is stored with
+request, new seed) and Tweak (the form, prefilled); Show API request is `handoff`. Each decision is stored with
 who made it and when, and shown on the card and in the thread."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import random
 import time
 
 from bot.jobs.models import Job
-from bot.slack.blocks.messages import api_request_message
 from bot.slack.blocks.modals import request_changes_modal
 from bot.slack.blocks.mrkdwn import clip_escaped, mention, section
 from bot.slack.blocks.presets import save_button
@@ -102,15 +101,3 @@ async def tweak(services: Services, job_id: str, trigger_id: str, respond) -> No
     job = await clicked_job(services, job_id, respond)
     if job is not None:
         await open_tweak(services, trigger_id, job)
-
-
-async def show_api_request(services: Services, job_id: str, respond) -> None:
-    """The submit this job made, as JSON and curl, secrets masked; only the clicker sees it."""
-    job = await clicked_job(services, job_id, respond)
-    if job is None:
-        return
-    request = await request_of(services, job, respond)
-    if request is None:
-        return
-    text, blocks = api_request_message(*services.gateway.describe_submit(request, job.id))
-    await respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)

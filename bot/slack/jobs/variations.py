@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from bot.jobs.models import Job
+from bot.slack.blocks.card import picked_message
 from bot.slack.blocks.mrkdwn import mention
 from bot.slack.blocks.variations import PICKED, seed_of, summary_card
 from bot.slack.jobs.clicks import first_click
@@ -88,9 +89,9 @@ async def pick(services: Services, job_id: str, user_id: str, respond, *, click:
     services.notifier.refresh(job)
     if group is not None:
         index = int(job.extra.get("variation", {}).get("index", 0)) + 1
-        await services.client.chat_postMessage(
-            channel=group["channel"], thread_ts=group["summary_ts"],
-            text=f"⭐ Variation {index} (seed {seed_of(job)}) picked by {mention(user_id)}")
+        text = f"⭐ Variation {index} (seed {seed_of(job)}) picked by {mention(user_id)}"
+        await services.client.chat_postMessage(channel=group["channel"], thread_ts=group["summary_ts"],
+                                               text=text, blocks=picked_message(job, text))
         text, blocks = await render_summary(services.store, group)
         await services.client.chat_update(channel=group["channel"], ts=group["summary_ts"], text=text,
                                           blocks=blocks)

@@ -12,11 +12,12 @@ from bot.slack.blocks.card import (
     SHOW_API_ACTION,
     TWEAK_ACTION,
 )
+from bot.slack.blocks.messages import PIN_SEED_ACTION
 from bot.slack.blocks.modals import MODE_ACTION
-from bot.slack.blocks.presets import SAVE_PRESET_ACTION
+from bot.slack.blocks.presets import RUN_PRESET_ACTION, SAVE_PRESET_ACTION
 from bot.slack.blocks.triage import EXPORT_ACTION, POST_REPLY_ACTION, REPLY_LANGUAGE_ACTION, reply_ref
 from bot.slack.blocks.variations import PICK_ACTION
-from bot.slack.jobs import drafts, presets, review, variations
+from bot.slack.jobs import drafts, handoff, presets, review, variations
 from bot.slack.jobs.answers import cancel_job
 from bot.slack.jobs.clicks import click_key
 from bot.slack.jobs.form import switch_mode
@@ -72,6 +73,15 @@ async def on_save_preset(ack, body, respond, context):
     await presets.open_save(services_of(context), _clicked(body)[0], body["trigger_id"], respond)
 
 
+async def on_preset_run(ack, body, respond, context):
+    await ack()
+    name, user_id = _clicked(body)
+    channel_id = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+    # The list is a private answer (no message ts of its own): the preset's name keeps its buttons apart.
+    await presets.run_clicked(services_of(context), name, user_id=user_id, channel_id=channel_id, respond=respond,
+                              click=f"{click_key(RUN_PRESET_ACTION, body)}:{name.lower()}")
+
+
 async def on_review_tweak(ack, body, respond, context):
     await ack()
     await review.tweak(services_of(context), _clicked(body)[0], body["trigger_id"], respond)
@@ -79,7 +89,15 @@ async def on_review_tweak(ack, body, respond, context):
 
 async def on_review_show_api(ack, body, respond, context):
     await ack()
-    await review.show_api_request(services_of(context), _clicked(body)[0], respond)
+    await handoff.show_api_request(services_of(context), _clicked(body)[0], respond)
+
+
+async def on_pin_seed(ack, body, respond, context):
+    await ack()
+    job_id, user_id = _clicked(body)
+    # The button sits on a private answer (no message ts of its own): the job's id keeps two answers apart.
+    await handoff.pin_seed(services_of(context), job_id, user_id, respond,
+                           click=f"{click_key(PIN_SEED_ACTION, body)}:{job_id}")
 
 
 async def on_triage_post_reply(ack, body, action, respond, context):
@@ -112,8 +130,10 @@ HANDLERS = {
     FINAL_ACTION: on_review_final,
     PICK_ACTION: on_variation_pick,
     SAVE_PRESET_ACTION: on_save_preset,
+    RUN_PRESET_ACTION: on_preset_run,
     TWEAK_ACTION: on_review_tweak,
     SHOW_API_ACTION: on_review_show_api,
+    PIN_SEED_ACTION: on_pin_seed,
     POST_REPLY_ACTION: on_triage_post_reply,
     REPLY_LANGUAGE_ACTION: on_triage_reply_language,
     EXPORT_ACTION: on_triage_refunds_csv,
