@@ -67,6 +67,11 @@ class Settings(BaseSettings):
 
     # Bot
     wanbot_db: str = "./wanbot.db"
+    # Several replicas on one PostgreSQL database: each unfinished job is driven by one replica at a
+    # time under a lease of this many seconds, renewed while it lives (bot/jobs/leases.py); the
+    # replica's id in the leases, logs, /healthz and /metrics (unset: hostname-pid)
+    wanbot_lease_seconds: float = Field(30.0, ge=1)
+    wanbot_replica_id: str | None = None
     wanbot_support_usergroup: str | None = None
     wanbot_support_users: IdList = []
     wanbot_admin_users: IdList = []

@@ -37,6 +37,12 @@ class TrackerOptions:
     delivery_retry_cap: float = 120.0
     delivery_retry_scale: float = 1.0   # tests shrink the backoff
     step_retry_seconds: float = 30.0    # after an unexpected error in a step (a bug): try again this much later
+    # Leases (bot/jobs/leases.py): this replica's id (None: host-pid) and how long a claim lasts unrenewed.
+    replica_id: str | None = None
+    lease_seconds: float = 30.0
+    # Drive jobs under leases (several replicas on one database): None means on PostgreSQL. On
+    # SQLite one process serves the file, and it drives every job of its origin, as it always has.
+    leases: bool | None = None
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> TrackerOptions:
@@ -50,6 +56,8 @@ class TrackerOptions:
             trusted_origin=without_credentials(settings.wan_api_base) if settings.wan_api_base else None,
             poll_min_interval=settings.wan_poll_min_seconds,
             first_guess_seconds=settings.wan_expected_seconds,
+            replica_id=settings.wanbot_replica_id,
+            lease_seconds=settings.wanbot_lease_seconds,
         )
         values.update(overrides)
         return cls(**values)

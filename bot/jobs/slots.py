@@ -38,6 +38,24 @@ class Slots:
         """A job found in flight upstream (after a restart) holds its slot."""
         self.upstream.add(job_id)
 
+    def requeue(self, job_id: str) -> None:
+        """A job given a slot found none free after all (another replica took it): back to the head
+        of the queue, first in line for the next one."""
+        self.upstream.discard(job_id)
+        if job_id not in self.pending:
+            self.pending.appendleft(job_id)
+
+    def set_capacity(self, slots: int) -> None:
+        """The slots this process may fill: WAN_MAX_IN_FLIGHT less the tasks other replicas have in flight."""
+        if slots > self.max_in_flight:
+            self.wake.set()
+        self.max_in_flight = max(0, slots)
+
+    def forget(self, job_id: str) -> None:
+        """Another replica drives the job now: nothing of it stays here (a due step is skipped)."""
+        self.release(job_id)
+        self._deferred.discard(job_id)
+
     def knows(self, job_id: str) -> bool:
         return job_id in self.pending or job_id in self.upstream
 

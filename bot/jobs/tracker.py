@@ -10,6 +10,13 @@ killed at any point resumes correctly: `start()` picks up each unfinished job wh
 
 This module runs the loop and dispatches each due job to its step (bot/jobs/steps/: submit, poll,
 deliver, cancel, settle); the timetable itself is bot/jobs/slots.py.
+
+Several replicas on one database (issue 11): a tracker drives only the jobs it holds a lease on
+(bot/jobs/leases.py). Each step runs under the job's lease (`fenced`): a write after another replica
+took the job over is rejected (LeaseLost), logged, and the job dropped from this schedule. A second
+loop renews the leases, claims free jobs up to a fair share, and sizes the upstream slots to
+WAN_MAX_IN_FLIGHT less what the other replicas have in flight; on PostgreSQL it is also woken by
+LISTEN/NOTIFY (a new job, a lease handed back or taken). `stop()` hands every lease back at once.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections.abc import Callable
 
 from bot.aio import wait_event
 from bot.jobs import schedule
+from bot.jobs.leases import LeaseKeeper, default_replica_id, tick_seconds
 from bot.jobs.models import Job, JobState
 from bot.jobs.notifier import Notifier
 from bot.jobs.options import TrackerOptions, new_job_id
@@ -32,7 +40,7 @@ from bot.jobs.steps.deliver import DeliverStep
 from bot.jobs.steps.poll import PollStep
 from bot.jobs.steps.settle import CannotSettle, SettleStep
 from bot.jobs.steps.submit import SubmitStep
-from bot.jobs.store import JobStore, StaleTransition
+from bot.jobs.store import JobStore, LeaseLost, StaleTransition, fenced
 from bot.wan.client import GatewayClient
 from bot.wan.request import VideoRequest, estimate_cost_usd
 
@@ -42,6 +50,7 @@ log = logging.getLogger(__name__)
 
 MAX_STEP_FAILURES = 5
 STEP_RETRY_CAP = 10  # step retries back off up to this many times step_retry_seconds
+NOTICE_GRACE = 0.5  # after a notice of a new job, let the replica that stored it take it first
 
 
 class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
@@ -65,6 +74,14 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
         self._delivery_gate = asyncio.Semaphore(self.options.delivery_concurrency)
         self._loop_task: asyncio.Task | None = None
         self._accepting = False
+        self.replica_id = self.options.replica_id or default_replica_id()
+        leased = self.options.leases
+        if leased is None:
+            leased = store.dialect == "postgresql"
+        self.leases = LeaseKeeper(store, self.replica_id, self.options.lease_seconds, origin=self.options.origin,
+                                  only=self.options.only_jobs, enabled=leased, clock=clock)
+        self._lease_task: asyncio.Task | None = None
+        self._nudge = asyncio.Event()  # a notice from another replica: look for work now
 
     @property
     def _price(self):
@@ -79,31 +96,110 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def start(self) -> int:
-        """Resume every unfinished job, then run the scheduler. Returns how many were resumed."""
-        jobs = await self.store.unfinished_jobs(self.options.origin)
-        if self.options.only_jobs is not None:  # `generate`: its own job, never another process's
-            jobs = [job for job in jobs if job.id in self.options.only_jobs]
+        """Claim and resume the unfinished jobs this replica is to drive, then run the scheduler.
+        Returns how many were resumed."""
+        # `generate --resume JOB` (only_jobs) was told to drive its job: it takes it whoever held it.
+        jobs = await self.leases.claim_at_start(force=self.options.only_jobs is not None)
         for job in jobs:
             self._adopt(job)
         self._accepting = True
         self._loop_task = asyncio.create_task(self._run(), name="tracker")
+        if self.leases.enabled:
+            self._lease_task = asyncio.create_task(self._keep_leases(), name="tracker-leases")
+            try:
+                await self.store.listen(self._heard)
+            except Exception as exc:  # the periodic claims still find every job, a few seconds later
+                log.warning("cannot listen for notices of other replicas", extra={"error": repr(exc)})
         if jobs:
-            log.info("resumed unfinished jobs", extra={"count": len(jobs)})
+            log.info("resumed unfinished jobs", extra={"count": len(jobs), "replica": self.replica_id})
         return len(jobs)
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop taking work, let in-flight steps finish within `grace`, leave the rest resumable."""
+        """Stop taking work, let in-flight steps finish within `grace`, hand every lease back (another
+        replica takes the jobs over at once) and leave the rest resumable."""
         self._accepting = False
-        if self._loop_task:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        for task in (self._loop_task, self._lease_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._tasks:
             _, still_running = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in still_running:
                 task.cancel()
             if still_running:
                 await asyncio.wait(still_running, timeout=2)
+        try:
+            released = await self.leases.release(leave=True)
+            if released:
+                log.info("leases handed back", extra={"count": released, "replica": self.replica_id})
+        except Exception as exc:  # they expire on their own
+            log.warning("could not hand the leases back", extra={"error": repr(exc)})
+
+    @property
+    def leases_held(self) -> int:
+        return len(self.leases)
+
+    # -- leases ---------------------------------------------------------------------------------
+
+    async def _keep_leases(self) -> None:
+        """Renew the leases well before they expire, drop the ones lost, size the upstream slots,
+        claim free jobs up to a fair share; every tick, or at once on a notice from another replica."""
+        tick = tick_seconds(self.options.lease_seconds)
+        while True:
+            await wait_event(self._nudge, tick)
+            if self._nudge.is_set():
+                await asyncio.sleep(NOTICE_GRACE)
+                self._nudge.clear()
+            try:
+                await self._lease_tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("lease upkeep failed; retrying", extra={"replica": self.replica_id})
+
+    async def _lease_tick(self) -> None:
+        for job_id in await self.leases.renew():
+            self._lease_lost(job_id, "the lease was not renewed in time and another replica took the job")
+        await self._refresh_capacity()
+        if self._accepting:
+            for job in await self.leases.claim_share():
+                log.info("job taken over", extra={"job_id": job.id, "state": job.state.value,
+                                                  "replica": self.replica_id})
+                self._adopt(job)
+
+    async def _refresh_capacity(self) -> None:
+        if not self.leases.enabled:
+            return
+        others = await self.store.count_in_flight(self.options.origin, not_owner=self.replica_id)
+        self.slots.set_capacity(self.options.max_in_flight - others)
+
+    def _heard(self, payload: str) -> None:
+        """A notice from the database (PostgreSQL LISTEN): "new JOB", "free", "lease JOB"."""
+        kind, _, job_id = payload.partition(" ")
+        if kind == "lease" and self.leases.holds(job_id):
+            task = asyncio.get_running_loop().create_task(self._check_lease(job_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif kind in ("new", "free") and self._accepting and not self.leases.holds(job_id):
+            self._nudge.set()
+
+    async def _check_lease(self, job_id: str) -> None:
+        fence = self.leases.fence(job_id)
+        lease = await self.store.lease_of(job_id)
+        if fence is not None and lease is not None and (lease[0], lease[2]) != (fence.owner, fence.version):
+            self._lease_lost(job_id, f"taken by {lease[0]} (a cancel or settle there)")
+
+    def _lease_lost(self, job_id: str, detail: str) -> None:
+        """Another replica drives the job now: forget it here; nothing more is written, submitted or posted."""
+        log.warning("lease lost: another replica drives this job now; dropped here",
+                    extra={"job_id": job_id, "detail": detail, "replica": self.replica_id})
+        self.leases.forget(job_id)
+        self.slots.forget(job_id)
+        self._errors.pop(job_id, None)
+        self._step_failures.pop(job_id, None)
+        self._paces.pop(job_id, None)
+        self._not_found_since.pop(job_id, None)
 
     def _adopt(self, job: Job) -> None:
         if job.state == JobState.PENDING:
@@ -137,6 +233,8 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
             raise RuntimeError("the tracker is shutting down and takes no new jobs")
         if self.slots.knows(job.id):
             return
+        if self.leases.enabled and await self.leases.claim(job.id) is None:
+            return  # an idle replica took it first (a notice of the new job): it drives it
         self.slots.wait(job.id)
         await self._notify(job, waiting_position=self.waiting_position(job.id))
 
@@ -185,10 +283,19 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
         task.add_done_callback(done)
 
     async def _step(self, job_id: str) -> None:
+        fence = self.leases.fence(job_id)
+        if not self.leases.holds(job_id):  # taken over by another replica since it was scheduled
+            self.slots.forget(job_id)
+            return
+        with fenced(fence):
+            await self._fenced_step(job_id)
+
+    async def _fenced_step(self, job_id: str) -> None:
         try:
             job = await self.store.get_job(job_id)
             if job is None or job.state.terminal:
                 self._release(job_id)
+                self.leases.forget(job_id)
                 return
             if job.state in (JobState.PENDING, JobState.SUBMITTED):
                 async with self._upstream_gate:
@@ -199,6 +306,8 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
             elif job.state == JobState.SUCCEEDED:
                 async with self._delivery_gate:
                     await self._deliver(job)
+        except LeaseLost as exc:
+            self._lease_lost(job_id, f"a write was rejected: {exc}")
         except StaleTransition as exc:
             log.info("job moved on while a step ran", extra={"job_id": job_id, "detail": str(exc)})
         except asyncio.CancelledError:

@@ -105,10 +105,12 @@ async def start_http(services: Services, host: str = "0.0.0.0", port: int = 3000
             db_ok = False
         running = services.tracker.running
         ok = db_ok and running
-        return web.json_response({"ok": ok, "db": db_ok, "tracker": running}, status=200 if ok else 503)
+        return web.json_response({"ok": ok, "db": db_ok, "tracker": running, "replica": services.tracker.replica_id,
+                                  "leases": services.tracker.leases_held}, status=200 if ok else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         await services.metrics.refresh_jobs(services.store)
+        services.metrics.refresh_leases(services.tracker)
         return web.Response(body=services.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     web_app = web.Application()

@@ -5,6 +5,8 @@
 - wanbot_upstream_errors_total{error_class}: gateway errors by class (submit, poll, cancel)
 - wanbot_poll_seconds / wanbot_delivery_seconds: poll round-trip and succeeded-to-posted latency
 - wanbot_slack_api_errors_total{method,error}: Web API calls that failed after the client's retries
+- wanbot_replica_info{replica} (always 1) and wanbot_leases_held{replica}: which replica answered the
+  scrape, and how many job leases it holds (several replicas on PostgreSQL; bot/jobs/leases.py)
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Metrics:
         self.slack_errors = Counter("wanbot_slack_api_errors_total", "Slack Web API errors", ["method", "error"],
                                     registry=r)
         self.card_updates = Counter("wanbot_card_updates_total", "chat.update calls for job cards", registry=r)
+        self.replica = Gauge("wanbot_replica_info", "The replica that answered (always 1)", ["replica"], registry=r)
+        self.leases = Gauge("wanbot_leases_held", "Job leases this replica holds", ["replica"], registry=r)
 
     def slack_error(self, method: str, error: Any) -> None:
         self.slack_errors.labels(method=method, error=str(error or "unknown")[:60]).inc()
@@ -48,6 +52,10 @@ class Metrics:
             counts[job.state.value] = counts.get(job.state.value, 0) + 1
         for state, count in counts.items():
             self.jobs.labels(state=state).set(count)
+
+    def refresh_leases(self, tracker) -> None:
+        self.replica.labels(replica=tracker.replica_id).set(1)
+        self.leases.labels(replica=tracker.replica_id).set(tracker.leases_held)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

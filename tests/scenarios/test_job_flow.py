@@ -4,6 +4,8 @@ calls into the stand-in, the gateway simulator behind it."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 
 import aiohttp
 
@@ -72,7 +74,10 @@ async def test_healthz_and_metrics_answer(world):
     async with aiohttp.ClientSession() as http:
         async with http.get(world.base_url + "/healthz") as response:
             assert response.status == 200
-            assert await response.json() == {"ok": True, "db": True, "tracker": True}
+            # Which replica answered (host-pid unless WANBOT_REPLICA_ID), and its leases: none on SQLite,
+            # where one process drives every job without them.
+            assert await response.json() == {"ok": True, "db": True, "tracker": True,
+                                             "replica": f"{socket.gethostname()}-{os.getpid()}", "leases": 0}
         await world.sender.slash_command("t2v a fox --duration 2")
         job = await world.job_for_card()
         await world.finished(job.id)
@@ -82,3 +87,5 @@ async def test_healthz_and_metrics_answer(world):
     assert 'wanbot_job_changes_total{state="delivered"} 1.0' in text
     assert "wanbot_poll_seconds_count" in text and "wanbot_delivery_seconds_count 1.0" in text
     assert 'wanbot_jobs{state="running"} 0.0' in text
+    assert f'wanbot_replica_info{{replica="{socket.gethostname()}-{os.getpid()}"}} 1.0' in text
+    assert "wanbot_leases_held{" in text

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from bot.jobs import schedule
+from bot.jobs.leases import LeaseKeeper
 from bot.jobs.models import Job, JobState
 from bot.jobs.notifier import Notifier
 from bot.jobs.options import TrackerOptions
 from bot.jobs.slots import Slots
-from bot.jobs.store import JobStore
+from bot.jobs.store import JobStore, fenced
 from bot.wan.client import GatewayClient
 from bot.wan.errors import BadRequest, GatewayError, NotFound
 from bot.wan.task import Task
@@ -26,6 +28,7 @@ class Steps:
     options: TrackerOptions
     clock: Callable[[], float]
     slots: Slots
+    leases: LeaseKeeper              # the jobs this replica holds a lease on (bot/jobs/leases.py)
     _errors: dict[str, int]          # consecutive poll/delivery/429 errors per job
     _paces: dict[str, schedule.Pace]  # per job in flight: its progress readings (memory only)
     _done: dict[str, asyncio.Event]   # wait_for's wake-ups
@@ -33,6 +36,32 @@ class Steps:
 
     async def _apply_task(self, job: Job, task: Task, *, first: bool = False) -> None:
         """Record what the gateway says of the task (the poll step's; the submit step uses it too)."""
+        raise NotImplementedError
+
+    def _adopt(self, job: Job) -> None:
+        """Put a job this replica now holds on its schedule (the tracker's)."""
+        raise NotImplementedError
+
+    @contextlib.asynccontextmanager
+    async def _acting_on(self, job_id: str) -> AsyncIterator[None]:
+        """A user's cancel or settle, on whichever replica got the request: take the job's lease
+        (from the replica that holds it, whose next write is then rejected), act under it, and drive
+        the job here from then on if it goes on."""
+        held = self.leases.holds(job_id)
+        fence = self.leases.fence(job_id) if held else await self.leases.claim(job_id, force=True)
+        try:
+            with fenced(fence):
+                yield
+        finally:
+            if not held:
+                job = await self.store.get_job(job_id)
+                if job is None or not job.state.active:
+                    self.leases.forget(job_id)
+                elif self.leases.holds(job_id) and not self.slots.knows(job_id):
+                    self._adopt(job)
+
+    async def _refresh_capacity(self) -> None:
+        """Size the upstream slots to what the other replicas leave free (the tracker's)."""
         raise NotImplementedError
 
     def _schedule(self, job_id: str, at: float) -> None:
@@ -45,6 +74,7 @@ class Steps:
         self._not_found_since.pop(job_id, None)
 
     def _finish(self, job: Job) -> None:
+        self.leases.forget(job.id)  # the end cleared the lease in the same write
         event = self._done.pop(job.id, None)
         if event:
             event.set()

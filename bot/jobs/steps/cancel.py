@@ -37,6 +37,11 @@ class CancelStep(Steps):
                 raise CannotCancel(f"job {job_id} is being submitted right now; try again in a few seconds")
         if job.cancel_requested:
             return job  # asked before: the task is being tracked to its end
+        async with self._acting_on(job_id):
+            return await self._cancel(job, by=by)
+
+    async def _cancel(self, job: Job, *, by: str | None) -> Job:
+        job_id = job.id
         upstream_canceled, note = False, None
         if job.task_id:
             try:

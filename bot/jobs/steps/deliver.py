@@ -11,6 +11,7 @@ from bot.jobs import schedule
 from bot.jobs.delivery import DeliveryError, VideoGone, download_video
 from bot.jobs.models import DeliveryState, Job, JobState
 from bot.jobs.steps.base import Steps
+from bot.jobs.store import LeaseLost
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ class DeliverStep(Steps):
                                         time_limit=self.options.download_timeout,
                                         trusted_origin=self.options.trusted_origin,
                                         dest_dir=self.options.download_dir)
+            await self.store.hold_lease(job.id)  # a replica that slept past its lease posts nothing
             outcome = await self.notifier.post_video(job, path)
+        except LeaseLost:
+            raise
         except VideoGone as exc:
             await self._end(job, JobState.EXPIRED, expect=[JobState.SUCCEEDED], error_code="video_expired",
                             error_message=exc.reason, delivery_state=DeliveryState.GONE)
@@ -92,8 +96,11 @@ class DeliverStep(Steps):
         self._schedule(job.id, min(now + delay, expires))
 
     async def _post_link_instead(self, job: Job, reason: str) -> bool:
+        await self.store.hold_lease(job.id)
         try:
             outcome = await self.notifier.post_link(job, reason)
+        except LeaseLost:
+            raise
         except NotImplementedError:
             return False
         except Exception as exc:  # the surface is down altogether: the next try starts with the upload

@@ -35,8 +35,13 @@ class SettleStep(Steps):
         if job.state != JobState.UNKNOWN:
             raise CannotSettle(f"job {job_id} is {job.state}, not unknown: only a job whose submit "
                                "stayed unknown needs settling")
-        if task_id is None:
-            return await self._settle_without_task(job, by)
+        async with self._acting_on(job_id):
+            if task_id is None:
+                return await self._settle_without_task(job, by)
+            return await self._settle_with_task(job, task_id, by)
+
+    async def _settle_with_task(self, job: Job, task_id: str, by: str | None) -> Job:
+        job_id = job.id
         try:
             # Ask the gateway first: a mistyped id must not become the job's task.
             task = await self.client.get_task(task_id)

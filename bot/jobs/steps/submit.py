@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.jobs.models import Job, JobState
 from bot.jobs.steps.base import Steps
+from bot.jobs.store import NoUpstreamSlot
 from bot.wan.errors import GatewayError, RateLimited, SubmitOutcomeUnknown
 from bot.wan.request import VideoRequest
 from bot.wan.retry import backoff_delay
@@ -25,9 +26,18 @@ class SubmitStep(Steps):
                             error_message="the submit's outcome is unknown after a retry with the same "
                                           "Idempotency-Key; check the gateway before re-running")
             return
-        job = await self.store.transition(job.id, JobState.SUBMITTED, expect=[JobState.PENDING, JobState.SUBMITTED],
-                                          submitted_at=job.submitted_at or self.clock(), submit_attempts=attempts,
-                                          detail={"attempt": attempts, "resumed": resumed})
+        # WAN_MAX_IN_FLIGHT is checked again in the database, over every replica (a resumed submit
+        # is already counted): the slot this process gave may have gone to another replica's job.
+        cap = None if resumed or not self.leases.enabled else (self.options.max_in_flight, self.options.origin)
+        try:
+            job = await self.store.transition(
+                job.id, JobState.SUBMITTED, expect=[JobState.PENDING, JobState.SUBMITTED], in_flight_cap=cap,
+                submitted_at=job.submitted_at or self.clock(), submit_attempts=attempts,
+                detail={"attempt": attempts, "resumed": resumed})
+        except NoUpstreamSlot:
+            self.slots.requeue(job.id)
+            await self._refresh_capacity()
+            return
         try:
             # Found `submitted` after a restart: the last send may have created the task.
             task = await self.client.submit(request, idempotency_key=job.id, in_doubt=resumed)

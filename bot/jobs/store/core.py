@@ -19,7 +19,14 @@ from bot.jobs import attachments
 from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
 from bot.jobs.store.buckets import BucketQueries
 from bot.jobs.store.errors import LeaseLost, NoUpstreamSlot, StaleTransition
-from bot.jobs.store.leases import Fence, LeaseQueries, fence_for
+from bot.jobs.store.leases import (
+    LeaseQueries,
+    check_fence,
+    check_in_flight,
+    fence_for,
+    fence_sql,
+    raise_if_fenced_out,
+)
 from bot.jobs.store.location import is_postgresql, sqlite_path
 from bot.jobs.store.presets import PresetQueries
 from bot.jobs.store.schema import MIGRATIONS
@@ -48,9 +55,7 @@ REQUESTS_PRUNE_EVERY = 600.0
 
 __all__ = ["JobStore", "LeaseLost", "NoUpstreamSlot", "StaleTransition"]
 
-# The lock a move to `submitted` takes to count the tasks in flight (see `transition`): any string
-# that is no Slack user id (they are letters and digits).
-_IN_FLIGHT_LOCK = "wanbot:in-flight"
+
 
 
 def _row_to_job(row: Any) -> Job:
@@ -74,13 +79,6 @@ def _encode(name: str, value: Any) -> Any:
 
 def _marks(values: Iterable[Any]) -> str:
     return ", ".join("?" for _ in values)
-
-
-def _fence_sql(fence: Fence | None) -> tuple[str, list[Any]]:
-    """The WHERE condition a write under `fence` adds: still this owner at this version."""
-    if fence is None:
-        return "", []
-    return " AND lease_owner = ? AND lease_version = ?", [fence.owner, fence.version]
 
 
 class JobStore(PresetQueries, BucketQueries, LeaseQueries):
@@ -245,24 +243,13 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
             expected = [state.value for state in expect]
             where += f" AND state IN ({_marks(expected)})"
             where_params.extend(expected)
-        fence_where, fence_params = _fence_sql(fence)
+        fence_where, fence_params = fence_sql(fence)
         where += fence_where
         where_params.extend(fence_params)
         durable = to in _PAID_STATES or not _PAID_FIELDS.isdisjoint(changes)
         async with self.db.transaction(durable=durable) as tx:
             if in_flight_cap is not None:
-                # First in the transaction (SQLite's write lock is taken up front), serialised with
-                # every other move to `submitted` on the database, so two replicas cannot both take
-                # the last slot.
-                await tx.lock_user(_IN_FLIGHT_LOCK)
-                limit, origin = in_flight_cap
-                flying = [s.value for s in JobState.IN_FLIGHT_UPSTREAM]
-                sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ({_marks(flying)})"
-                if origin is not None:
-                    sql += " AND origin = ?"
-                    flying.append(origin)
-                if (await tx.fetch(sql, flying))[0][0] >= limit:
-                    raise NoUpstreamSlot(f"{limit} tasks already in flight upstream")
+                await check_in_flight(tx, *in_flight_cap)
             await tx.lock_job(job_id)
             # Two statements: the event is recorded from the row as it stands, only if it is in an
             # expected state; then the update returns the new row.
@@ -274,7 +261,7 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
                 rows = await tx.fetch("SELECT state, lease_owner, lease_version FROM jobs WHERE id = ?", (job_id,))
                 if not rows:
                     raise KeyError(job_id)
-                _check_fence(fence, rows[0])
+                check_fence(fence, rows[0])
                 raise StaleTransition(
                     f"job {job_id} is {rows[0]['state']}, not in {sorted(s.value for s in expect or [])}")
             rows = await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", [*values, job_id])
@@ -287,38 +274,25 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         changes["updated_at"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in changes)
         fence = fence_for(job_id)
-        fence_where, fence_params = _fence_sql(fence)
+        fence_where, fence_params = fence_sql(fence)
         params = [_encode(name, value) for name, value in changes.items()] + [job_id, *fence_params]
         async with self.db.transaction(durable=not _PAID_FIELDS.isdisjoint(changes)) as tx:
             rows = await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ?{fence_where} RETURNING *", params)
             if not rows and fence is not None:
-                await self._raise_if_fenced_out(tx, fence)
+                await raise_if_fenced_out(tx, fence)
         return _row_to_job(rows[0]) if rows else None
 
     async def claim_delivery(self, job_id: str) -> bool:
         """Mark the delivery as started, once. False if another worker already started it."""
         fence = fence_for(job_id)
-        fence_where, fence_params = _fence_sql(fence)
+        fence_where, fence_params = fence_sql(fence)
         async with self.db.transaction(durable=True) as tx:
             changed = await tx.execute(
                 f"UPDATE jobs SET delivery_state = ?, updated_at = ? WHERE id = ? AND delivery_state = ?{fence_where}",
                 (DeliveryState.POSTING.value, time.time(), job_id, DeliveryState.NONE.value, *fence_params))
             if changed != 1 and fence is not None:
-                await self._raise_if_fenced_out(tx, fence)
+                await raise_if_fenced_out(tx, fence)
         return changed == 1
-
-    async def hold_lease(self, fence: Fence) -> None:
-        """Raise LeaseLost unless the lease is still this one: checked right before a side effect
-        no write guards (posting the video), so a replica that slept past its lease posts nothing."""
-        rows = await self.db.fetch("SELECT lease_owner, lease_version FROM jobs WHERE id = ?", (fence.job_id,))
-        if rows:
-            _check_fence(fence, rows[0])
-
-    @staticmethod
-    async def _raise_if_fenced_out(tx: Any, fence: Fence) -> None:
-        rows = await tx.fetch("SELECT lease_owner, lease_version FROM jobs WHERE id = ?", (fence.job_id,))
-        if rows:
-            _check_fence(fence, rows[0])
 
     async def list_jobs(self, *, user_id: str | None = None, states: Iterable[JobState] | None = None,
                         limit: int = 20) -> list[Job]:
@@ -482,13 +456,6 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         rows = await self.db.fetch(f"SELECT * FROM triage_records {where} ORDER BY id DESC LIMIT ?",
                                    [*params, limit])
         return [_triage_row(r) for r in rows]
-
-
-def _check_fence(fence: Fence | None, row: Any) -> None:
-    """LeaseLost when the row's lease is no longer `fence` (another replica claimed the job)."""
-    if fence is not None and (row["lease_owner"], row["lease_version"]) != (fence.owner, fence.version):
-        raise LeaseLost(f"job {fence.job_id}: lease v{fence.version} of {fence.owner} was taken over "
-                        f"(now v{row['lease_version']} of {row['lease_owner'] or 'nobody'})")
 
 
 def _triage_row(row: Any) -> dict[str, Any]:

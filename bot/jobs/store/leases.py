@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.jobs.models import JobState
+from bot.jobs.store.errors import LeaseLost, NoUpstreamSlot
 
 _UNFINISHED = [s.value for s in JobState.ACTIVE]
 _IN_FLIGHT = [s.value for s in JobState.IN_FLIGHT_UPSTREAM]
@@ -63,6 +64,46 @@ def fence_for(job_id: str) -> Fence | None:
     return fence if fence is not None and fence.job_id == job_id else None
 
 
+def fence_sql(fence: Fence | None) -> tuple[str, list[Any]]:
+    """The WHERE condition a write under `fence` adds: still this owner at this version."""
+    if fence is None:
+        return "", []
+    return " AND lease_owner = ? AND lease_version = ?", [fence.owner, fence.version]
+
+
+def check_fence(fence: Fence | None, row: Any) -> None:
+    """LeaseLost when the row's lease is no longer `fence` (another replica claimed the job)."""
+    if fence is not None and (row["lease_owner"], row["lease_version"]) != (fence.owner, fence.version):
+        raise LeaseLost(f"job {fence.job_id}: lease v{fence.version} of {fence.owner} was taken over "
+                        f"(now v{row['lease_version']} of {row['lease_owner'] or 'nobody'})")
+
+
+async def raise_if_fenced_out(tx: Any, fence: Fence) -> None:
+    """After a fenced write matched no row: LeaseLost if the lease is why."""
+    rows = await tx.fetch("SELECT lease_owner, lease_version FROM jobs WHERE id = ?", (fence.job_id,))
+    if rows:
+        check_fence(fence, rows[0])
+
+
+# The lock a move to `submitted` takes to count the tasks in flight: any string that is no Slack user
+# id (they are letters and digits).
+_IN_FLIGHT_LOCK = "wanbot:in-flight"
+
+
+async def check_in_flight(tx: Any, limit: int, origin: str | None) -> None:
+    """NoUpstreamSlot when `limit` tasks of `origin` are in flight upstream. First in its transaction
+    (SQLite's write lock is taken up front), serialised with every other move to `submitted` on the
+    database, so two replicas cannot both take the last slot."""
+    await tx.lock_user(_IN_FLIGHT_LOCK)
+    params: list[Any] = list(_IN_FLIGHT)
+    sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ({_marks(_IN_FLIGHT)})"
+    if origin is not None:
+        sql += " AND origin = ?"
+        params.append(origin)
+    if (await tx.fetch(sql, params))[0][0] >= limit:
+        raise NoUpstreamSlot(f"{limit} tasks already in flight upstream")
+
+
 def _marks(values: Sequence[Any]) -> str:
     return ", ".join("?" for _ in values)
 
@@ -82,9 +123,14 @@ class LeaseQueries:
     """The lease half of the store's interface (needs `self.db` and `self._job_from_row`)."""
 
     async def claim_jobs(self, owner: str, *, limit: int, lease_seconds: float, origin: str | None = None,
-                         only: Iterable[str] | None = None, now: float | None = None) -> list[tuple[Any, int]]:
+                         only: Iterable[str] | None = None, reclaim_own: bool = False, force: bool = False,
+                         now: float | None = None) -> list[tuple[Any, int]]:
         """Claim up to `limit` unfinished jobs whose lease is free (none, handed back, or expired),
-        oldest first: [(job, lease version)]. Replicas claiming at once get disjoint sets."""
+        oldest first: [(job, lease version)]. Replicas claiming at once get disjoint sets.
+
+        At a replica's start only: `reclaim_own` takes only the leases held under its own id (its
+        previous run's, ended by a crash), `force` every lease (the one process that serves a SQLite
+        file, or `generate --resume` told to drive one job)."""
         if limit <= 0:
             return []
         now = time.time() if now is None else now
@@ -98,13 +144,18 @@ class LeaseQueries:
                 return []
             where += f" AND id IN ({_marks(only)})"
             params.extend(only)
+        if reclaim_own:
+            where += " AND lease_owner = ?"
+            params.append(owner)
+        elif not force:
+            where += " AND (lease_owner IS NULL OR lease_expires < ?)"
+            params.append(now)
         async with self.db.transaction() as tx:
             rows = await tx.fetch(
                 "UPDATE jobs SET lease_owner = ?, lease_expires = ?, lease_version = lease_version + 1"
                 f" WHERE id IN (SELECT id FROM jobs WHERE {where}"
-                " AND (lease_owner IS NULL OR lease_expires < ?)"
                 f" ORDER BY created_at, rowid LIMIT ?{tx.skip_locked}) RETURNING *",
-                [owner, now + lease_seconds, *params, now, limit])
+                [owner, now + lease_seconds, *params, limit])
         claimed = [(self._job_from_row(row), row["lease_version"]) for row in rows]
         claimed.sort(key=lambda pair: pair[0].created_at)
         return claimed
@@ -164,6 +215,14 @@ class LeaseQueries:
             if released:
                 await tx.notify("free")
         return released
+
+    async def hold_lease(self, job_id: str) -> None:
+        """Under a lease (`fenced`): raise LeaseLost unless it is still this one. Checked right before
+        a side effect that no write guards (posting the video), so a replica that slept past its
+        lease posts nothing. Nothing to check outside a lease."""
+        fence = fence_for(job_id)
+        if fence is not None:
+            await raise_if_fenced_out(self.db, fence)
 
     async def lease_of(self, job_id: str) -> tuple[str | None, float | None, int] | None:
         """(owner, expires, version) of a job's lease; None when there is no such job."""

@@ -79,6 +79,7 @@ async def test_a_write_under_a_lease_taken_over_since_is_rejected_and_changes_no
     assert v2 == v1 + 1
     with fenced(Fence("j001", "r2", v2)):
         await b.transition("j001", JobState.QUEUED, expect=[JobState.SUBMITTED], task_id="t-new")
+        await b.hold_lease("j001")
     stale = Fence("j001", "r1", v1)
     with fenced(stale):  # r1 wakes up: every kind of write it would make is refused
         with pytest.raises(LeaseLost):
@@ -88,7 +89,7 @@ async def test_a_write_under_a_lease_taken_over_since_is_rejected_and_changes_no
         with pytest.raises(LeaseLost):
             await a.claim_delivery("j001")
         with pytest.raises(LeaseLost):
-            await a.hold_lease(stale)
+            await a.hold_lease("j001")
     job = await b.get_job("j001")
     assert (job.state, job.task_id, job.progress, job.delivery_state) == \
         (JobState.QUEUED, "t-new", None, DeliveryState.NONE)

@@ -1,0 +1,147 @@
+"""Two trackers (two replicas) on one PostgreSQL database, in one process, against the gateway
+simulator: every job is driven by one of them under a lease, WAN_MAX_IN_FLIGHT holds over both, a
+stopped tracker's jobs are taken over at once, and a tracker whose job was taken from it writes
+nothing more about it. What counts is read from the simulator (tasks created, when) and from each
+tracker's notifier (what a user would see), not from the trackers' word."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from bot.jobs.models import JobState
+from bot.jobs.store import JobStore
+from bot.jobs.tracker import Tracker, TrackerOptions
+from bot.wan.client import GatewayClient
+from tests.components.jobs.conftest import t2v
+from tests.conftest import RecordingNotifier, bounded
+from tests.support.backends import drop_schema, new_schema
+
+
+@pytest.fixture
+async def pg_url():
+    url = await new_schema()
+    yield url
+    await drop_schema(url)
+
+
+@pytest.fixture
+async def replica(pg_url, simulator, make_settings, tmp_path):
+    """`await replica("ra", **options)`: a started tracker with its own store and notifier."""
+    started = []
+
+    async def start(name: str, **options) -> Tracker:
+        settings = make_settings(wanbot_db=pg_url, wan_api_base=simulator.base_url,
+                                 wan_api_key=simulator.config.api_key)
+        store = await JobStore.open(settings.wanbot_db)
+        client = GatewayClient(settings)
+        out = tmp_path / name
+        out.mkdir()
+        opts = TrackerOptions.from_settings(settings, poll_min_interval=0.2, first_guess_seconds=1.0,
+                                            download_dir=str(out), replica_id=name,
+                                            **{"lease_seconds": 3.0, **options})
+        tracker = Tracker(store, client, RecordingNotifier(out), opts)
+        await tracker.start()
+        started.append((tracker, client, store))
+        return tracker
+
+    yield start
+    for tracker, client, store in started:
+        await bounded(tracker.stop(grace=1), client.aclose(), store.close())
+
+
+def _videos(*trackers: Tracker) -> dict[str, int]:
+    posted: dict[str, int] = {}
+    for tracker in trackers:
+        for job_id, videos in tracker.notifier.videos.items():
+            posted[job_id] = posted.get(job_id, 0) + len(videos)
+    return posted
+
+
+async def _until(check, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)
+
+
+def _most_in_flight(simulator) -> int:
+    """The most tasks the simulator had running at one moment (created, not yet seen ended)."""
+    edges = []
+    for task in simulator.tasks.values():
+        edges.append((task.created_wall, 1))
+        edges.append((task.ended_wall or float("inf"), -1))
+    most = now = 0
+    for _, step in sorted(edges):
+        now += step
+        most = max(most, now)
+    return most
+
+
+async def test_two_replicas_drive_every_job_once_and_share_the_work(replica, simulator):
+    a, b = await replica("ra"), await replica("rb")
+    jobs = [await (a, b)[n % 2].enqueue(t2v(f"fox {n}"), origin="slack") for n in range(12)]
+    for job in jobs:
+        done = await asyncio.wait_for(a.wait_for(job.id), 60)
+        assert done.state == JobState.DELIVERED
+    assert _videos(a, b) == {job.id: 1 for job in jobs}  # one post per job, over both
+    assert simulator.stats.tasks_created == 12 and len(simulator.stats.tasks_by_key) == 12
+    assert a.notifier.videos and b.notifier.videos  # both worked
+
+
+async def test_wan_max_in_flight_holds_over_both_replicas(replica, simulator):
+    a, b = await replica("ra", max_in_flight=2), await replica("rb", max_in_flight=2)
+    jobs = [await (a, b)[n % 2].enqueue(t2v(f"owl {n}"), origin="slack") for n in range(8)]
+    for job in jobs:
+        assert (await asyncio.wait_for(a.wait_for(job.id), 90)).state == JobState.DELIVERED
+    assert simulator.stats.tasks_created == 8
+    assert _most_in_flight(simulator) <= 2  # each replica alone would have allowed 2, together 4
+
+
+async def test_a_stopped_replica_hands_its_jobs_over_at_once_not_after_its_lease(replica, simulator):
+    simulator.config.run_seconds = 4.0
+    b = await replica("rb", lease_seconds=60.0)
+    a = await replica("ra", lease_seconds=60.0)
+    jobs = [await a.enqueue(t2v(f"cat {n}"), origin="slack") for n in range(4)]
+
+    async def all_submitted():
+        states = [(await a.store.get_job(job.id)).state for job in jobs]
+        return all(state in (JobState.QUEUED, JobState.RUNNING) for state in states)
+    await _until(all_submitted)
+    stopped = time.monotonic()
+    await a.stop(grace=1)
+    for job in jobs:
+        assert (await asyncio.wait_for(b.wait_for(job.id), 45)).state == JobState.DELIVERED
+    assert time.monotonic() - stopped < 45  # far from the 60 s lease
+    assert set(b.notifier.videos) == {job.id for job in jobs} and not a.notifier.videos
+    assert _videos(a, b) == {job.id: 1 for job in jobs}
+    assert simulator.stats.tasks_created == 4  # taken over where they stood: polled, not resubmitted
+
+
+async def test_a_job_taken_over_by_a_cancel_elsewhere_gets_no_more_writes_from_its_old_owner(
+        replica, simulator, caplog):
+    simulator.config.run_seconds = 30.0
+    a = await replica("ra")
+    b = await replica("rb")
+    job = await a.enqueue(t2v("a slow heron"), origin="slack")
+
+    async def running():
+        return (await a.store.get_job(job.id)).state == JobState.RUNNING
+    await _until(running)
+    assert a.leases.holds(job.id) and not b.leases.holds(job.id)
+    caplog.set_level(logging.WARNING, logger="bot.jobs.tracker")
+    canceled = await b.cancel(job.id, by="U1")  # the request reached the other replica
+    assert canceled.state == JobState.CANCELED
+
+    async def dropped():
+        return not a.leases.holds(job.id) and any(
+            "lease lost" in r.getMessage() and getattr(r, "replica", None) == "ra" for r in caplog.records)
+    await _until(dropped, 30)
+    await asyncio.sleep(1.5)  # a's polls would have come by now
+    stored = await b.store.get_job(job.id)
+    assert stored.state == JobState.CANCELED
+    assert [e["to"] for e in await b.store.events(job.id)][-1] == "canceled"
+    assert not a.notifier.videos and not b.notifier.videos
