@@ -155,7 +155,7 @@ class StandInBase:
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         return next((m for m in self._messages.get(channel, []) if m["ts"] == ts), None)
 
-    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    async def wait_until(self, predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
         """Poll `predicate` until it returns something truthy (the bot works after its ack)."""
         deadline = time.monotonic() + timeout
         while not (result := predicate()):
@@ -166,7 +166,7 @@ class StandInBase:
 
     async def wait_for_message(
         self, channel: str, thread_ts: str | None = None,
-        predicate: Callable[[dict[str, Any]], Any] | None = None, timeout: float = 5.0,
+        predicate: Callable[[dict[str, Any]], Any] | None = None, timeout: float = 15.0,
     ) -> dict[str, Any]:
         """The first message in the channel (or thread) matching `predicate`, waiting for it if need be."""
         def find() -> dict[str, Any] | None:
@@ -174,7 +174,7 @@ class StandInBase:
 
         return await self.wait_until(find, timeout)
 
-    async def wait_for_call(self, method: str, count: int = 1, timeout: float = 5.0) -> Call:
+    async def wait_for_call(self, method: str, count: int = 1, timeout: float = 15.0) -> Call:
         """The `count`-th call of `method`, waiting for it if need be."""
         return (await self.wait_until(lambda: self.calls(method)[count - 1:], timeout))[0]
 

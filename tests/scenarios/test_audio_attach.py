@@ -94,3 +94,21 @@ async def test_an_attachment_that_is_not_usable_audio_gets_a_clear_error(world, 
     assert "`--audio-url` doesn't apply to `r2v`" in text
     assert [c.params["file_id"] for c in world.standin.calls("download")] == [short["id"], fake["id"]]
     await nothing_started(world, simulator)
+
+
+async def test_tweak_of_a_job_with_attached_audio_keeps_the_soundtrack(world, simulator):
+    voice = wav(4)
+    file = world.standin.add_file("voice.wav", voice, "audio/wav", channel=CHANNEL)
+    await world.sender.slash_command(f"t2v a fox sings --duration 2 --audio-url <{file['permalink']}>", user_id=ANA)
+    job = await world.finished((await world.job_for_card()).id)
+    review = await world.standin.wait_for_message(CHANNEL, job.message_ts, lambda m: "review_tweak" in json.dumps(m))
+    await world.sender.block_action("review_tweak", job.id, user_id=ANA, channel_id=CHANNEL, message_ts=review["ts"])
+    await world.standin.wait_for_call("views.open")
+    view = world.standin.last_view()
+    assert "base64" not in json.dumps(view)                          # no data URI in the form
+    await world.sender.view_submission(view, user_id=ANA, values={"prompt": "a fox sings twice"})
+    tweaked = await world.job_for_card(count=2)
+    assert tweaked.request["input"]["prompt"] == "a fox sings twice"
+    assert tweaked.request["input"]["audio_url"] == job.request["input"]["audio_url"]
+    (sent,) = simulator.stats.submitted_bodies(tweaked.id)
+    assert base64.b64decode(sent["input"]["audio_url"].split(",", 1)[1]) == voice

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 
 import pytest
@@ -87,6 +88,8 @@ async def test_show_api_request_is_the_body_the_gateway_received_with_its_seed(m
     answer = await run_python(python, simulator, tmp_path)
     assert simulator.stats.submitted_bodies(job.id)[-1] == received[0]
     assert job.task_id in json.dumps(answer)
+    if shutil.which("curl") is None:
+        pytest.skip("no curl on this machine: the Python snippet was checked")
     env = {**os.environ, "WAN_API_KEY": simulator.config.api_key}
     proc = await asyncio.create_subprocess_exec("bash", "-c", curl, env=env, stdout=asyncio.subprocess.PIPE,
                                                 stderr=asyncio.subprocess.PIPE)

@@ -60,7 +60,10 @@ async def test_the_requester_cancels_with_the_card_button(world):
     await world.sender.slash_command("t2v a fox --duration 2", user_id=ANA)
     job = await world.job_for_card()
     await world.sender.block_action("job_cancel", job.id, user_id=ANA, channel_id=CHANNEL, message_ts=job.message_ts)
-    await world.standin.wait_until(lambda: any("canceled" in str(r["body"]) for r in world.standin.responses))
+    # A cancel that lands while the submit is on the wire waits for its answer (up to 15 s) so that the
+    # task it made is canceled too: on a loaded machine that is more than a few seconds.
+    await world.standin.wait_until(lambda: any("canceled" in str(r["body"]) for r in world.standin.responses),
+                                   timeout=30)
     assert (await world.services.store.get_job(job.id)).state == JobState.CANCELED
 
 

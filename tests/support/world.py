@@ -46,7 +46,7 @@ class World:
             job.request = await self.services.store.full_request(job) or job.request
         return job
 
-    async def job_for_card(self, channel: str = CHANNEL, count: int = 1, timeout: float = 5.0) -> Job:
+    async def job_for_card(self, channel: str = CHANNEL, count: int = 1, timeout: float = 15.0) -> Job:
         """The `count`-th job (oldest first) started in `channel`, waiting for it if need be (its
         attachments read back)."""
         for _ in range(int(timeout / 0.05)):
@@ -106,7 +106,7 @@ async def start_world(simulator, make_settings, tmp_path, **overrides) -> tuple[
     return World(standin, sender, services, base_url), close
 
 
-async def private_answer(world: World, reply, timeout: float = 5.0) -> str:
+async def private_answer(world: World, reply, timeout: float = 15.0) -> str:
     """The text of the private answer sent to a command's response_url."""
     url = reply.sent["response_url"]
     entry = await world.standin.wait_until(

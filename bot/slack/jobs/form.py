@@ -13,6 +13,7 @@ import time
 
 from slack_sdk.errors import SlackApiError
 
+from bot.jobs import attachments
 from bot.jobs.models import Job
 from bot.slack import grammar, inbox
 from bot.slack.blocks.card import image_label
@@ -81,6 +82,8 @@ async def open_tweak(services: Services, trigger_id: str, job: Job) -> None:
     kept = image_label(job.request.get("input", {}).get("image_url"))
     if kept:
         meta["image_job"] = job.id  # an empty image field keeps this job's attached image
+    if attachments.is_inline(job.request.get("input", {}).get("audio_url")):
+        meta["audio_job"] = job.id  # and an empty audio URL field its attached soundtrack
     view = mode_modal(mode, prefill, price_per_second=services.settings.wan_price_per_second,
                       private_metadata=json.dumps(meta), kept_image=kept, carries=carried(services, mode))
     await open_view(services, trigger_id, view)
@@ -111,15 +114,17 @@ async def switch_mode(services: Services, body: dict) -> None:
 
 
 async def _keep_attached_image(services: Services, view: dict, fields: dict) -> None:
-    """Tweak of a job whose image was attached in Slack: an empty image field keeps that image."""
-    job_id = metadata_of(view).get("image_job")
-    if not job_id or fields.get("image_url"):
-        return
-    job = await services.store.get_job(job_id)
-    body = await services.store.full_request(job) if job else None  # the image is kept beside the job
-    image = (body or {}).get("input", {}).get("image_url")
-    if isinstance(image, str) and image.startswith("data:"):
-        fields["image_url"] = image
+    """Tweak of a job whose image (or soundtrack) was attached in Slack: an empty image (audio URL)
+    field keeps that file."""
+    for field_name, key in (("image_url", "image_job"), ("audio_url", "audio_job")):
+        job_id = metadata_of(view).get(key)
+        if not job_id or fields.get(field_name):
+            continue
+        job = await services.store.get_job(job_id)
+        body = await services.store.full_request(job) if job else None  # the file is kept beside the job
+        value = (body or {}).get("input", {}).get(field_name)
+        if isinstance(value, str) and value.startswith("data:"):
+            fields[field_name] = value
 
 
 def submitted_count(view: dict) -> int:
