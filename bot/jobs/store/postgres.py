@@ -13,10 +13,17 @@ import functools
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from bot.jobs.store.location import DatabaseUnusable, display
 from bot.jobs.store.schema import for_postgresql
 from bot.jobs.store.sqlite import newer_release
+
+# A session left idle inside a transaction this long is ended by the server, releasing its locks.
+# The bot's transactions never wait on anything but the database (a few ms); one idle for seconds
+# belongs to a replica that is frozen (SIGSTOP, a VM paused) or cut off, and must not hold a job's row
+# or the in-flight lock (every replica's submits wait on it) until it wakes. A URL may set another.
+IDLE_IN_TRANSACTION_MS = 10_000
 
 # Any constant: the key of the advisory lock that lets one replica at a time run migrations.
 _MIGRATION_LOCK = 0x77616E626F74
@@ -84,7 +91,10 @@ class PostgresDatabase:
         import asyncpg  # only a PostgreSQL deployment pays for the import
 
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_connections, timeout=10)
+            settings = {"idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS)}
+            given = {k.lower() for k, _ in parse_qsl(urlsplit(url).query)}
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_connections, timeout=10,
+                                             server_settings={k: v for k, v in settings.items() if k not in given})
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
             raise DatabaseUnusable(f"WANBOT_DB: cannot connect to {display(url)} ({_reason(exc)})") from None
         schema = await pool.fetchval("SELECT current_schema()")

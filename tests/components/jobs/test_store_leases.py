@@ -5,6 +5,7 @@ taken at once, and a write under a lease another replica has claimed since is re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -144,3 +145,35 @@ async def test_moves_to_submitted_racing_over_two_connections_never_exceed_the_i
     assert sum(outcomes) == 3
     assert await a.count_in_flight("slack") == 3
     assert [j.state for j in await a.list_jobs(states=[JobState.PENDING], limit=20)].count(JobState.PENDING) == 7
+
+
+async def test_a_postgresql_session_idle_in_a_transaction_loses_its_locks_so_a_frozen_replica_blocks_nothing(
+        store_location):
+    if not store_location.startswith("postgresql"):
+        pytest.skip("PostgreSQL only: a SQLite file has one serving process")
+    from bot.jobs.store.postgres import IDLE_IN_TRANSACTION_MS
+
+    default = await JobStore.open(store_location)
+    try:
+        shown = (await default.db.fetch("SHOW idle_in_transaction_session_timeout"))[0][0]
+        assert shown == f"{IDLE_IN_TRANSACTION_MS // 1000}s"
+        await default.create_job(_job(1))
+    finally:
+        await default.close()
+    # The same rule at 1 s (set in the URL): a replica frozen while it holds the job's row lock.
+    frozen = await JobStore.open(store_location + "&idle_in_transaction_session_timeout=1000")
+    other = await JobStore.open(store_location)
+    try:
+        async with frozen.db._pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            await conn.execute("SELECT 1 FROM jobs WHERE id = 'j001' FOR UPDATE")
+            assert await other.claim_jobs("r2", limit=5, lease_seconds=LEASE) == []  # locked: skipped
+            await asyncio.sleep(2.0)  # "frozen" past the timeout: the server ends the session
+            taken = await other.claim_jobs("r2", limit=5, lease_seconds=LEASE)
+            assert [job.id for job, _ in taken] == ["j001"]
+            with contextlib.suppress(Exception):  # the server ended the session
+                await tx.rollback()
+    finally:
+        await frozen.close()
+        await other.close()
