@@ -66,6 +66,7 @@ APP_ENV = {
     "WAN_MAX_IN_FLIGHT": "1000000",
     "LOG_LEVEL": "INFO",
 }
+BUSY_MARK = b"too busy"  # in the ack of a command the bot could not store in time (bot.slack.inbox.BUSY_TEXT)
 DROP_ENV = ("WAN_API_BASE", "WAN_API_KEY", "WAN_API_FORMAT", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET",
             "SLACK_APP_TOKEN", "SLACK_API_URL", "WANBOT_DB", "PORT", "WANBOT_USER_DAILY_BUDGET_USD",
             "WAN_EXPECTED_SECONDS", "WAN_POLL_MIN_SECONDS")
@@ -253,27 +254,33 @@ class Load:
         })
 
 
-async def fire(url: str, load: Load, count: int, concurrency: int, rate: float | None = None) -> dict[str, Any]:
+async def fire(url: str | list[str], load: Load, count: int, concurrency: int,
+               rate: float | None = None) -> dict[str, Any]:
     """`count` requests from `concurrency` clients; latencies of the answered ones, statuses, wall.
 
     Without `rate` each client sends its next request as soon as its last one is answered (closed
-    loop); with it, request n is sent at n/rate seconds (open loop), by whichever client is free."""
+    loop); with it, request n is sent at n/rate seconds (open loop), by whichever client is free.
+    With several URLs request n goes to URL n mod len (round robin, as a load balancer with no
+    stickiness would spread them: bench/replica_bench.py)."""
     import aiohttp
 
     from bot.devslack import sign
 
+    urls = [url] if isinstance(url, str) else list(url)
     latencies: list[float] = []
     statuses: dict[str, int] = {}
+    busy = 0
     left = count
     begin = 0.0
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
         async def client() -> None:
-            nonlocal left
+            nonlocal left, busy
             while left > 0:
+                index = count - left
                 left -= 1
                 if rate:
-                    due = begin + (count - left - 1) / rate
+                    due = begin + index / rate
                     await asyncio.sleep(max(0.0, due - time.perf_counter()))
                 body = load.body()
                 stamp = str(int(time.time()))
@@ -283,9 +290,11 @@ async def fire(url: str, load: Load, count: int, concurrency: int, rate: float |
                 data = body.encode()
                 started = time.perf_counter()
                 try:
-                    async with http.post(url, data=data, headers=headers) as response:
-                        await response.read()
+                    async with http.post(urls[index % len(urls)], data=data, headers=headers) as response:
+                        answer = await response.read()
                         status = str(response.status)
+                    if BUSY_MARK in answer:  # acked, but turned away: the store did not answer in time
+                        busy += 1
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     status = type(exc).__name__
                 elapsed = time.perf_counter() - started
@@ -296,12 +305,12 @@ async def fire(url: str, load: Load, count: int, concurrency: int, rate: float |
         begin = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         wall = time.perf_counter() - begin
-    return {"latencies": latencies, "statuses": statuses, "wall": wall}
+    return {"latencies": latencies, "statuses": statuses, "wall": wall, "busy": busy}
 
 
 def summarize(result: dict[str, Any], count: int) -> dict[str, Any]:
     values = sorted(result["latencies"])
-    return {"requests": count, "ok": len(values), "statuses": result["statuses"],
+    return {"requests": count, "ok": len(values), "statuses": result["statuses"], "busy": result.get("busy", 0),
             "p50_ms": percentile(values, 0.50) * 1000, "p99_ms": percentile(values, 0.99) * 1000,
             "max_ms": (values[-1] if values else math.nan) * 1000, "rps": count / result["wall"]}
 

@@ -54,10 +54,12 @@ import aiosqlite
 
 from bot.jobs import schedule
 from bot.jobs.models import DeliveryState, Job, JobState
-from bot.jobs.store import MIGRATIONS, JobStore
+from bot.jobs.store import MIGRATIONS, Fence, JobStore, fenced
 from bot.wan.request import build_request
 
 TARGET_JOBS = 10_000
+LEASE_SECONDS = 30.0  # WANBOT_LEASE_SECONDS' default
+IN_FLIGHT_CAP = 1_000_000  # WAN_MAX_IN_FLIGHT, far above the load: the count is made, never refuses
 RENDER_MIN_S, RENDER_MAX_S = 60, 300
 HEADROOM_TARGET = 3.0  # "well above": at least this many times what 10,000 jobs need
 SIZE_PER = 100_000
@@ -153,8 +155,12 @@ class Calls:
 
 
 async def job_life(store: JobStore, job: Job, polls: int, calls: Calls, rng: random.Random,
-                   cards: bool = True) -> None:
-    """One job from create to delivered, with the store calls (and their arguments) the tracker makes."""
+                   cards: bool = True, lease_owner: str | None = None) -> None:
+    """One job from create to delivered, with the store calls (and their arguments) the tracker makes.
+    With `lease_owner` as a replica on PostgreSQL drives it (bot/jobs/leases.py): the job claimed on
+    admit, every tracker step's writes fenced by that lease, the move to submitted capped by the
+    tasks in flight counted in the database. Lease renewals are one statement per replica per tick
+    for all its jobs (up to 500 ids), so they are left out of a single job's life."""
     c = calls.count
     now = time.time
     jid = job.id
@@ -162,11 +168,12 @@ async def job_life(store: JobStore, job: Job, polls: int, calls: Calls, rng: ran
     async def card(j: Job) -> None:  # SlackNotifier._send_card: re-read, update card_state on a state change
         if not cards:
             return
-        fresh = await store.get_job(jid)
-        c["get_job"] += 1
-        if fresh.card_state != fresh.state.value:
-            await store.update(jid, card_state=fresh.state.value)
-            c["update"] += 1
+        with fenced(None):  # the card updater's own task writes it, outside the tracker step's lease
+            fresh = await store.get_job(jid)
+            c["get_job"] += 1
+            if fresh.card_state != fresh.state.value:
+                await store.update(jid, card_state=fresh.state.value)
+                c["update"] += 1
 
     await store.create_job(job)                                             # jobflow.start_job
     c["create_job"] += 1
@@ -175,52 +182,59 @@ async def job_life(store: JobStore, job: Job, polls: int, calls: Calls, rng: ran
         await store.update(jid, channel_id=job.channel_id, message_ts=ts, thread_ts=ts, card_state="pending")
         c["update"] += 1
     await card(job)                                                         # admit: _notify(pending)
-    # step 1: submit (Tracker._step -> _submit -> _apply_task(first=True) -> _plan_poll)
-    j = await store.get_job(jid)
-    j = await store.transition(jid, JobState.SUBMITTED, expect=[JobState.PENDING, JobState.SUBMITTED],
-                               submitted_at=now(), submit_attempts=1, detail={"attempt": 1, "resumed": False})
-    task_id, request_id = "task_" + _hex(rng, 24), _hex(rng, 32)
-    j = await store.transition(jid, JobState.QUEUED, expect=[JobState.SUBMITTED], poll_count=0, progress=0,
-                               request_id=request_id, task_id=task_id, submitted_at=now(),
-                               next_poll_at=now() + 2)  # the next poll is written with the poll's changes
-    await card(j)
-    c["get_job"] += 1
-    c["transition"] += 2
-    # polls (Tracker._step -> _poll -> _apply_task -> _plan_poll)
-    for k in range(1, polls + 1):
+    fence = None
+    if lease_owner is not None:  # PostgreSQL replicas: the tracker claims the new job, then steps under it
+        version = await store.claim_job(lease_owner, jid, lease_seconds=LEASE_SECONDS)
+        c["claim_job"] += 1
+        fence = Fence(jid, lease_owner, version)
+    with fenced(fence):  # every write below checks owner and version (no-op without a lease)
+        # step 1: submit (Tracker._step -> _submit -> _apply_task(first=True) -> _plan_poll)
+        j = await store.get_job(jid)
+        j = await store.transition(jid, JobState.SUBMITTED, expect=[JobState.PENDING, JobState.SUBMITTED],
+                                   submitted_at=now(), submit_attempts=1, detail={"attempt": 1, "resumed": False},
+                                   in_flight_cap=None if fence is None else (IN_FLIGHT_CAP, None))
+        task_id, request_id = "task_" + _hex(rng, 24), _hex(rng, 32)
+        j = await store.transition(jid, JobState.QUEUED, expect=[JobState.SUBMITTED], poll_count=0, progress=0,
+                                   request_id=request_id, task_id=task_id, submitted_at=now(),
+                                   next_poll_at=now() + 2)  # the next poll is written with the poll's changes
+        await card(j)
+        c["get_job"] += 1
+        c["transition"] += 2
+        # polls (Tracker._step -> _poll -> _apply_task -> _plan_poll)
+        for k in range(1, polls + 1):
+            j = await store.get_job(jid)
+            c["get_job"] += 1
+            progress = min(99, int(100 * k / polls))
+            changes = dict(poll_count=j.poll_count + 1, progress=progress, request_id=request_id,
+                           next_poll_at=now() + 30)
+            if k == polls:
+                j = await store.transition(
+                    jid, JobState.SUCCEEDED, expect=[JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING],
+                    video_url=(f"https://gw.example.com/v1/videos/{task_id}/content?expires={int(now()) + 86400}"
+                               f"&signature={_hex(rng, 64)}"),
+                    progress=100, billed_seconds=float(j.duration), billed_cost_usd=round(j.duration * 0.06, 4),
+                    finished_at=now(), poll_count=j.poll_count + 1, request_id=request_id)
+                c["transition"] += 1
+                await card(j)
+                break
+            if k == 1:
+                j = await store.transition(jid, JobState.RUNNING,
+                                           expect=[JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING],
+                                           started_at=now(), **changes)
+                c["transition"] += 1
+            else:
+                j = await store.update(jid, **changes)
+                c["update"] += 1
+            await card(j)  # progress moved: the card is re-rendered
+        # deliver (Tracker._deliver -> _end)
         j = await store.get_job(jid)
         c["get_job"] += 1
-        progress = min(99, int(100 * k / polls))
-        changes = dict(poll_count=j.poll_count + 1, progress=progress, request_id=request_id,
-                       next_poll_at=now() + 30)
-        if k == polls:
-            j = await store.transition(
-                jid, JobState.SUCCEEDED, expect=[JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING],
-                video_url=(f"https://gw.example.com/v1/videos/{task_id}/content?expires={int(now()) + 86400}"
-                           f"&signature={_hex(rng, 64)}"),
-                progress=100, billed_seconds=float(j.duration), billed_cost_usd=round(j.duration * 0.06, 4),
-                finished_at=now(), poll_count=j.poll_count + 1, request_id=request_id)
+        if await store.claim_delivery(jid):
+            c["claim_delivery"] += 1
+            j = await store.transition(jid, JobState.DELIVERED, expect=[JobState.SUCCEEDED],
+                                       delivery_state=DeliveryState.POSTED)
             c["transition"] += 1
             await card(j)
-            break
-        if k == 1:
-            j = await store.transition(jid, JobState.RUNNING,
-                                       expect=[JobState.SUBMITTED, JobState.QUEUED, JobState.RUNNING],
-                                       started_at=now(), **changes)
-            c["transition"] += 1
-        else:
-            j = await store.update(jid, **changes)
-            c["update"] += 1
-        await card(j)  # progress moved: the card is re-rendered
-    # deliver (Tracker._deliver -> _end)
-    j = await store.get_job(jid)
-    c["get_job"] += 1
-    if await store.claim_delivery(jid):
-        c["claim_delivery"] += 1
-        j = await store.transition(jid, JobState.DELIVERED, expect=[JobState.SUCCEEDED],
-                                   delivery_state=DeliveryState.POSTED)
-        c["transition"] += 1
-        await card(j)
 
 
 async def fill_life(store: JobStore, job: Job, calls: Calls, rng: random.Random) -> None:
@@ -379,7 +393,7 @@ async def store_transition(workdir: Path, ops: int, concurrency: int) -> dict[st
 
 
 async def store_lives(store: JobStore, lives: int, concurrency: int, polls: int, first_seq: int,
-                      seed: int, fill: bool = False) -> dict[str, Any]:
+                      seed: int, fill: bool = False, lease_owner: str | None = None) -> dict[str, Any]:
     calls = Calls()
     rng = random.Random(seed)
 
@@ -388,7 +402,7 @@ async def store_lives(store: JobStore, lives: int, concurrency: int, polls: int,
         if fill:
             await fill_life(store, job, calls, rng)
         else:
-            await job_life(store, job, polls, calls, rng)
+            await job_life(store, job, polls, calls, rng, lease_owner=lease_owner)
 
     seconds = await run_coroutines(lives, concurrency, one)
     return {"calls": calls.total, "writes": calls.writes, "seconds": seconds, "lives": lives,
@@ -396,29 +410,32 @@ async def store_lives(store: JobStore, lives: int, concurrency: int, polls: int,
 
 
 async def store_life_fresh(workdir: Path, lives: int, concurrency: int, polls: int, *,
-                           sync_paid: bool = True, location: str | None = None) -> dict[str, Any]:
+                           sync_paid: bool = True, location: str | None = None,
+                           lease_owner: str | None = None) -> dict[str, Any]:
     """Job lives on a fresh store: SQLite (paid commits synced, or with `sync_paid=False` all NORMAL as
     before issue 14 item 20), or the PostgreSQL database at `location` (a fresh schema)."""
     store = await JobStore.open(location or _fresh_path(workdir, f"life-{concurrency}.db"))
     if store.dialect == "sqlite":
         store.db.sync_paid_commits = sync_paid
-    result = await store_lives(store, lives, concurrency, polls, 0, seed=concurrency)
+    result = await store_lives(store, lives, concurrency, polls, 0, seed=concurrency, lease_owner=lease_owner)
     rows = await store.db.fetch("SELECT COUNT(*) FROM jobs WHERE state = 'delivered'")
     result["delivered"] = rows[0][0]
     await store.close()
     return result
 
 
-async def pg_life(url: str, lives: int, concurrency: int, polls: int) -> dict[str, Any]:
+async def pg_life(url: str, lives: int, concurrency: int, polls: int, *, leased: bool = False) -> dict[str, Any]:
+    """Job lives on a fresh schema of `url`; `leased`: as a replica drives them (claimed, fenced)."""
     import asyncpg
 
-    schema = f"wanbot_bench_{os.getpid()}_{concurrency}"
+    schema = f"wanbot_bench_{os.getpid()}_{concurrency}{'_leased' if leased else ''}"
     admin = await asyncpg.connect(url)
     await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
     sep = "&" if "?" in url else "?"
     try:
         return await store_life_fresh(Path("."), lives, concurrency, polls,
-                                      location=f"{url}{sep}search_path={schema}")
+                                      location=f"{url}{sep}search_path={schema}",
+                                      lease_owner="bench-replica" if leased else None)
     finally:
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
@@ -518,10 +535,30 @@ async def calls_per_life(polls: int) -> dict[str, int]:
         async def claim_delivery(self, job_id):
             return True
 
+        async def claim_job(self, owner, job_id, **kw):
+            return 1
+
         create_job = get_job = _ret
 
     await job_life(Fake(), Job(id="x", request={}), polls, calls, random.Random(0))  # type: ignore[arg-type]
     return {"calls": calls.total, "writes": calls.writes, "reads": calls.count["get_job"]}
+
+
+def _pg_lines(args: argparse.Namespace, rows: dict[str, Any], need: dict[str, Any]) -> list[str]:
+    """PostgreSQL against SQLite on the same job life, and the headroom of a replica's leased life."""
+    if "life_pg_leased_n" not in rows:
+        return []
+    lines = []
+    for key, what in (("life_pg", "job life"), ("life_pg_leased", "leased job life")):
+        lines.append(f"PostgreSQL {what} / SQLite job life (calls/s): "
+                     f"{rows[key + '_1']['calls_per_s'] / rows['life_1']['calls_per_s']:.2f}x (1 coroutine), "
+                     f"{rows[key + '_n']['calls_per_s'] / rows['life_n']['calls_per_s']:.2f}x ({args.concurrency}).")
+    per_job = need["calls"] + 1  # the claim
+    needed = TARGET_JOBS * per_job / need["mean_render_s"]
+    lines.append(f"A replica's leased life, {per_job} calls a job: 10,000 jobs need {needed:,.0f} calls/s on "
+                 f"one database; measured {rows['life_pg_leased_n']['calls_per_s']:,.0f} from one process "
+                 f"({rows['life_pg_leased_n']['calls_per_s'] / needed:.1f}x).")
+    return lines
 
 
 def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
@@ -546,6 +583,8 @@ def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
         "life_nosync_n": "job life, every commit NORMAL (before item 20)",
         "life_pg_1": "job life on PostgreSQL (asyncpg pool)",
         "life_pg_n": "job life on PostgreSQL (asyncpg pool)",
+        "life_pg_leased_1": "job life on PostgreSQL under a lease (claim + fenced writes)",
+        "life_pg_leased_n": "job life on PostgreSQL under a lease (claim + fenced writes)",
     }
     for key, label in labels.items():
         if key not in rows:
@@ -564,6 +603,7 @@ def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
               f"{100 * (1 - rows['life_1']['calls_per_s'] / rows['life_nosync_1']['calls_per_s']):.0f} % (1 coroutine), "
               f"{100 * (1 - rows['life_n']['calls_per_s'] / rows['life_nosync_n']['calls_per_s']):.0f} % "
               f"({args.concurrency}).",
+              *_pg_lines(args, rows, summary["need"]),
               "",
               "| need for 10,000 concurrent jobs | value |",
               "| --- | --- |",
@@ -616,7 +656,7 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "life_1", "life_n", "life_nosync_1", "life_nosync_n")}
     pg = args.postgres if args.postgres and await postgres_reachable(args.postgres) else None
     if pg:
-        rows.update(life_pg_1=[], life_pg_n=[])
+        rows.update(life_pg_1=[], life_pg_n=[], life_pg_leased_1=[], life_pg_leased_n=[])
     n = args.concurrency
     for _ in range(args.runs):
         rows["floor"].append(floor_sqlite3(workdir, args.ops))
@@ -633,6 +673,8 @@ async def main_async(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if pg:
             rows["life_pg_1"].append(await pg_life(pg, args.lives, 1, polls))
             rows["life_pg_n"].append(await pg_life(pg, args.lives, n, polls))
+            rows["life_pg_leased_1"].append(await pg_life(pg, args.lives, 1, polls, leased=True))
+            rows["life_pg_leased_n"].append(await pg_life(pg, args.lives, n, polls, leased=True))
     medians = {k: _median_of(v) for k, v in rows.items()}
     needed = TARGET_JOBS * per_life["calls"] / need["mean_render_s"]
     need.update(per_life, calls_per_s=needed,

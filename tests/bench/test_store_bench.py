@@ -20,10 +20,12 @@ def test_the_store_benchmark_runs_at_a_tiny_size(tmp_path):
 
     summary = json.loads(out.read_text())
     rows, need = summary["rows"], summary["need"]
+    leased = {"life_pg_leased_1", "life_pg_leased_n"} if "life_pg_1" in rows else set()
     lives = {"life_1", "life_n", "life_nosync_1", "life_nosync_n"} | (
         {"life_pg_1", "life_pg_n"} if "life_pg_1" in rows else set())  # PostgreSQL when reachable
+    assert leased <= set(rows)
     assert set(rows) == {"floor", "aiosqlite_1", "aiosqlite_n", "update_1", "update_n", "transition_1",
-                         "transition_n"} | lives
+                         "transition_n"} | lives | leased
     for row in rows.values():
         assert row["calls_per_s"] > 0 and 0 < row["writes_per_s"] <= row["calls_per_s"]
     for key in ("floor", "aiosqlite_1", "update_1", "transition_1"):
@@ -32,6 +34,11 @@ def test_the_store_benchmark_runs_at_a_tiny_size(tmp_path):
     for key in lives:
         assert rows[key]["delivered"] == LIVES
         assert rows[key]["calls"] == LIVES * need["calls"]
+    for key in leased:  # a replica's life on PostgreSQL: the same calls and its lease claim
+        assert rows[key]["delivered"] == LIVES
+        assert rows[key]["calls"] == LIVES * (need["calls"] + 1) and rows[key]["by_kind"]["claim_job"] == LIVES
+    if leased:
+        assert "PostgreSQL leased job life / SQLite job life (calls/s):" in done.stdout
     assert 2 <= need["polls_min"] <= need["polls_mean"] <= need["polls_max"] <= 20
     assert need["calls"] == need["writes"] + need["reads"] > 10
     assert need["calls_per_s"] == 10_000 * need["calls"] / need["mean_render_s"]

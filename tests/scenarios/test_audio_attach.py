@@ -110,5 +110,6 @@ async def test_tweak_of_a_job_with_attached_audio_keeps_the_soundtrack(world, si
     tweaked = await world.job_for_card(count=2)
     assert tweaked.request["input"]["prompt"] == "a fox sings twice"
     assert tweaked.request["input"]["audio_url"] == job.request["input"]["audio_url"]
+    await world.finished(tweaked.id)  # its submit follows the card: wait for it, then read what was sent
     (sent,) = simulator.stats.submitted_bodies(tweaked.id)
     assert base64.b64decode(sent["input"]["audio_url"].split(",", 1)[1]) == voice

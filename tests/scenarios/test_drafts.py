@@ -53,7 +53,7 @@ async def test_draft_renders_cheap_with_a_pinned_seed_and_final_rerenders_the_sa
 
     assert f"${expected(VideoRequest.model_validate(final.request)):.2f}" in confirm_text
     assert final.estimated_cost_usd == expected(VideoRequest.model_validate(final.request))
-    await world.finished(final.id)
+    final = await world.finished(final.id)  # its task id is known once submitted, not at its card
     final_task = simulator.tasks[final.task_id]
     assert not final_task.flash and final_task.sound and final_task.tier == "1080P"
 

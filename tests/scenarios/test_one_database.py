@@ -40,10 +40,16 @@ async def _run(args: list[str], env: dict, cwd: Path, timeout: float = 60) -> tu
 
 
 def _states(db: Path) -> dict[str, str]:
+    """Job id -> state; empty while the process that creates the file has not made its tables yet."""
     import sqlite3
 
     with sqlite3.connect(db, timeout=30) as conn:
-        return dict(conn.execute("SELECT id, state FROM jobs").fetchall())
+        try:
+            return dict(conn.execute("SELECT id, state FROM jobs").fetchall())
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return {}
+            raise
 
 
 async def test_a_second_serve_on_the_same_sqlite_file_refuses_to_start_in_one_line(tmp_path, simulator):

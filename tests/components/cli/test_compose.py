@@ -39,7 +39,9 @@ def test_postgresql_and_two_replicas_each_with_a_healthcheck():
         probe = " ".join(service["healthcheck"]["test"])
         assert "/healthz" in probe and f":{service['environment']['PORT']}/" in probe
         assert service["ports"] == [f"300{name[-1]}:{service['environment']['PORT']}"]
-    assert len({services[name]["hostname"] for name in REPLICAS}) == 2  # each replica has its own name
+    assert len({services[name]["hostname"] for name in REPLICAS}) == 2
+    # Each replica its own id for its leases (two live replicas must never share one).
+    assert sorted(services[name]["environment"]["WANBOT_REPLICA_ID"] for name in REPLICAS) == list(REPLICAS)
 
 
 def test_replicas_wait_for_a_healthy_database_and_stop_gracefully():
