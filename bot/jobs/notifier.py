@@ -36,6 +36,12 @@ class Notifier:
         Raise (NotImplementedError by default) to have the tracker keep trying the upload."""
         raise NotImplementedError
 
+    async def taken_over(self, job: Job) -> Job | None:
+        """A job this replica took over from one that is gone (several replicas): give it what the
+        surface needs before it goes on (e.g. the card its creator died before posting). The job to
+        drive, or None when it must not start (it was removed)."""
+        return job
+
     async def video_already_posted(self, job: Job) -> bool:
         """After a crash mid-delivery: did the previous process finish posting? (exactly-once)."""
         return False

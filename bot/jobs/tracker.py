@@ -100,6 +100,8 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
         Returns how many were resumed."""
         # `generate --resume JOB` (only_jobs) was told to drive its job: it takes it whoever held it.
         jobs = await self.leases.claim_at_start(force=self.options.only_jobs is not None)
+        if self.leases.enabled:
+            jobs = [job for job in [await self._taken_over(job) for job in jobs] if job is not None]
         for job in jobs:
             self._adopt(job)
         self._accepting = True
@@ -166,7 +168,24 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
             for job in await self.leases.claim_share():
                 log.info("job taken over", extra={"job_id": job.id, "state": job.state.value,
                                                   "replica": self.replica_id})
-                self._adopt(job)
+                job = await self._taken_over(job)
+                if job is not None:
+                    self._adopt(job)
+
+    async def _taken_over(self, job: Job) -> Job | None:
+        """Let the surface complete a job another replica left (a card it never posted), under its lease."""
+        try:
+            with fenced(self.leases.fence(job.id)):
+                kept = await self.notifier.taken_over(job)
+        except LeaseLost as exc:
+            self._lease_lost(job.id, str(exc))
+            return None
+        except Exception:  # the surface failing must not stop the job: drive it as it is
+            log.exception("notifier failed on a job taken over", extra={"job_id": job.id})
+            return job
+        if kept is None:
+            self.leases.forget(job.id)
+        return kept
 
     async def _refresh_capacity(self) -> None:
         if not self.leases.enabled:

@@ -32,7 +32,7 @@ async def receive(services: Services, key: str, payload: dict[str, Any], *,
     same form, submitted again), and then gets a key of its own."""
     if key in _turned_away:
         key = f"{key}:again{_turned_away[key]}"
-    write = asyncio.ensure_future(services.store.receive_request(key, payload))
+    write = asyncio.ensure_future(services.store.receive_request(key, payload, replica=services.tracker.replica_id))
     try:
         return await asyncio.wait_for(asyncio.shield(write), max(within, 0.0)), key
     except TimeoutError:

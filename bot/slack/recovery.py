@@ -4,9 +4,11 @@ re-render cards that a crash left stale."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
+from bot.jobs.leases import tick_seconds
 from bot.jobs.models import JobState
 from bot.slack.dispatch import handle_command
 from bot.slack.jobs.start import post_card
@@ -24,12 +26,32 @@ REPLAY_MAX_AGE = 1800.0  # a response_url lasts 30 minutes
 async def resume(services: Services) -> None:
     """Start the notifier and the tracker, picking up where a crash left everything."""
     services.notifier.start()
-    cards = await post_missing_cards(services)
+    # Several replicas: a card another replica died before posting is posted by the one that takes
+    # its job over (after the lease time its creator had; notifier.taken_over), never by one that
+    # merely starts while the creator is posting it.
+    services.notifier.post_card = lambda job: post_card(services, job)
+    cards = 0 if services.tracker.leases.enabled else await post_missing_cards(services)
     resumed = await services.tracker.start()
     replayed = await replay_unanswered(services)
+    if services.tracker.leases.enabled:  # a replica that dies later leaves its requests to the others
+        services.background.append(asyncio.create_task(keep_replaying(services), name="replay-unanswered"))
     for job in await services.store.stale_cards(since=time.time() - CARD_REFRESH_DAYS * 86400):
         services.notifier.refresh(job)  # a crash came between a job's change and its card update
     log.info("tracker started", extra={"resumed": resumed, "cards_posted": cards, "commands_replayed": replayed})
+
+
+async def keep_replaying(services: Services) -> None:
+    """Several replicas: answer, now and then, what a replica that died since had acknowledged (its
+    heartbeat stops; bot/jobs/leases.py)."""
+    every = tick_seconds(services.tracker.options.lease_seconds)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await replay_unanswered(services, starting=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("replaying requests failed; retrying")
 
 
 async def post_missing_cards(services: Services) -> int:
@@ -42,9 +64,18 @@ async def post_missing_cards(services: Services) -> int:
     return posted
 
 
-async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE) -> int:
-    """Answer the commands and form submissions a crash cut off after their ack."""
-    requests = await services.store.unanswered_requests(since=time.time() - max_age)
+async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE, *, starting: bool = True) -> int:
+    """Answer the commands and form submissions a crash cut off after their ack. Several replicas on
+    PostgreSQL: only those of replicas that are gone (a live one is answering its own), each taken by
+    one replica."""
+    since = time.time() - max_age
+    if services.tracker.leases.enabled:
+        tracker = services.tracker
+        requests = await services.store.take_unanswered(tracker.replica_id, since=since,
+                                                        live_within=tracker.options.lease_seconds,
+                                                        reclaim_own=starting)
+    else:
+        requests = await services.store.unanswered_requests(since=since)
     for key, command in requests:
         log.info("answering a command acknowledged before a restart", extra={"user": command.get("user_id")})
         reply = respond_via(command.get("response_url"))

@@ -5,9 +5,10 @@ crash; `stop(grace)` closes it all cleanly.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -36,12 +37,17 @@ class Services:
     metrics: Metrics
     notifier: SlackNotifier       # job cards and the thread upload; the tracker reports to it
     triage: TriageDesk            # support triage: who may, and the replies waiting to be posted
+    background: list[asyncio.Task] = field(default_factory=list)  # loops started by recovery.resume
 
     def is_admin(self, user_id: str | None) -> bool:
         return bool(user_id) and user_id in self.settings.wanbot_admin_users
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking jobs, let running steps finish within `grace`, flush cards, close everything."""
+        for task in self.background:
+            task.cancel()
+        if self.background:
+            await asyncio.wait(self.background, timeout=2)
         with contextlib.suppress(Exception):
             await self.tracker.stop(grace)
         with contextlib.suppress(Exception):

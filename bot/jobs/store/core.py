@@ -384,12 +384,13 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         await self._prune_requests_now_and_then()
         return added == 1
 
-    async def receive_request(self, key: str, payload: dict[str, Any]) -> bool:
-        """Store an incoming request before it is acknowledged. False for a repeat of a stored one."""
+    async def receive_request(self, key: str, payload: dict[str, Any], *, replica: str | None = None) -> bool:
+        """Store an incoming request before it is acknowledged, with the replica answering it.
+        False for a repeat of a stored one."""
         async with self.db.transaction() as tx:
-            added = await tx.execute("INSERT INTO seen_requests (key, at, payload, done) VALUES (?, ?, ?, 0)"
+            added = await tx.execute("INSERT INTO seen_requests (key, at, payload, done, replica) VALUES (?, ?, ?, 0, ?)"
                                      " ON CONFLICT DO NOTHING",
-                                     (key, time.time(), json.dumps(payload, ensure_ascii=False)))
+                                     (key, time.time(), json.dumps(payload, ensure_ascii=False), replica))
         await self._prune_requests_now_and_then()
         return added == 1
 

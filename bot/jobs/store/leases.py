@@ -21,6 +21,7 @@ process's).
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
@@ -126,7 +127,8 @@ class LeaseQueries:
                          only: Iterable[str] | None = None, reclaim_own: bool = False, force: bool = False,
                          now: float | None = None) -> list[tuple[Any, int]]:
         """Claim up to `limit` unfinished jobs whose lease is free (none, handed back, or expired),
-        oldest first: [(job, lease version)]. Replicas claiming at once get disjoint sets.
+        oldest first: [(job, lease version)]. Replicas claiming at once get disjoint sets. A job never
+        leased is left to the replica storing it for `lease_seconds` after its creation.
 
         At a replica's start only: `reclaim_own` takes only the leases held under its own id (its
         previous run's, ended by a crash), `force` every lease (the one process that serves a SQLite
@@ -148,8 +150,10 @@ class LeaseQueries:
             where += " AND lease_owner = ?"
             params.append(owner)
         elif not force:
-            where += " AND (lease_owner IS NULL OR lease_expires < ?)"
-            params.append(now)
+            # A job never leased yet belongs to the replica that is storing it (it posts the card,
+            # then claims it) for one lease time after its creation; after that its creator is gone.
+            where += " AND (lease_owner IS NULL OR lease_expires < ?) AND (lease_version > 0 OR created_at < ?)"
+            params.extend([now, now - lease_seconds])
         async with self.db.transaction() as tx:
             rows = await tx.fetch(
                 "UPDATE jobs SET lease_owner = ?, lease_expires = ?, lease_version = lease_version + 1"
@@ -261,6 +265,25 @@ class LeaseQueries:
             where += " AND (lease_owner IS NULL OR lease_owner != ?)"
             params.append(not_owner)
         return (await self.db.fetch(f"SELECT COUNT(*) FROM jobs WHERE {where}", params))[0][0]
+
+    async def take_unanswered(self, replica: str, *, since: float, live_within: float, reclaim_own: bool = False,
+                              now: float | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """The requests received (and acknowledged) since `since` but not answered whose replica is
+        gone (no heartbeat within `live_within` seconds), and with `reclaim_own` (at start only)
+        this replica's own previous run's (same id). Taken for `replica` in one statement, so two
+        replicas never replay the same one; those a live replica is answering right now are left to
+        it. Oldest first."""
+        now = time.time() if now is None else now
+        own = " OR replica = ?" if reclaim_own else ""
+        params = (replica, since, *((replica,) if reclaim_own else ()), now - live_within)
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "UPDATE seen_requests SET replica = ? WHERE key IN (SELECT key FROM seen_requests"
+                f" WHERE done = 0 AND at >= ? AND (replica IS NULL{own} OR replica NOT IN"
+                f" (SELECT id FROM replicas WHERE seen_at >= ?)){tx.skip_locked}) RETURNING key, payload, at",
+                params)
+        rows = sorted(rows, key=lambda row: row["at"])
+        return [(row["key"], json.loads(row["payload"] or "{}")) for row in rows]
 
     async def listen(self, callback) -> Any:
         """Call `callback(payload)` on each notice of this database ("new JOB", "lease JOB", "free",

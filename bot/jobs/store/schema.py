@@ -134,6 +134,12 @@ MIGRATIONS: list[str] = [
         seen_at REAL NOT NULL
     );
     """,
+    # 11: which replica is answering an incoming request (the one it reached, or the one that took
+    # it over): a replica that starts replays only the requests of replicas no longer alive, not the
+    # ones another replica is answering right now (bot/jobs/store/leases.py, take_unanswered)
+    """
+    ALTER TABLE seen_requests ADD COLUMN replica TEXT;
+    """,
 ]
 
 _PG_ONLY = re.compile(r"/\*pg: (.*?)\*/", re.S)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,9 @@ class SlackNotifier(Notifier):
                                  bucket=workspace_bucket(store, client.token, card_per_minute))
         self.summaries = VariationSummaries(client, store, per_minute=card_per_minute, min_interval=card_min_interval,
                                             bucket=workspace_bucket(store, client.token, card_per_minute))
+        # Posts a stored job's missing card (bot.slack.jobs.start.post_card, set by recovery.resume):
+        # the job with its card, or None when it could not be posted and the job was removed.
+        self.post_card: Callable[[Job], Awaitable[Job | None]] | None = None
 
     def start(self) -> None:
         self.cards.start()
@@ -219,6 +223,13 @@ class SlackNotifier(Notifier):
     def _delivered(self, job: Job) -> None:
         if job.finished_at:
             self.metrics.delivery_seconds.observe(max(0.0, time.time() - job.finished_at))
+
+    async def taken_over(self, job: Job) -> Job | None:
+        """A pending Slack job whose replica died before posting its card: post it now, before the
+        job is submitted (as a restart does on one process; bot/slack/recovery.py sets `post_card`)."""
+        if job.state == JobState.PENDING and job.message_ts is None and job.channel_id and self.post_card:
+            return await self.post_card(job)
+        return job
 
     async def video_already_posted(self, job: Job) -> bool:
         """Look in the card's thread for this job's video message (or its uploaded file)."""

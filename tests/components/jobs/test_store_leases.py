@@ -177,3 +177,24 @@ async def test_a_postgresql_session_idle_in_a_transaction_loses_its_locks_so_a_f
     finally:
         await frozen.close()
         await other.close()
+
+
+async def test_unanswered_requests_are_taken_once_and_only_from_replicas_that_are_gone(two):
+    a, b = two
+    now = time.time()
+    await a.renew_leases("r-live", [], lease_seconds=LEASE)
+    await a.renew_leases("r-dead", [], lease_seconds=LEASE, now=now - 10 * LEASE)
+    await b.renew_leases("r-new", [], lease_seconds=LEASE)
+    for key, replica in (("k-live", "r-live"), ("k-dead", "r-dead"), ("k-mine", "r-new"), ("k-old", None),
+                         ("k-done", "r-dead")):
+        await a.receive_request(key, {"text": f"t2v {key}"}, replica=replica)
+    await a.request_done("k-done")
+    taken = await asyncio.gather(b.take_unanswered("r-new", since=now - 60, live_within=LEASE, reclaim_own=True),
+                                 a.take_unanswered("r-live", since=now - 60, live_within=LEASE))
+    keys = sorted(key for batch in taken for key, _ in batch)
+    # k-live is being answered by its live replica (which, running, does not replay its own); each of
+    # the others is taken by exactly one replica: r-new's own previous run's only by r-new
+    assert keys == ["k-dead", "k-mine", "k-old"]
+    assert dict(taken[0] + taken[1])["k-dead"] == {"text": "t2v k-dead"}
+    again = await a.take_unanswered("r-other", since=now - 60, live_within=LEASE)
+    assert again == []  # now held by replicas that are alive
