@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -225,6 +226,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 p.wait(60)
             except subprocess.TimeoutExpired:
                 p.kill()
+        lost = {name: (tmp / f"{name}.log").read_text(errors="replace").count("lease lost") for name in names}
         results = {name: json.loads(Path(c["out"]).read_text()) for name, c in zip(names, cfgs, strict=True)
                    if Path(c["out"]).exists()}
         sim_tasks = httpx.get(base + "/_sim/tasks", timeout=120).json()
@@ -240,6 +242,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             await conn.close()
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
+        if args.keep:
+            print(f"(logs in {tmp})", file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     calls = [1 + sim_tasks[t]["polls"] for t in task_ids if t in sim_tasks]
     submits = sum(sim_stats["submits_by_key"].values())
     balance = [_balance(s, names) for s in samples]
@@ -252,6 +258,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "calls_per_job_total": len(sim_stats["requests"]) / max(1, args.jobs),
         "enqueue_s": enqueued_at - began, "wall_real_s": (finished_at - began) * f,
         "balance_samples": len(samples),
+        "in_flight_peak": max((sum(x.values()) for x in samples), default=0),
         "balance_spread_median": statistics.median(b["spread"] for b in balance) if balance else None,
         "balance_dev_median": statistics.median(b["dev"] for b in balance) if balance else None,
         "balance_dev_max": max(b["dev"] for b in balance) if balance else None,
@@ -263,7 +270,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "takeover_p95": percentile(list(takeover.values()), 0.95) if takeover else None,
         "takeover_max": max(takeover.values()) if takeover else None,
         "takeover_target": args.lease_seconds + TAKEOVER_SLACK,
-        "owners_end": owners_end, "workers": results,
+        "owners_end": owners_end, "workers": results, "leases_lost_logged": lost,
     }
 
 
@@ -293,8 +300,8 @@ def report(s: dict[str, Any]) -> str:
         f"| upstream calls per job (submit + polls; median / mean) | {s['calls_per_job_median']:g} / "
         f"{s['calls_per_job_mean']:.2f} (every request the simulator saw, video downloads included, per job: "
         f"{s['calls_per_job_total']:.2f}) | ~6, as one process |",
-        f"| leases held per replica (median of {s['balance_samples']} samples before the kill) | "
-        f"{s['held_median']} | |",
+        f"| leases held per replica (median of {s['balance_samples']} samples before the kill; "
+        f"unfinished jobs at the peak: {s['in_flight_peak']:,}) | {s['held_median']} | |",
         f"| balance: max deviation from the mean (median of samples / worst sample) | "
         f"{fmt(100 * s['balance_dev_median'] if s['balance_dev_median'] is not None else None, ' %')} / "
         f"{fmt(100 * bal if bal is not None else None, ' %')} | within 20 %: "
@@ -307,6 +314,7 @@ def report(s: dict[str, Any]) -> str:
         f"| leases held once the victim's jobs were all taken over | {s['after_kill_last']} | |",
         f"| enqueue of all jobs / whole run (real-world s) | {s['enqueue_s']:.0f} s / {s['wall_real_s']:.0f} s | |",
         f"| worker CPU (the killed one not counted) | {cpu} | |",
+        f"| \"lease lost\" logged per replica | {s['leases_lost_logged']} | |",
     ]
     return "\n".join(lines)
 
@@ -324,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres", default=os.environ.get("WANBOT_TEST_POSTGRES_URL", DEFAULT_PG))
     parser.add_argument("--json")
+    parser.add_argument("--keep", action="store_true", help="keep the workers' logs")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:

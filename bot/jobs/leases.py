@@ -117,8 +117,12 @@ class LeaseKeeper:
         """Renew every lease held (and the heartbeat); the ids whose lease was lost meanwhile."""
         if not self.enabled:
             return []
-        held = await self.store.renew_leases(self.owner, list(self.versions), lease_seconds=self.lease_seconds)
-        lost = [job_id for job_id, version in self.versions.items() if held.get(job_id, (None,))[0] != version]
+        asked = dict(self.versions)
+        held = await self.store.renew_leases(self.owner, list(asked), lease_seconds=self.lease_seconds)
+        # Judge only the leases this renewal asked about, and only if still held as asked: a job
+        # claimed (or claimed again) while the renewal was on the wire is not lost.
+        lost = [job_id for job_id, version in asked.items()
+                if held.get(job_id, (None,))[0] != version and self.versions.get(job_id) == version]
         for job_id in lost:
             self.versions.pop(job_id, None)
         return lost

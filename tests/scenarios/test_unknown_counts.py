@@ -73,8 +73,8 @@ async def test_settled_with_no_task_the_job_is_unbilled_and_stops_counting(world
     assert "not billed" in settled
     ended = await world.services.store.get_job(job.id)
     assert ended.state == JobState.FAILED and ended.error_code == "settled_no_task" and not ended.billed_cost_usd
-    card = world.standin.message(CHANNEL, ended.message_ts)
-    assert "settled by" in json.dumps(card)
+    # the card says so (card updates go out after the answer, through the rate-limited updater)
+    await world.standin.wait_until(lambda: "settled by" in json.dumps(world.standin.message(CHANNEL, ended.message_ts)))
     # no longer counted: the user may start a job again
     await world.sender.slash_command("t2v next one --duration 2", user_id=ANA)
     assert (await world.job_for_card(count=2)).prompt == "next one"
