@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ class SqliteDatabase:
         db = await aiosqlite.connect(path, timeout=30)
         try:
             db.row_factory = aiosqlite.Row
-            await db.execute("PRAGMA journal_mode=WAL")
+            await _set_wal(db)
             # NORMAL: durable against process crashes; the commits around paid calls ask for FULL
             # (see `transaction(durable=True)`).
             await db.execute("PRAGMA synchronous=NORMAL")
@@ -150,3 +151,18 @@ def newer_release(where: str, found: int, known: int) -> DatabaseUnusable:
     return DatabaseUnusable(
         f"WANBOT_DB: {where} has schema version {found}, newer than this release of wanbot knows ({known}); "
         "run the newer release, or point WANBOT_DB at another database")
+
+
+async def _set_wal(db: aiosqlite.Connection, patience: float = 30.0) -> None:
+    """Switch to WAL. Several processes opening a fresh file at once (replicas, `generate`s) race
+    for the switch, and SQLite answers "database is locked" at once there instead of waiting
+    out its busy timeout: wait and try again, as the busy timeout would."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)
