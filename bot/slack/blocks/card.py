@@ -18,6 +18,7 @@ from bot.slack.blocks.mrkdwn import (
     button,
     clip,
     clip_escaped,
+    confirm_dialog,
     context,
     elapsed,
     escape,
@@ -289,13 +290,9 @@ def review_actions(job_id: str, *, final_usd: float | None = None) -> dict:
     elements = [button(label, action_id, job_id, style="primary" if action_id == APPROVE_ACTION else None)
                 for action_id, label in REVIEW_ACTIONS.items()]
     if final_usd is not None:  # a draft: its Final, the cost asked before anything is paid
-        def plain(text: str, limit: int) -> dict:
-            return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
-
-        confirm = {"title": plain("Render the final version?", 100),
-                   "text": {"type": "mrkdwn", "text": "The same request and seed at the final settings "
-                            f"(WANBOT_FINAL). Estimated cost: *{money(final_usd)}*."},
-                   "confirm": plain(f"Render for {money(final_usd)}", 30), "deny": plain("Not now", 30)}
+        confirm = confirm_dialog("Render the final version?", "The same request and seed at the final settings "
+                                 f"(WANBOT_FINAL). Estimated cost: *{money(final_usd)}*.",
+                                 f"Render for {money(final_usd)}")
         elements.insert(1, button("🎬 Final", FINAL_ACTION, job_id, confirm=confirm))
     return {"type": "actions", "block_id": "review_actions", "elements": elements}
 

@@ -16,8 +16,8 @@ from bot.slack.blocks.mrkdwn import (
     MAX_BLOCKS,
     SECTION_MAX,
     button,
-    clip,
     clip_escaped,
+    confirm_dialog,
     context,
     elapsed,
     escape,
@@ -122,13 +122,8 @@ def python_snippet(method: str, url: str, headers: Mapping[str, str], json_body:
 
 def pin_seed_button(job_id: str, usd: float) -> dict:
     """Pin a seed: a paid re-run with a fixed seed, its cost asked first."""
-    def plain(text: str, limit: int) -> dict:
-        return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
-
-    confirm = {"title": plain("Re-run with a pinned seed?", 100),
-               "text": {"type": "mrkdwn", "text": "The same request with a fixed seed, so that its API request "
-                        f"reproduces the video. Estimated cost: *{money(usd)}*."},
-               "confirm": plain(f"Run for {money(usd)}", 30), "deny": plain("Not now", 30)}
+    confirm = confirm_dialog("Re-run with a pinned seed?", "The same request with a fixed seed, so that its API "
+                             f"request reproduces the video. Estimated cost: *{money(usd)}*.", f"Run for {money(usd)}")
     return button("📌 Pin a seed", PIN_SEED_ACTION, job_id, confirm=confirm)
 
 

@@ -105,6 +105,15 @@ def button(text: str, action_id: str, value: str, *, style: str | None = None,
     return element
 
 
+def confirm_dialog(title: str, text: str, confirm: str, deny: str = "Not now") -> dict:
+    """A button's "are you sure?" dialog: the mrkdwn `text` says what the click costs."""
+    def plain(words: str, limit: int) -> dict:
+        return {"type": "plain_text", "text": clip(words, limit), "emoji": True}
+
+    return {"title": plain(title, 100), "text": {"type": "mrkdwn", "text": text},
+            "confirm": plain(confirm, 30), "deny": plain(deny, 30)}
+
+
 def fit_parts(parts: Iterable[str], sep: str, limit: int) -> str:
     """Join whole parts while they fit in `limit` characters."""
     out = ""

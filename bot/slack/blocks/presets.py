@@ -14,6 +14,7 @@ from bot.slack.blocks.mrkdwn import (
     button,
     clip,
     clip_escaped,
+    confirm_dialog,
     context,
     escape,
     mention,
@@ -83,13 +84,8 @@ def preset_line(p: Preset, cost: float | None) -> str:
 
 def run_button(p: Preset, cost: float | None) -> dict:
     """Run: one job per click (the clicks are de-duplicated), its cost asked first."""
-    def plain(text: str, limit: int) -> dict:
-        return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
-
-    confirm = {"title": plain(f"Run {p.name}?", 100),
-               "text": {"type": "mrkdwn", "text": f"Starts a job from preset `{escape(p.name)}` in this channel. "
-                        f"Estimated cost: *{money(cost)}*."},
-               "confirm": plain("Run", 30), "deny": plain("Not now", 30)}
+    confirm = confirm_dialog(f"Run {p.name}?", f"Starts a job from preset `{escape(p.name)}` in this channel. "
+                             f"Estimated cost: *{money(cost)}*.", "Run")
     return button("▶️ Run", RUN_PRESET_ACTION, p.name, confirm=confirm)
 
 
