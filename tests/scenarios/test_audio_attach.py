@@ -38,12 +38,12 @@ async def test_an_attached_wav_becomes_the_inline_audio_url_and_the_video_has_so
     job = await world.job_for_card()
     audio_url = job.request["input"]["audio_url"]
     assert audio_url.startswith("data:audio/wav;base64,") and base64.b64decode(audio_url.split(",", 1)[1]) == voice
-    (sent,) = simulator.stats.submitted_bodies(job.id)
-    assert sent["input"]["audio_url"] == audio_url                   # sent inline, as attached
     card = json.dumps(world.standin.message(CHANNEL, job.message_ts))
     assert "attached audio (WAV" in card and audio_url[30:80] not in card
-    done = await world.finished(job.id)
+    done = await world.finished(job.id)  # its submit follows the card: wait for it, then read what was sent
     assert done.state == JobState.DELIVERED
+    (sent,) = simulator.stats.submitted_bodies(job.id)
+    assert sent["input"]["audio_url"] == audio_url                   # sent inline, as attached
     (video,) = [f for f in world.standin.files.values() if f["name"].endswith(".mp4")]
     with av.open(video["_path"]) as container:
         assert container.streams.audio                                # it follows a soundtrack
