@@ -24,6 +24,7 @@ import pytest
 from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.models import DeliveryState, JobState
 from bot.jobs.store import JobStore
+from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
 from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def card_status(standin: SlackStandIn, channel: str, ts: str, job_id: str) -> st
 
 
 @pytest.mark.slow
-async def test_chaos_200_commands_5_sigkills_nothing_lost_nothing_twice(tmp_path, simulator):
+async def test_chaos_200_commands_5_sigkills_nothing_lost_nothing_twice(tmp_path, simulator, wanbot_db):  # noqa: F811
     started = time.monotonic()
     rng = random.Random(SEED)
     simulator.config.update({"queue_seconds": 0.3, "run_seconds": 1.2, "latency": 0.01})
@@ -53,7 +54,7 @@ async def test_chaos_200_commands_5_sigkills_nothing_lost_nothing_twice(tmp_path
         standin.add_channel(channel, f"chaos-{n}")
     for user in USERS:
         standin.add_user(user, user.lower())
-    db = tmp_path / "chaos.db"
+    db = wanbot_db
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
                SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key,

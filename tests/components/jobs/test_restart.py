@@ -16,6 +16,7 @@ from bot.jobs.models import Job, JobState
 from bot.jobs.store import JobStore
 from bot.jobs.tracker import new_job_id
 from bot.wan.request import build_request
+from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -27,9 +28,9 @@ async def _start_worker(db, simulator, ledger):
 
 
 @pytest.mark.slow
-async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(simulator, tmp_path):
+async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(simulator, tmp_path, wanbot_db):  # noqa: F811
     simulator.config.update({"latency": 0.1, "queue_seconds": 0.3, "run_seconds": 2.0})
-    db, ledger = tmp_path / "jobs.db", tmp_path / "ledger.txt"
+    db, ledger = wanbot_db, tmp_path / "ledger.txt"
     store = await JobStore.open(db)
     job_ids = []
     for i in range(30):
