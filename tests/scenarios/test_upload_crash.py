@@ -46,6 +46,7 @@ async def test_a_crash_during_the_upload_completion_then_a_restart_posts_the_vid
         while [row["state"] for row in read_jobs(db)] != ["delivered"]:
             assert time.monotonic() < deadline, [dict(r) for r in read_jobs(db)]
             await asyncio.sleep(0.1)
+        standin.land_shares()  # the restarted process has delivered: the first share may land now
         while standin._pending:  # every share asked for has landed
             assert time.monotonic() < deadline + SHARE_DELAY, "shares never landed"
             await asyncio.sleep(0.1)
