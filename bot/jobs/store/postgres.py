@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -30,6 +31,11 @@ _MIGRATION_LOCK = 0x77616E626F74
 # The first key of the two-key advisory locks on users (`lock_user`); the second is the user id's hash.
 # Two 32-bit keys never meet the one 64-bit key above (PostgreSQL keeps the two spaces apart).
 _USER_LOCK_SPACE = 0x77616E
+# WAN_MAX_IN_FLIGHT (in_flight.py): the lock every move into flight takes, exclusive near the limit and
+# shared far from it (the key the exclusive-only releases before took: they stay correct beside these),
+# and the second keys of the token locks of the shared path (0 .. tokens - 1) in a space of their own.
+_IN_FLIGHT_LOCK = "wanbot:in-flight"
+_IN_FLIGHT_TOKEN_SPACE = 0x77616F
 
 
 @functools.lru_cache(maxsize=1024)
@@ -72,6 +78,21 @@ class PostgresTransaction:
         whose ids share a hash merely wait for each other. A row lock (`FOR UPDATE`) would not do:
         the user's first job has no row to lock yet."""
         await self._conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _USER_LOCK_SPACE, user_id)
+
+    async def in_flight_lock(self, *, shared: bool, tokens: int) -> int:
+        """The in-flight cap's locks (in_flight.py), first in the transaction, held until it ends:
+        how many moves into flight may be between their count and their commit beside this one,
+        itself included. Exclusive: 1. Shared: the shared lock, then one token lock, in that order (the
+        subquery is taken first), so a move waiting for a token already holds its shared lock and
+        an exclusive waiter never sits between a token's holder and its waiter."""
+        if not shared:
+            await self.lock_user(_IN_FLIGHT_LOCK)
+            return 1
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock($3, $4) FROM"
+            " (SELECT pg_advisory_xact_lock_shared($1, hashtext($2)) OFFSET 0) AS first",
+            _USER_LOCK_SPACE, _IN_FLIGHT_LOCK, _IN_FLIGHT_TOKEN_SPACE, random.randrange(tokens))
+        return tokens
 
 
 class PostgresDatabase:
