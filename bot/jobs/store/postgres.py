@@ -55,7 +55,7 @@ class PostgresTransaction:
 
     def __init__(self, conn: Any, channel: str):
         self._conn = conn
-        self._channel = channel
+        self._channel = channel  # "wanbot:<schema>": also the scope of this store's advisory locks
 
     async def notify(self, payload: str) -> None:
         """Tell every replica listening on this database (delivered when the transaction commits)."""
@@ -74,8 +74,14 @@ class PostgresTransaction:
         """Serialise this transaction with every other one of this user, on any replica, until it
         ends: an advisory lock on the user id's hash (released at commit or rollback). Two users
         whose ids share a hash merely wait for each other. A row lock (`FOR UPDATE`) would not do:
-        the user's first job has no row to lock yet."""
-        await self._conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _USER_LOCK_SPACE, user_id)
+        the user's first job has no row to lock yet.
+
+        Advisory locks are the database's, not a schema's: the key hashes the schema (the channel)
+        with the user id, so deployments or test runs in other schemas of the database never wait
+        for this one (a replica frozen in one held every other schema's job starts for the idle
+        timeout)."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _USER_LOCK_SPACE,
+                                 f"{self._channel}:{user_id}")
 
 
 class PostgresDatabase:
