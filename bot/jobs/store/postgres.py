@@ -32,9 +32,10 @@ _MIGRATION_LOCK = 0x77616E626F74
 # The first key of the two-key advisory locks on users (`lock_user`); the second is the user id's hash.
 # Two 32-bit keys never meet the one 64-bit key above (PostgreSQL keeps the two spaces apart).
 _USER_LOCK_SPACE = 0x77616E
-# WAN_MAX_IN_FLIGHT (in_flight.py): the lock every move into flight takes, exclusive near the limit and
-# shared far from it (the key the exclusive-only releases before took: they stay correct beside these),
-# and the second keys of the token locks of the shared path (0 .. tokens - 1) in a space of their own.
+# WAN_MAX_IN_FLIGHT (in_flight.py): the lock every move into flight takes (a `lock_user` key: the one the
+# releases before took exclusively, so old and new replicas exclude each other in a rolling deploy),
+# exclusive near the limit and shared far from it; and the shared path's token locks, in a space of
+# their own, keyed like it by the schema and the token's number (0 .. tokens - 1).
 _IN_FLIGHT_LOCK = "wanbot:in-flight"
 _IN_FLIGHT_TOKEN_SPACE = 0x77616F
 
@@ -100,9 +101,10 @@ class PostgresTransaction:
             await self.lock_user(_IN_FLIGHT_LOCK)
             return 1
         await self._conn.execute(
-            "SELECT pg_advisory_xact_lock($3, $4) FROM"
+            "SELECT pg_advisory_xact_lock($3, hashtext($4)) FROM"
             " (SELECT pg_advisory_xact_lock_shared($1, hashtext($2)) OFFSET 0) AS first",
-            _USER_LOCK_SPACE, _IN_FLIGHT_LOCK, _IN_FLIGHT_TOKEN_SPACE, random.randrange(tokens))
+            _USER_LOCK_SPACE, f"{self._channel}:{_IN_FLIGHT_LOCK}",
+            _IN_FLIGHT_TOKEN_SPACE, f"{self._channel}:{random.randrange(tokens)}")
         return tokens
 
 

@@ -63,11 +63,6 @@ async def pg(store_location, monkeypatch):
             return (self.next - 1) % n
 
     monkeypatch.setattr(postgres, "random", Turns())
-    # Lock keys of this test's own: the real ones are shared by every schema of the database (so a
-    # rolling deploy's old and new replicas exclude each other), and another suite running on this
-    # server must not queue an exclusive move between the moves this test holds open.
-    monkeypatch.setattr(postgres, "_IN_FLIGHT_LOCK", f"wanbot:in-flight:test:{uuid.uuid4().hex}")
-    monkeypatch.setattr(postgres, "_IN_FLIGHT_TOKEN_SPACE", 0x10000 + uuid.uuid4().int % 0x7FFF0000)
     name = f"inflight-{uuid.uuid4().hex[:8]}"
     store = await JobStore.open(f"{store_location}&application_name={name}")
     admin = await asyncpg.connect(store_location.split("?")[0])
