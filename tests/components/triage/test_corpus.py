@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bot.triage import triage_file
+from bot.triage import triage, triage_file
 from bot.wan.task import Task, TaskStatus
 
 from .conftest import CASES, CORPUS, NOW, SECRET_RE
@@ -26,8 +26,10 @@ def _lookup_for(case):
 
 async def _run(case):
     # "now": the complaint's time; null in a case means none is known (the input's own times decide)
-    return await triage_file(CORPUS / case["file"], task_id=case.get("task"), lookup=_lookup_for(case),
-                             now=case.get("now", NOW))
+    # "message": the Slack message the file was attached to (the shortcut triages both together)
+    message = case.get("message")
+    return await triage(texts=[message] if message else [], paths=[CORPUS / case["file"]], task_id=case.get("task"),
+                        lookup=_lookup_for(case), now=case.get("now", NOW))
 
 
 def _check(case, result):
