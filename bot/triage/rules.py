@@ -12,7 +12,7 @@ or indirect evidence does, 0.5 for `needs_more_info`, minus 0.2 for every confli
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.triage.grouping import Group, group_records, misrouted
@@ -258,9 +258,10 @@ def _only_free(records: list[Record]) -> bool:
 
 
 def _merge(chosen: list[Decision]) -> Decision:
-    first = chosen[0]
     if len(chosen) == 1:
-        return first
+        return chosen[0]
+    # a copy: each task keeps its own decision for the per-task table and the refunds-due rows
+    first = replace(chosen[0])
     amounts = [d.amount_usd for d in chosen if d.amount_usd is not None]
     first.amount_usd = round(sum(amounts), 6) if amounts else None  # the total due when refunds are due
     first.task_ids = list(dict.fromkeys(t for d in chosen for t in d.task_ids))

@@ -119,3 +119,12 @@ async def test_extra_media_model_patterns_come_from_settings(make_settings):
     assert (await triage_text(text, settings=make_settings())).verdict == "needs_more_info"
     result = await triage_text(text, settings=make_settings(wanbot_triage_media_models="acme-movie*"))
     assert result.verdict == "misrouted_chat_api"
+
+
+async def test_refunds_due_rows_are_per_task():
+    """The rows behind `/wan spend team`'s refunds-due CSV: each failed task with its own amount, not the total."""
+    case = next(c for c in CASES if c["file"] == "c8_en_three_unnamed.jsonl")
+    result = await _run(case)
+    assert {r["task_id"]: r["amount_usd"] for r in result.refunds} == {
+        t: due for t, (verdict, due) in case["tasks"].items() if verdict == "refund_due"}
+    assert "total due $4.70" in result.next_step
