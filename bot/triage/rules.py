@@ -271,6 +271,8 @@ def _merge(chosen: list[Decision]) -> Decision:
     first.stuck = any(d.stuck for d in chosen)
     first.confidence = min(d.confidence for d in chosen)
     first.due_usd = round(sum(d.due_usd for d in chosen), 6)
+    errors = {d.error for d in chosen}
+    first.error = first.error if len(errors) == 1 else None  # one task's reason is not every task's
     return first
 
 
