@@ -148,6 +148,10 @@ def _main_model(records: list[Record], opts: Options) -> str | None:
 def _status(g: Group) -> tuple[Record | None, list[str]]:
     """The most trusted status (an ended one beats a running one; the later line wins a tie)."""
     with_status = [r for r in g.records if r.status and r.status != "unrecognised"]
+    # "unknown" (read as expired) is also what new-api's video API says for a state it cannot map, such as
+    # NOT_START (new-api #5045): it ends nothing while a source at least as trusted knows the real state
+    known = max((_TRUST.get(r.kind, 1) for r in with_status if r.status != "expired"), default=0)
+    with_status = [r for r in with_status if r.status != "expired" or _TRUST.get(r.kind, 1) > known]
     if not with_status:
         return None, []
     ended = [r for r in with_status if r.status not in ("queued", "running")]
