@@ -97,6 +97,12 @@ class SqliteDatabase:
         # execute_fetchall: one trip to the connection's thread (execute, fetchone and close are three).
         return list(await self._db.execute_fetchall(sql, params))
 
+    async def execute(self, sql: str, params: Sequence[Any] = (), *, before_ack: bool = False) -> int:
+        """One statement in a transaction of its own, committed when it returns; the rows it changed.
+        (`before_ack` matters on PostgreSQL only: one connection serves everything here.)"""
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
+
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = False) -> AsyncIterator[SqliteTransaction]:
         """One transaction, committed on exit, rolled back on an exception.
