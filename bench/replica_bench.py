@@ -22,6 +22,12 @@ dropped afterwards), each in two phases after a warm-up:
 
 Targets (issue 11): pg-2 >= 1.6x pg-1 job starts/s; pg-N steady p99 no worse than sqlite's.
 Figures are medians of the rounds; ratios are taken within a round, then their median.
+
+Where the CPU goes: over each flood, the CPU seconds (utime + stime, /proc/<pid>/stat) of every
+process taking part, by role: the replicas, the PostgreSQL backends serving them (found by the
+application_name their URL sets), the simulator, the stand-in and this process (the load generator),
+per job start. They bound what the machine can do (its CPUs / the total per start) and what the
+replicas can with a core each (replicas / their CPU per start), as a second table.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from bench.ack_bench import (
     TOKEN,
     Load,
     Proc,
+    cpu_seconds,
     fire,
     free_port,
     summarize,
@@ -68,10 +75,15 @@ def machine_busy() -> tuple[float, float]:
     return sum(fields) - idle, sum(fields)
 
 
-def with_search_path(url: str, schema: str) -> str:
+def with_search_path(url: str, schema: str, **settings: str) -> str:
+    """The URL with search_path (and any other session settings, asyncpg passes them on) set."""
     parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "search_path"] + [("search_path", schema)]
+    settings = {"search_path": schema, **settings}
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in settings] + list(settings.items())
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
+
+
+ROLES = ("replicas", "postgres", "simulator", "stand-in", "load generator")
 
 
 class Setup:
@@ -83,7 +95,7 @@ class Setup:
         self.ports: list[int] = []
         self.db = ""
         self.schema = ""
-        self.pg = None  # asyncpg connection for counting
+        self.pg = None  # asyncpg connection for counting (and for finding the replicas' backends)
 
     async def start(self, http, round_no: int) -> None:
         b = self.bench
@@ -100,9 +112,11 @@ class Setup:
             finally:
                 await admin.close()
             self.db = with_search_path(b.args.postgres, self.schema)
+        # The replicas' sessions carry the schema as their application_name: their backends' CPU is theirs.
+        app_db = with_search_path(self.db, self.schema, application_name=self.schema) if self.schema else self.db
         env = b.child_env() | APP_ENV | {
             "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": b.secret, "SLACK_API_URL": b.api_url,
-            "WAN_API_BASE": b.sim_url, "WAN_API_KEY": SIM_KEY, "WANBOT_DB": self.db}
+            "WAN_API_BASE": b.sim_url, "WAN_API_KEY": SIM_KEY, "WANBOT_DB": app_db}
         for i in range(self.count):  # one after another: the first migrates the fresh database
             port = free_port()
             cwd = b.workdir / f"{tag}-r{i}"  # no stray .env is read
@@ -132,6 +146,13 @@ class Setup:
             sql_lite = "SELECT count(*), sum(message_ts IS NOT NULL AND task_id IS NOT NULL) FROM jobs"
             total, done = conn.execute(sql_lite).fetchone()
         return total, done or 0
+
+    async def backend_cpu(self) -> dict[int, float]:
+        """CPU seconds so far of each PostgreSQL backend serving the replicas, by pid."""
+        if self.pg is None:
+            return {}
+        rows = await self.pg.fetch("SELECT pid FROM pg_stat_activity WHERE application_name = $1", self.schema)
+        return {row["pid"]: cpu_seconds(row["pid"]) for row in rows}
 
     def warnings(self) -> dict[str, int]:
         """Warnings the replicas logged, by message (e.g. leases lost, commands answered busy)."""
@@ -199,6 +220,8 @@ class ReplicaBench(AckBench):
             await self.drain(setup, load.sent - busy)
             row["quiet_before_flood"] = await wait_quiet(everyone)
             cpu_before = {p.name: p.cpu() for p in setup.procs}
+            roles_before = await self.role_cpu(setup)
+            backends_before = await setup.backend_cpu()
             busy_before = machine_busy()
             started = time.perf_counter()
             flood = await fire(setup.urls, load, args.flood_requests, args.concurrency)
@@ -206,9 +229,16 @@ class ReplicaBench(AckBench):
             busy += flood["busy"]
             starts_s = await self.drain(setup, load.sent - busy, since=started)
             busy_after = machine_busy()
+            roles = await self.role_cpu(setup)
+            backends = await setup.backend_cpu()
+            # A backend that began during the flood spent all its CPU in it; one that ended is lost.
+            roles["postgres"] = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends.items())
+            row["cpu_s_by_role"] = {k: round(roles[k] - roles_before.get(k, 0.0), 3) for k in ROLES}
+            row["postgres_backends"] = len(backends)
             row["flood"]["start_all_s"] = starts_s
             # jobs the flood started (a command answered busy started nothing)
-            row["job_starts_per_s"] = (args.flood_requests - flood["busy"]) / starts_s if starts_s else 0.0
+            row["jobs_started_flood"] = args.flood_requests - flood["busy"]
+            row["job_starts_per_s"] = row["jobs_started_flood"] / starts_s if starts_s else 0.0
             row["machine_busy"] = ((busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1]))
             row["cpu_s"] = {p.name: round(p.cpu() - cpu_before[p.name], 2) for p in setup.procs}
             row["sent"] = load.sent
@@ -223,6 +253,12 @@ class ReplicaBench(AckBench):
               f"{row['jobs_started']}/{row['sent']} started, {row['busy']} busy; {row['log_warnings']}",
               file=sys.stderr, flush=True)
         return row
+
+    async def role_cpu(self, setup: Setup) -> dict[str, float]:
+        """CPU seconds so far of every process but PostgreSQL's, by role."""
+        standin, sim = self.support
+        return {"replicas": sum(p.cpu() for p in setup.procs), "simulator": sim.cpu(), "stand-in": standin.cpu(),
+                "load generator": cpu_seconds(os.getpid()), "postgres": 0.0}
 
     async def drain(self, setup: Setup, sent: int, since: float | None = None) -> float | None:
         """Wait until all `sent` jobs are stored, carded and submitted; seconds since `since`."""
@@ -268,6 +304,9 @@ def combine(rows: list[dict[str, Any]], replicas: list[int]) -> dict[str, Any]:
             "busy": sum(r["busy"] for r in mine),
             "leases_lost": sum(n for r in mine for m, n in r["log_warnings"].items() if m.startswith("lease lost")),
             "tasks": sum(r["tasks"] for r in mine),
+            # CPU ms per job start of the flood, by role (the median of the rounds, role by role)
+            "cpu_ms_per_start": {role: statistics.median(1000 * r["cpu_s_by_role"][role] / max(1, r["jobs_started_flood"])
+                                                         for r in mine) for role in ROLES},
         }
     by_round: dict[int, dict[str, dict[str, Any]]] = {}
     for r in rows:
@@ -306,6 +345,19 @@ def report(args: argparse.Namespace, summary: dict[str, Any]) -> str:
                      f"{s['flood_p99_ms']:.0f} ms | {s['acks_per_s']:.0f} | {s['job_starts_per_s']:.0f} | {vs1} | "
                      f"{vss} | {s['cpu_per_start_ms']:.1f} ms | {100 * s['machine_busy']:.0f} % | "
                      f"{s['started']}/{s['sent']} ({s['busy']}) | {s['leases_lost']} |")
+    lines += ["", f"CPU per job start in the flood (ms of CPU, each role's processes summed; medians of the rounds). "
+              f"Ceilings: the machine's {os.cpu_count()} CPUs / the total; the replicas with a core each "
+              "(replicas / their ms per start) when nothing else shares those cores.", "",
+              "| setup | " + " | ".join(ROLES) + " | total | machine ceiling | replicas' ceiling |",
+              "| --- |" + " --- |" * (len(ROLES) + 3)]
+    for name, s in setups.items():
+        cpu = s["cpu_ms_per_start"]
+        total = sum(cpu.values())
+        count = 1 if name == "sqlite" else int(name.split("-")[1])
+        machine = (os.cpu_count() or 1) * 1000 / total if total else float("nan")
+        replicas = count * 1000 / cpu["replicas"] if cpu["replicas"] else float("nan")
+        lines.append(f"| {name} | " + " | ".join(f"{cpu[role]:.1f}" for role in ROLES)
+                     + f" | {total:.1f} | {machine:.0f}/s | {replicas:.0f}/s |")
     lines.append("")
     if "pg-2" in ratios and "starts_vs_pg1" in ratios["pg-2"]:
         x = ratios["pg-2"]["starts_vs_pg1"]

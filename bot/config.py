@@ -157,7 +157,10 @@ class Settings(BaseSettings):
     def require(self, *names: str) -> None:
         """Fail with one clear line if a setting a command needs is unset."""
         for name in names:
-            if getattr(self, name) in (None, ""):
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):  # SecretStr("") is not "": an empty secret is no secret
+                value = value.get_secret_value()
+            if value is None or (isinstance(value, str) and not value.strip()):
                 raise SettingsError(f"{name.upper()} is not set (see README: Settings)")
 
     def secret(self, name: str) -> str | None:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.slack.blocks.mrkdwn import clip
 from bot.wan.request import (
     ALL_FIELDS,
     EXTRA_FIELDS,
@@ -324,8 +325,8 @@ def _unknown_start(text: str) -> Usage:
 
 
 def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.replace("`", "'").split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text` on one line, without backticks (it goes inside a code span), clipped."""
+    return clip(" ".join(text.replace("`", "'").split()), limit)
 
 
 def flag_map(mode: Mode) -> dict[str, FieldSpec]:

@@ -17,8 +17,8 @@ from bot.slack.services import Services
 log = logging.getLogger(__name__)
 
 PRE_ACK_SECONDS = 2.0  # of Slack's 3 s, the rest is for the network and Bolt
-BUSY_TEXT = ("I'm too busy to take that right now (my database did not answer in time), so nothing "
-             "was started. Please try again in a minute.")
+BUSY_TEXT = ("I could not store that just now (my database was too busy or refused the write), so "
+             "nothing was started. Please try again in a minute.")
 
 _late: set[asyncio.Task] = set()  # late writes being undone (kept referenced until they finish)
 _turned_away: dict[str, int] = {}  # keys answered busy, and how often (their late writes are spent)
@@ -28,7 +28,7 @@ MAX_TURNED_AWAY = 10_000
 async def receive(services: Services, key: str, payload: dict[str, Any], *,
                   within: float = PRE_ACK_SECONDS) -> tuple[bool | None, str]:
     """(True, key): stored, answer it; (False, key): a repeat of a stored request; (None, key): the
-    store was too slow. The key is the one stored: a request turned away busy may come again (the
+    store was too slow or refused the write (nothing stored: answer BUSY_TEXT). The key is the one stored: a request turned away busy may come again (the
     same form, submitted again), and then gets a key of its own."""
     if key in _turned_away:
         key = f"{key}:again{_turned_away[key]}"
@@ -42,6 +42,10 @@ async def receive(services: Services, key: str, payload: dict[str, Any], *,
         _turned_away[base] = _turned_away.get(base, 0) + 1
         while len(_turned_away) > MAX_TURNED_AWAY:
             _turned_away.pop(next(iter(_turned_away)))
+        return None, key
+    except Exception as exc:  # a full disk, a read-only file, a database gone: words, not a 500
+        log.error("request not stored; answered that nothing started",
+                  extra={"request": key.split(":", 1)[0], "error": type(exc).__name__, "detail": str(exc)[:200]})
         return None, key
 
 

@@ -9,6 +9,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from bot.dollars import money
 from bot.redact import redact
 from bot.triage.rules import Decision
 
@@ -79,9 +80,7 @@ def build(decision: Decision, language: str, notes: list[str] | None = None,
 
 
 def _money(amount: float | None) -> str:
-    if amount is None:
-        return "an unknown amount"
-    return f"${amount:.2f}" if round(amount, 2) == amount else f"${amount:.6f}".rstrip("0")
+    return money(amount, missing="an unknown amount")
 
 
 def _when(ts: float | None) -> str:

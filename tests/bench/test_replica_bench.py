@@ -47,6 +47,11 @@ def test_the_replica_benchmark_runs_at_a_tiny_size(tmp_path):
         assert r["job_starts_per_s"] > 0
         assert all(code == 0 for code in r["exit_codes"])  # every replica stopped cleanly on SIGTERM
     assert len(next(r for r in rows if r["setup"] == "pg-2")["cpu_s"]) == 2  # two replicas measured
+    for r in rows:  # where the CPU of the flood went, by role: each role's processes were found
+        cpu = r["cpu_s_by_role"]
+        assert cpu["replicas"] > 0 and cpu["simulator"] > 0 and cpu["stand-in"] > 0 and cpu["load generator"] > 0
+        assert (cpu["postgres"] > 0) == (r["backend"] == "postgresql")
+        assert (r["postgres_backends"] > 0) == (r["backend"] == "postgresql")
     assert summary["ratios"]["pg-2"]["starts_vs_pg1"] > 0
 
     table = done.stdout
@@ -54,4 +59,5 @@ def test_the_replica_benchmark_runs_at_a_tiny_size(tmp_path):
     for name in ("sqlite", "pg-1", "pg-2"):
         assert f"| {name} |" in table
     assert "Target pg-2 >= 1.6x pg-1 job starts/s:" in table
+    assert "| setup | replicas | postgres | simulator | stand-in | load generator | total |" in table
     assert f"{sent}/{sent} (0) |" in table

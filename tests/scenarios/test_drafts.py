@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.support.world import BOB, CHANNEL, delivered_job, private_answer
+import av
+import pytest
+
+from bot.jobs.models import JobState
+from tests.support.world import ANA, BOB, CHANNEL, delivered_job, private_answer
 
 
 def actions_of(message: dict) -> list[dict]:
@@ -76,3 +80,21 @@ async def test_help_lists_the_new_flags(world):
     for flag in ("--resolution", "--audio", "--audio-url", "--shot", "--prompt-extend", "--watermark",
                  "--reference-video", "--variant", "--draft"):
         assert flag in text
+
+
+@pytest.mark.parametrize("fmt", ["unified", "openai", "dashscope"])
+async def test_a_1080p_request_with_sound_from_slack_reaches_the_gateway_in_each_format_and_the_video_matches(
+        make_world, simulator, fmt):
+    world = await make_world(wan_api_format=fmt)
+    await world.sender.slash_command("t2v a fox in the snow --duration 4 --ratio 9:16 --resolution 1080P --audio on",
+                                     user_id=ANA)
+    job = await world.finished((await world.job_for_card()).id)
+    assert job.state == JobState.DELIVERED, (job.error_code, job.error_message)
+    (task,) = simulator.tasks.values()  # the simulator read it in this format's own shape
+    assert (task.wire, task.tier, task.sound, task.ratio) == (fmt, "1080P", True, "9:16")
+    (video,) = [f for f in world.standin.files.values() if f["name"].endswith(".mp4")]
+    with av.open(video["_path"]) as container:  # the video posted in the thread
+        stream = container.streams.video[0]
+        assert abs(float(stream.duration * stream.time_base) - 4) < 0.3
+        assert abs(stream.height / stream.width - 16 / 9) < 0.05
+        assert container.streams.audio

@@ -11,6 +11,7 @@ import time
 from types import SimpleNamespace
 
 import aiohttp
+import pytest
 
 from bot.devslack import SlackSender, SlackStandIn
 from bot.slack.serve import _watchdog
@@ -26,6 +27,15 @@ def test_missing_settings_are_one_clear_line(tmp_path):
                          timeout=60)
     assert run.returncode == 2 and "SLACK_SIGNING_SECRET is not set" in run.stderr
     assert "xoxb-1-2" not in run.stderr
+
+
+@pytest.mark.parametrize("empty", ["", "   "])
+def test_an_empty_signing_secret_stops_start_up_instead_of_answering_every_request_500(tmp_path, empty):
+    run = subprocess.run([sys.executable, "-m", "bot", "serve"], cwd=tmp_path, capture_output=True, text=True,
+                         env=bot_env(tmp_path, SLACK_BOT_TOKEN="xoxb-1-2", SLACK_SIGNING_SECRET=empty,
+                                     WAN_API_BASE="http://127.0.0.1:9"), timeout=60)
+    assert run.returncode == 2 and run.stderr.strip() == \
+        "wanbot: SLACK_SIGNING_SECRET is not set (see README: Settings)"
 
 
 async def test_http_mode_serves_slack_and_health_then_exits_cleanly_on_sigterm(tmp_path, simulator):

@@ -110,6 +110,44 @@ async def test_a_command_on_a_write_locked_database_is_acked_in_time_busy_and_no
     assert await world.store.unanswered_requests(since=0) == []  # nor will a restart replay it
 
 
+@contextlib.asynccontextmanager
+async def disk_full(world):
+    """The database cannot grow (a full disk): SQLite's own limit on the store's connection, so
+    every write that needs a new page fails with "database or disk is full"."""
+    connection = world.store.db._db
+    pages = (await connection.execute_fetchall("PRAGMA page_count"))[0][0]
+    await connection.execute(f"PRAGMA max_page_count = {pages}")
+    try:
+        yield
+    finally:
+        await connection.execute("PRAGMA max_page_count = 1073741823")
+
+
+async def test_a_command_on_a_full_disk_is_answered_in_words_and_nothing_starts(world):
+    long_prompt = "a red fox runs through fresh snow at dawn " * 200  # needs new pages to be stored
+    async with disk_full(world):
+        reply = await world.sender.slash_command(f"t2v {long_prompt} --duration 2", user_id=ANA, channel_id=CHANNEL)
+        assert reply.status == 200 and reply.elapsed < 3, (reply.status, reply.text)
+        assert "could not store" in reply.text and "nothing was started" in reply.text
+    assert await world.store.list_jobs(limit=10) == []
+    assert await world.store.unanswered_requests(since=0) == []
+    # Space again: the same command is taken.
+    await world.sender.slash_command("t2v a fox --duration 2", user_id=ANA, channel_id=CHANNEL)
+    await world.job_for_card()
+
+
+async def test_a_form_submitted_on_a_full_disk_stays_open_saying_nothing_started(world):
+    await world.sender.slash_command("t2v", channel_id=CHANNEL)
+    await world.standin.wait_for_call("views.open")
+    view = world.standin.last_view()
+    prompt = "a calm lake under a violet sky, mist rising slowly " * 25
+    async with disk_full(world):
+        reply = await world.sender.view_submission(view, values={"prompt": prompt, "duration": "3"})
+        assert reply.status == 200 and reply.elapsed < 3, (reply.status, reply.text)
+        assert reply.json()["response_action"] == "errors" and "nothing was started" in str(reply.json()["errors"])
+    assert await world.store.list_jobs(limit=10) == []
+
+
 async def test_a_form_submitted_on_a_write_locked_database_stays_open_saying_busy(world):
     await world.sender.slash_command("t2v", channel_id=CHANNEL)  # the form, prefilled
     await world.standin.wait_for_call("views.open")

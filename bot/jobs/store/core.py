@@ -19,10 +19,10 @@ from bot.jobs import attachments
 from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
 from bot.jobs.store.buckets import BucketQueries
 from bot.jobs.store.errors import LeaseLost, NoUpstreamSlot, StaleTransition
+from bot.jobs.store.in_flight import InFlightGate
 from bot.jobs.store.leases import (
     LeaseQueries,
     check_fence,
-    check_in_flight,
     fence_for,
     fence_sql,
     raise_if_fenced_out,
@@ -88,6 +88,7 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         self.path = db.path  # the SQLite file, or the PostgreSQL URL without its password
         self.dialect = db.dialect
         self._requests_pruned_at = 0.0  # never yet: the first incoming request prunes
+        self._in_flight = InFlightGate()
 
     @classmethod
     async def open(cls, location: Any) -> JobStore:
@@ -227,7 +228,7 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         LeaseLost when the write is made under a lease (`leases.fenced`) that another replica has
         claimed since. `in_flight_cap` (limit, origin): raise NoUpstreamSlot instead when that many
         tasks of the origin are already in flight upstream, counted in the database (every
-        replica's) in the same transaction. A job that ends hands its lease back.
+        replica's) in the same transaction (in_flight.py). A job that ends hands its lease back.
         """
         now = time.time()
         changes = {"state": to, "updated_at": now, **changes}
@@ -247,9 +248,8 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         where += fence_where
         where_params.extend(fence_params)
         durable = to in _PAID_STATES or not _PAID_FIELDS.isdisjoint(changes)
-        async with self.db.transaction(durable=durable) as tx:
-            if in_flight_cap is not None:
-                await check_in_flight(tx, *in_flight_cap)
+
+        async def move(tx: Any) -> list[Any]:
             await tx.lock_job(job_id)
             # Two statements: the event is recorded from the row as it stands, only if it is in an
             # expected state; then the update returns the new row.
@@ -264,7 +264,13 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
                 check_fence(fence, rows[0])
                 raise StaleTransition(
                     f"job {job_id} is {rows[0]['state']}, not in {sorted(s.value for s in expect or [])}")
-            rows = await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", [*values, job_id])
+            return await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", [*values, job_id])
+
+        if in_flight_cap is not None:
+            rows = await self._in_flight.admit(self.db, *in_flight_cap, durable=durable, body=move)
+        else:
+            async with self.db.transaction(durable=durable) as tx:
+                rows = await move(tx)
         return _row_to_job(rows[0])
 
     async def update(self, job_id: str, **changes: Any) -> Job | None:
@@ -377,40 +383,42 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
     # -- incoming request de-duplication (Slack retries) ---------------------------------------
 
     async def remember_request(self, key: str, job_id: str | None = None) -> bool:
-        """True the first time a key is seen; False for a repeat (e.g. Slack's X-Slack-Retry-Num)."""
-        async with self.db.transaction() as tx:
-            added = await tx.execute("INSERT INTO seen_requests (key, at, job_id) VALUES (?, ?, ?)"
-                                     " ON CONFLICT DO NOTHING", (key, time.time(), job_id))
+        """True the first time a key is seen; False for a repeat (e.g. Slack's X-Slack-Retry-Num).
+        Mostly before an ack (events, clicks): one statement on the connections kept for those."""
+        added = await self.db.execute("INSERT INTO seen_requests (key, at, job_id) VALUES (?, ?, ?)"
+                                      " ON CONFLICT DO NOTHING", (key, time.time(), job_id), before_ack=True)
         await self._prune_requests_now_and_then()
         return added == 1
 
     async def receive_request(self, key: str, payload: dict[str, Any], *, replica: str | None = None) -> bool:
         """Store an incoming request before it is acknowledged, with the replica answering it.
         False for a repeat of a stored one."""
-        async with self.db.transaction() as tx:
-            added = await tx.execute("INSERT INTO seen_requests (key, at, payload, done, replica) VALUES (?, ?, ?, 0, ?)"
-                                     " ON CONFLICT DO NOTHING",
-                                     (key, time.time(), json.dumps(payload, ensure_ascii=False), replica))
+        # One statement on the connections kept for writes before an ack: on PostgreSQL one round trip,
+        # committed and synced when it returns, never queued behind the work after other acks.
+        added = await self.db.execute("INSERT INTO seen_requests (key, at, payload, done, replica) VALUES (?, ?, ?, 0, ?)"
+                                      " ON CONFLICT DO NOTHING",
+                                      (key, time.time(), json.dumps(payload, ensure_ascii=False), replica),
+                                      before_ack=True)
         await self._prune_requests_now_and_then()
         return added == 1
 
-    async def prune_requests(self, *, now: float | None = None) -> int:
+    async def prune_requests(self, *, now: float | None = None, before_ack: bool = False) -> int:
         """Forget incoming requests older than REQUESTS_KEPT_SECONDS: by then Slack has long stopped
         retrying (minutes) and a response_url is dead (30 minutes), so no repeat can come and nothing
         is left to replay. Clicks are kept: "one click, one job" holds however late the repeat."""
         before = (now if now is not None else time.time()) - REQUESTS_KEPT_SECONDS
-        async with self.db.transaction() as tx:
-            return await tx.execute("DELETE FROM seen_requests WHERE at < ? AND key NOT LIKE ?",
-                                    (before, "click:%"))
+        return await self.db.execute("DELETE FROM seen_requests WHERE at < ? AND key NOT LIKE ?",
+                                     (before, "click:%"), before_ack=before_ack)
 
     async def _prune_requests_now_and_then(self) -> None:
         """The inbox grows only on an incoming request, so pruning here bounds it; at most every
-        REQUESTS_PRUNE_EVERY seconds per process (the delete reads the whole table)."""
+        REQUESTS_PRUNE_EVERY seconds per process (the delete reads the whole table). It comes before
+        that request's ack, so it takes a connection kept for writes before an ack too."""
         now = time.time()
         if now - self._requests_pruned_at < REQUESTS_PRUNE_EVERY:
             return
         self._requests_pruned_at = now
-        await self.prune_requests(now=now)
+        await self.prune_requests(now=now, before_ack=True)
 
     async def request_done(self, key: str) -> None:
         async with self.db.transaction() as tx:

@@ -3,13 +3,15 @@
 The queries are written once, with `?` placeholders (SQLite's); they become `$1, $2, ...` here.
 Each transaction runs on its own pooled connection at READ COMMITTED; a compare-and-set on a job
 first locks its row (`lock_job`), so two replicas' writes to one job are serialised the way the
-SQLite backend's single writer serialises them.
+SQLite backend's single writer serialises them. A write that comes before Slack's ack (the request
+inbox) has a small pool of its own, so it never queues behind the work that follows acks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import random
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -30,9 +32,19 @@ _MIGRATION_LOCK = 0x77616E626F74
 # The first key of the two-key advisory locks on users (`lock_user`); the second is the user id's hash.
 # Two 32-bit keys never meet the one 64-bit key above (PostgreSQL keeps the two spaces apart).
 _USER_LOCK_SPACE = 0x77616E
+# WAN_MAX_IN_FLIGHT (in_flight.py): the lock every move into flight takes (a `lock_user` key: the one the
+# releases before took exclusively, so old and new replicas exclude each other in a rolling deploy),
+# exclusive near the limit and shared far from it; and the shared path's token locks, in a space of
+# their own, keyed like it by the schema and the token's number (0 .. tokens - 1).
+_IN_FLIGHT_LOCK = "wanbot:in-flight"
+_IN_FLIGHT_TOKEN_SPACE = 0x77616F
 # The first key of the session locks that say a replica is alive (`announce`); the second is the hash
 # of the schema and the replica id.
 _PRESENCE_SPACE = 0x776170
+
+# Connections kept for the writes before an ack (`execute(before_ack=True)`): one such write is a
+# single round trip of a millisecond or so, so two serve a replica's acks with room to spare.
+BEFORE_ACK_CONNECTIONS = 2
 
 
 @functools.lru_cache(maxsize=1024)
@@ -54,7 +66,7 @@ class PostgresTransaction:
 
     def __init__(self, conn: Any, channel: str):
         self._conn = conn
-        self._channel = channel
+        self._channel = channel  # "wanbot:<schema>": also the scope of this store's advisory locks
 
     async def notify(self, payload: str) -> None:
         """Tell every replica listening on this database (delivered when the transaction commits)."""
@@ -73,15 +85,38 @@ class PostgresTransaction:
         """Serialise this transaction with every other one of this user, on any replica, until it
         ends: an advisory lock on the user id's hash (released at commit or rollback). Two users
         whose ids share a hash merely wait for each other. A row lock (`FOR UPDATE`) would not do:
-        the user's first job has no row to lock yet."""
-        await self._conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _USER_LOCK_SPACE, user_id)
+        the user's first job has no row to lock yet.
+
+        Advisory locks are the database's, not a schema's: the key hashes the schema (the channel)
+        with the user id, so deployments or test runs in other schemas of the database never wait
+        for this one (a replica frozen in one held every other schema's job starts for the idle
+        timeout)."""
+        await self._conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _USER_LOCK_SPACE,
+                                 f"{self._channel}:{user_id}")
+
+    async def in_flight_lock(self, *, shared: bool, tokens: int) -> int:
+        """The in-flight cap's locks (in_flight.py), first in the transaction, held until it ends:
+        how many moves into flight may be between their count and their commit beside this one,
+        itself included. Exclusive: 1. Shared: the shared lock, then one token lock, in that order (the
+        subquery is taken first), so a move waiting for a token already holds its shared lock and
+        an exclusive waiter never sits between a token's holder and its waiter."""
+        if not shared:
+            await self.lock_user(_IN_FLIGHT_LOCK)
+            return 1
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock($3, hashtext($4)) FROM"
+            " (SELECT pg_advisory_xact_lock_shared($1, hashtext($2)) OFFSET 0) AS first",
+            _USER_LOCK_SPACE, f"{self._channel}:{_IN_FLIGHT_LOCK}",
+            _IN_FLIGHT_TOKEN_SPACE, f"{self._channel}:{random.randrange(tokens)}")
+        return tokens
 
 
 class PostgresDatabase:
     dialect = "postgresql"
 
-    def __init__(self, pool: Any, url: str, channel: str = "wanbot"):
+    def __init__(self, pool: Any, url: str, channel: str = "wanbot", ack_pool: Any = None):
         self._pool = pool
+        self._ack_pool = ack_pool or pool
         self.url = url
         self.path = display(url)
         # NOTIFY reaches every session of the database, whatever its schema: one channel per schema,
@@ -95,21 +130,36 @@ class PostgresDatabase:
     async def open(cls, url: str, *, max_connections: int = 10) -> PostgresDatabase:
         import asyncpg  # only a PostgreSQL deployment pays for the import
 
+        settings = {"idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS)}
+        given = {k.lower() for k, _ in parse_qsl(urlsplit(url).query)}
+
+        def pool(size: int):
+            # reset: asyncpg's default sends a reset query (unlock all, close cursors, unlisten, reset
+            # settings) on every release, a round trip before the caller goes on (before an ack, for
+            # the inbox). The bot leaves none of that on a pooled connection: transaction-level
+            # advisory locks only, LISTEN on a connection of its own, no SET, no cursors. asyncpg
+            # still rolls back a transaction left open.
+            return asyncpg.create_pool(url, min_size=1, max_size=size, timeout=10, reset=_session_is_clean,
+                                       server_settings={k: v for k, v in settings.items() if k not in given})
+
+        main = None
         try:
-            settings = {"idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_MS)}
-            given = {k.lower() for k, _ in parse_qsl(urlsplit(url).query)}
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_connections, timeout=10,
-                                             server_settings={k: v for k, v in settings.items() if k not in given})
+            main = await pool(max_connections)
+            ack = await pool(BEFORE_ACK_CONNECTIONS)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            if main is not None:
+                await main.close()
             raise DatabaseUnusable(f"WANBOT_DB: cannot connect to {display(url)} ({_reason(exc)})") from None
-        schema = await pool.fetchval("SELECT current_schema()")
-        return cls(pool, url, f"wanbot:{schema}"[:63])
+        schema = await main.fetchval("SELECT current_schema()")
+        return cls(main, url, f"wanbot:{schema}"[:63], ack_pool=ack)
 
     async def close(self) -> None:
         for conn in (self._listener, self._presence):
             if conn is not None and not conn.is_closed():
                 with contextlib.suppress(Exception):
                     await conn.close(timeout=2)
+        if self._ack_pool is not self._pool:
+            await self._ack_pool.close()
         await self._pool.close()
 
     async def announce(self, owner: str) -> bool:
@@ -151,6 +201,12 @@ class PostgresDatabase:
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return await self._pool.fetch(numbered(sql), *params)
 
+    async def execute(self, sql: str, params: Sequence[Any] = (), *, before_ack: bool = False) -> int:
+        """One statement, a transaction of its own: committed (and synced: synchronous_commit=on)
+        when it returns, in one round trip (no BEGIN, no COMMIT). `before_ack`: on the connections
+        kept for writes before an ack, which the work after acks never holds."""
+        return _rowcount(await (self._ack_pool if before_ack else self._pool).execute(numbered(sql), *params))
+
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = False) -> AsyncIterator[PostgresTransaction]:
         # `durable` needs nothing: PostgreSQL's commits are synced by default (synchronous_commit=on).
@@ -170,6 +226,10 @@ class PostgresDatabase:
                     await conn.execute(for_postgresql(script))
                     await conn.execute("INSERT INTO schema_version VALUES ($1)", version)
         return len(migrations)
+
+
+async def _session_is_clean(conn: Any) -> None:
+    """Nothing to reset on a connection handed back to the pool (see `PostgresDatabase.open`)."""
 
 
 def _reason(exc: BaseException) -> str:

@@ -52,6 +52,12 @@ class SqliteTransaction:
         if not self._db.in_transaction:
             await self._db.execute("BEGIN IMMEDIATE")
 
+    async def in_flight_lock(self, *, shared: bool, tokens: int) -> int:
+        """The in-flight cap's lock (in_flight.py): the file's write lock, exclusive whatever is asked
+        (SQLite has one writer), so no other move into flight is between its count and its commit."""
+        await self.lock_user("")
+        return 1
+
 
 class SqliteDatabase:
     dialect = "sqlite"
@@ -103,6 +109,12 @@ class SqliteDatabase:
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         # execute_fetchall: one trip to the connection's thread (execute, fetchone and close are three).
         return list(await self._db.execute_fetchall(sql, params))
+
+    async def execute(self, sql: str, params: Sequence[Any] = (), *, before_ack: bool = False) -> int:
+        """One statement in a transaction of its own, committed when it returns; the rows it changed.
+        (`before_ack` matters on PostgreSQL only: one connection serves everything here.)"""
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = False) -> AsyncIterator[SqliteTransaction]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.dollars import money
 from bot.jobs import attachments
 from bot.jobs.models import DeliveryState, Job, JobState
 from bot.slack.blocks.mrkdwn import (
@@ -24,7 +25,6 @@ from bot.slack.blocks.mrkdwn import (
     escape,
     fit_parts,
     mention,
-    money,
     one_line,
     progress_bar,
     section,

@@ -10,6 +10,7 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from bot.dollars import money
 from bot.jobs.models import Job
 from bot.slack.blocks.card import hide_inline_images, status_word
 from bot.slack.blocks.mrkdwn import (
@@ -23,7 +24,6 @@ from bot.slack.blocks.mrkdwn import (
     escape,
     fit_parts,
     mention,
-    money,
     one_line,
     section,
 )

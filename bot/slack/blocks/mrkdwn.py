@@ -1,4 +1,4 @@
-"""mrkdwn helpers for every Block Kit builder: the one `escape`, `clip` and `money`, and the small
+"""mrkdwn helpers for every Block Kit builder: the one `escape` and `clip` (amounts: `bot.dollars.money`), and the small
 section/context/button builders that keep text within Slack's limits (section text 3000, context
 2000, button text 75, 50 blocks a message)."""
 
@@ -53,16 +53,6 @@ def mention(user_id: str | None) -> str:
     if user_id and re.fullmatch(r"[UW][A-Z0-9]+", user_id):
         return f"<@{user_id}>"
     return escape(user_id or "someone")
-
-
-def money(usd: float | None, *, missing: str = "unknown") -> str:
-    """Dollars to the cent; a sub-cent amount (a per-second price, a small refund) keeps its
-    digits, up to six, rather than round to a misleading $0.00."""
-    if usd is None:
-        return missing
-    if abs(usd - round(usd, 2)) < 5e-7:
-        return f"${usd:.2f}"
-    return f"${usd:.6f}".rstrip("0")
 
 
 def elapsed(seconds: float) -> str:

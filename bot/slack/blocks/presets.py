@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.dollars import money
 from bot.jobs.store.presets import Preset
 from bot.slack.blocks.mrkdwn import (
     MAX_BLOCKS,
@@ -18,7 +19,6 @@ from bot.slack.blocks.mrkdwn import (
     context,
     escape,
     mention,
-    money,
     one_line,
 )
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.dollars import money
 from bot.redact import redact
-from bot.slack.blocks.mrkdwn import MAX_BLOCKS, SECTION_MAX, clip, context, escape, money, section
+from bot.slack.blocks.mrkdwn import MAX_BLOCKS, SECTION_MAX, clip, context, escape, section
 from bot.triage import TriageResult
 from bot.triage.report import confidence_level, task_table
 

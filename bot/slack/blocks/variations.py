@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.dollars import money
 from bot.jobs.models import Job, JobState
 from bot.slack.blocks.card import status_word
-from bot.slack.blocks.mrkdwn import button, clip_escaped, context, mention, money, one_line, section
+from bot.slack.blocks.mrkdwn import button, clip_escaped, context, mention, one_line, section
 
 PICK_ACTION = "variation_pick"
 PICKED = "picked"  # the review state a Pick records on the chosen variation

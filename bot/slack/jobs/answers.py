@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
+from bot.dollars import money
 from bot.jobs.models import Job, JobState
 from bot.jobs.tracker import CannotCancel, CannotSettle
 from bot.slack.blocks.card import status_message
 from bot.slack.blocks.messages import jobs_list, spend_message
-from bot.slack.blocks.mrkdwn import money
 from bot.slack.blocks.triage import export_button
 from bot.slack.jobs.limits import month_start, utc_midnight
 from bot.slack.services import Services

@@ -7,9 +7,9 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from bot.dollars import money
 from bot.jobs.models import Job
 from bot.jobs.store import Standing
-from bot.slack.blocks.mrkdwn import money
 from bot.slack.services import Services
 from bot.wan.request import VideoRequest, estimate_cost_usd
 

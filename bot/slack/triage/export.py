@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 from slack_sdk.errors import SlackApiError
 
+from bot.dollars import money
 from bot.redact import redact
-from bot.slack.blocks.mrkdwn import money
 from bot.slack.services import Services
 from bot.slack.web.posting import NotInChannel, with_membership
 from bot.slack.web.upload import UploadFailed, complete_upload, upload_bytes

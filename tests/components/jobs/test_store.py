@@ -1,3 +1,4 @@
+import asyncio
 import os
 import stat
 import time
@@ -145,6 +146,35 @@ async def test_the_request_inbox_and_triage_records_on_both_backends(store):
     assert (await store.triage_record(first))["reply"] == "sorry"
     assert [r["id"] for r in await store.triage_records()] == [second, first]
     assert [r["id"] for r in await store.triage_records(verdict="refund_due")] == [first]
+
+
+async def test_a_stored_request_is_committed_when_the_write_returns_on_both_backends(store, store_location):
+    # What the ack relies on: once receive_request returns, another process (a restarted bot, another
+    # replica) finds the request, so it can answer it.
+    assert await store.receive_request("T1:acked", {"text": "t2v an acked fox"}) is True
+    other = await JobStore.open(store_location)
+    try:
+        assert await other.unanswered_requests(since=0) == [("T1:acked", {"text": "t2v an acked fox"})]
+        assert await other.receive_request("T1:acked", {"text": "t2v an acked fox"}) is False  # a retry
+    finally:
+        await other.close()
+
+
+async def test_a_transaction_that_failed_leaves_nothing_behind_on_its_connection_on_both_backends(store):
+    # Connections go back to the pool without asyncpg's reset query (bot/jobs/store/postgres.py): a
+    # transaction that failed midway must still be rolled back, its user lock released.
+    with pytest.raises(RuntimeError):
+        async with store.db.transaction() as tx:
+            await tx.lock_user("U1")
+            await tx.execute("INSERT INTO seen_requests (key, at) VALUES (?, ?)", ("T1:failed", 1.0))
+            raise RuntimeError("the work failed midway")
+
+    async def next_one() -> list:
+        async with store.db.transaction() as tx:
+            await tx.lock_user("U1")  # free at once: not held by the failed transaction's connection
+            return await tx.fetch("SELECT key FROM seen_requests WHERE key = ?", ("T1:failed",))
+
+    assert await asyncio.wait_for(asyncio.gather(*(next_one() for _ in range(12))), 30) == [[]] * 12
 
 
 async def _age_requests(store, seconds: float, *keys: str) -> None:
