@@ -12,7 +12,7 @@ or indirect evidence does, 0.5 for `needs_more_info`, minus 0.2 for every confli
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.triage.grouping import Group, group_records, misrouted
@@ -148,6 +148,10 @@ def _main_model(records: list[Record], opts: Options) -> str | None:
 def _status(g: Group) -> tuple[Record | None, list[str]]:
     """The most trusted status (an ended one beats a running one; the later line wins a tie)."""
     with_status = [r for r in g.records if r.status and r.status != "unrecognised"]
+    # "unknown" (read as expired) is also what new-api's video API says for a state it cannot map, such as
+    # NOT_START (new-api #5045): it ends nothing while a source at least as trusted knows the real state
+    known = max((_TRUST.get(r.kind, 1) for r in with_status if r.status != "expired"), default=0)
+    with_status = [r for r in with_status if r.status != "expired" or _TRUST.get(r.kind, 1) > known]
     if not with_status:
         return None, []
     ended = [r for r in with_status if r.status not in ("queued", "running")]
@@ -258,9 +262,10 @@ def _only_free(records: list[Record]) -> bool:
 
 
 def _merge(chosen: list[Decision]) -> Decision:
-    first = chosen[0]
     if len(chosen) == 1:
-        return first
+        return chosen[0]
+    # a copy: each task keeps its own decision for the per-task table and the refunds-due rows
+    first = replace(chosen[0])
     amounts = [d.amount_usd for d in chosen if d.amount_usd is not None]
     first.amount_usd = round(sum(amounts), 6) if amounts else None  # the total due when refunds are due
     first.task_ids = list(dict.fromkeys(t for d in chosen for t in d.task_ids))
@@ -270,6 +275,8 @@ def _merge(chosen: list[Decision]) -> Decision:
     first.stuck = any(d.stuck for d in chosen)
     first.confidence = min(d.confidence for d in chosen)
     first.due_usd = round(sum(d.due_usd for d in chosen), 6)
+    errors = {d.error for d in chosen}
+    first.error = first.error if len(errors) == 1 else None  # one task's reason is not every task's
     return first
 
 

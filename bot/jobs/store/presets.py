@@ -1,7 +1,7 @@
 """Presets in the store: a named, workspace-wide request that `/wan preset NAME` (and
 `python -m bot generate --preset NAME`) starts again. Mixed into `JobStore`, so both backends get
 the same queries; the table is migration 7 (schema.py). An attached image lives in
-`preset_attachments` (migration 12), read back only to run the preset, never by the list."""
+`preset_attachments` (migration 13), read back only to run the preset, never by the list."""
 
 from __future__ import annotations
 

@@ -140,7 +140,13 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE seen_requests ADD COLUMN replica TEXT;
     """,
-    # 12: a preset's attachments (an i2v image, a 13 MB data: URI) out of its row, as migration 8 did
+    # 12: the jobs in flight upstream alone, for the count every move to `submitted` makes under
+    # WAN_MAX_IN_FLIGHT (bot/jobs/store/in_flight.py, which names the same states in the same order:
+    # a query uses a partial index only when its WHERE repeats the index's)
+    """
+    CREATE INDEX jobs_in_flight ON jobs(origin) WHERE state IN ('queued', 'running', 'submitted');
+    """,
+    # 13: a preset's attachments (an i2v image, a 13 MB data: URI) out of its row, as migration 8 did
     # for jobs: `/wan presets` lists every preset and must not read them; deleted with the preset
     """
     CREATE TABLE preset_attachments (

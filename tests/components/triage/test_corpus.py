@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bot.triage import triage_file
+from bot.triage import triage, triage_file
 from bot.wan.task import Task, TaskStatus
 
 from .conftest import CASES, CORPUS, NOW, SECRET_RE
@@ -26,8 +26,10 @@ def _lookup_for(case):
 
 async def _run(case):
     # "now": the complaint's time; null in a case means none is known (the input's own times decide)
-    return await triage_file(CORPUS / case["file"], task_id=case.get("task"), lookup=_lookup_for(case),
-                             now=case.get("now", NOW))
+    # "message": the Slack message the file was attached to (the shortcut triages both together)
+    message = case.get("message")
+    return await triage(texts=[message] if message else [], paths=[CORPUS / case["file"]], task_id=case.get("task"),
+                        lookup=_lookup_for(case), now=case.get("now", NOW))
 
 
 def _check(case, result):
@@ -117,3 +119,12 @@ async def test_extra_media_model_patterns_come_from_settings(make_settings):
     assert (await triage_text(text, settings=make_settings())).verdict == "needs_more_info"
     result = await triage_text(text, settings=make_settings(wanbot_triage_media_models="acme-movie*"))
     assert result.verdict == "misrouted_chat_api"
+
+
+async def test_refunds_due_rows_are_per_task():
+    """The rows behind `/wan spend team`'s refunds-due CSV: each failed task with its own amount, not the total."""
+    case = next(c for c in CASES if c["file"] == "c8_en_three_unnamed.jsonl")
+    result = await _run(case)
+    assert {r["task_id"]: r["amount_usd"] for r in result.refunds} == {
+        t: due for t, (verdict, due) in case["tasks"].items() if verdict == "refund_due"}
+    assert "total due $4.70" in result.next_step
