@@ -137,6 +137,15 @@ async def holdings(conn, terminal: list[str]) -> dict[str, int]:
     return {r[0]: r[1] for r in rows}
 
 
+async def analyze_now(conn, args: argparse.Namespace, last: list[float]) -> None:
+    """ANALYZE the jobs table every --analyze-every seconds: what autovacuum's auto-analyze does on a
+    production server, and this development server runs with autovacuum off (the planner then keeps
+    the plan it made for the empty table)."""
+    if args.analyze_every > 0 and time.time() - last[0] >= args.analyze_every:
+        await conn.execute("ANALYZE jobs")
+        last[0] = time.time()
+
+
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     import asyncpg
 
@@ -144,6 +153,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     f = args.time_factor
     terminal = [s.value for s in JobState.TERMINAL]
+    in_flight = [s.value for s in JobState.IN_FLIGHT_UPSTREAM]
     schema = f"wanbot_bench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(args.postgres)
     await admin.execute(f'CREATE SCHEMA "{schema}"')
@@ -169,8 +179,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         conn = await asyncpg.connect(db)
         Path(tmp / "go").write_text("go")
         began = time.time()
-        for cfg in cfgs:
-            await wait_file(Path(cfg["enqueued"]), procs, 600)
+        # While the jobs are enqueued: the most in flight upstream and unfinished at once (every second).
+        peak = {"in_flight": 0, "unfinished": 0}
+        analyzed = [began]
+        while not all(Path(cfg["enqueued"]).exists() for cfg in cfgs):
+            if any(p.poll() is not None for p in procs):
+                raise SystemExit("a worker exited early while enqueuing")
+            if time.time() - began > 1800:
+                raise SystemExit("timed out waiting for the enqueue")
+            peak["in_flight"] = max(peak["in_flight"], await conn.fetchval(
+                "SELECT count(*) FROM jobs WHERE state = ANY($1::text[])", in_flight))
+            peak["unfinished"] = max(peak["unfinished"], await conn.fetchval(
+                "SELECT count(*) FROM jobs WHERE state <> ALL($1::text[])", terminal))
+            await analyze_now(conn, args, analyzed)
+            await asyncio.sleep(1.0)
         enqueued_at = time.time()
         # balance: sample holdings until the kill
         median_render = (40.0 + 16.0 * 8.5 + 5.0) / f
@@ -180,6 +202,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             held = await holdings(conn, terminal)
             if held:
                 samples.append(held)
+            await analyze_now(conn, args, analyzed)
             await asyncio.sleep(1.0)
         victim = names[-1]
         held_before = await conn.fetch("SELECT id FROM jobs WHERE lease_owner = $1 AND state <> ALL($2::text[])",
@@ -256,7 +279,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "calls_per_job_mean": statistics.mean(calls) if calls else 0.0,
         "calls_per_job_median": statistics.median(calls) if calls else 0.0,
         "calls_per_job_total": len(sim_stats["requests"]) / max(1, args.jobs),
-        "enqueue_s": enqueued_at - began, "wall_real_s": (finished_at - began) * f,
+        "enqueue_s": enqueued_at - began, "enqueue_per_s": args.jobs / max(1e-9, enqueued_at - began),
+        "enqueue_peak_in_flight": peak["in_flight"], "enqueue_peak_unfinished": peak["unfinished"],
+        "analyze_every": args.analyze_every, "wall_real_s": (finished_at - began) * f,
         "balance_samples": len(samples),
         "in_flight_peak": max((sum(x.values()) for x in samples), default=0),
         "balance_spread_median": statistics.median(b["spread"] for b in balance) if balance else None,
@@ -312,7 +337,10 @@ def report(s: dict[str, Any]) -> str:
         f"{fmt(s['takeover_max'])} | p95 < {s['takeover_target']:g} s: "
         f"{'met' if tp95 is not None and tp95 < s['takeover_target'] else 'MISSED'} |",
         f"| leases held once the victim's jobs were all taken over | {s['after_kill_last']} | |",
-        f"| enqueue of all jobs / whole run (real-world s) | {s['enqueue_s']:.0f} s / {s['wall_real_s']:.0f} s | |",
+        f"| enqueue of all jobs / whole run (real-world s) | {s['enqueue_s']:.0f} s ({s['enqueue_per_s']:.1f} jobs/s) / "
+        f"{s['wall_real_s']:.0f} s | |",
+        f"| most in flight upstream / unfinished at once while enqueuing (sampled every second) | "
+        f"{s['enqueue_peak_in_flight']:,} / {s['enqueue_peak_unfinished']:,} | all {s['jobs']:,} |",
         f"| worker CPU (the killed one not counted) | {cpu} | |",
         f"| \"lease lost\" logged per replica | {s['leases_lost_logged']} | |",
     ]
@@ -330,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="SIGKILL the last replica this share of the median render time after the last enqueue")
     parser.add_argument("--finish-timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--analyze-every", type=float, default=30.0,
+                        help="ANALYZE the jobs table this often in seconds, as autovacuum would (0: never)")
     parser.add_argument("--postgres", default=os.environ.get("WANBOT_TEST_POSTGRES_URL", DEFAULT_PG))
     parser.add_argument("--json")
     parser.add_argument("--keep", action="store_true", help="keep the workers' logs")

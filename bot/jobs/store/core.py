@@ -19,10 +19,10 @@ from bot.jobs import attachments
 from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
 from bot.jobs.store.buckets import BucketQueries
 from bot.jobs.store.errors import LeaseLost, NoUpstreamSlot, StaleTransition
+from bot.jobs.store.in_flight import InFlightGate
 from bot.jobs.store.leases import (
     LeaseQueries,
     check_fence,
-    check_in_flight,
     fence_for,
     fence_sql,
     raise_if_fenced_out,
@@ -88,6 +88,7 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         self.path = db.path  # the SQLite file, or the PostgreSQL URL without its password
         self.dialect = db.dialect
         self._requests_pruned_at = 0.0  # never yet: the first incoming request prunes
+        self._in_flight = InFlightGate()
 
     @classmethod
     async def open(cls, location: Any) -> JobStore:
@@ -227,7 +228,7 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         LeaseLost when the write is made under a lease (`leases.fenced`) that another replica has
         claimed since. `in_flight_cap` (limit, origin): raise NoUpstreamSlot instead when that many
         tasks of the origin are already in flight upstream, counted in the database (every
-        replica's) in the same transaction. A job that ends hands its lease back.
+        replica's) in the same transaction (in_flight.py). A job that ends hands its lease back.
         """
         now = time.time()
         changes = {"state": to, "updated_at": now, **changes}
@@ -247,9 +248,8 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         where += fence_where
         where_params.extend(fence_params)
         durable = to in _PAID_STATES or not _PAID_FIELDS.isdisjoint(changes)
-        async with self.db.transaction(durable=durable) as tx:
-            if in_flight_cap is not None:
-                await check_in_flight(tx, *in_flight_cap)
+
+        async def move(tx: Any) -> list[Any]:
             await tx.lock_job(job_id)
             # Two statements: the event is recorded from the row as it stands, only if it is in an
             # expected state; then the update returns the new row.
@@ -264,7 +264,13 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
                 check_fence(fence, rows[0])
                 raise StaleTransition(
                     f"job {job_id} is {rows[0]['state']}, not in {sorted(s.value for s in expect or [])}")
-            rows = await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", [*values, job_id])
+            return await tx.fetch(f"UPDATE jobs SET {assignments} WHERE id = ? RETURNING *", [*values, job_id])
+
+        if in_flight_cap is not None:
+            rows = await self._in_flight.admit(self.db, *in_flight_cap, durable=durable, body=move)
+        else:
+            async with self.db.transaction(durable=durable) as tx:
+                rows = await move(tx)
         return _row_to_job(rows[0])
 
     async def update(self, job_id: str, **changes: Any) -> Job | None:

@@ -15,7 +15,7 @@ the same UPDATE atomic on its own (`skip_locked` is empty there).
 
 Also here: the replicas' heartbeats (`replicas`, for a fair share of the jobs), and the count of
 tasks in flight upstream over every replica (WAN_MAX_IN_FLIGHT is the gateway's quota, not a
-process's).
+process's; the cap itself is in_flight.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.jobs.models import JobState
-from bot.jobs.store.errors import LeaseLost, NoUpstreamSlot
+from bot.jobs.store.errors import LeaseLost
 
 _UNFINISHED = [s.value for s in JobState.ACTIVE]
 _IN_FLIGHT = [s.value for s in JobState.IN_FLIGHT_UPSTREAM]
@@ -84,25 +84,6 @@ async def raise_if_fenced_out(tx: Any, fence: Fence) -> None:
     rows = await tx.fetch("SELECT lease_owner, lease_version FROM jobs WHERE id = ?", (fence.job_id,))
     if rows:
         check_fence(fence, rows[0])
-
-
-# The lock a move to `submitted` takes to count the tasks in flight: any string that is no Slack user
-# id (they are letters and digits).
-_IN_FLIGHT_LOCK = "wanbot:in-flight"
-
-
-async def check_in_flight(tx: Any, limit: int, origin: str | None) -> None:
-    """NoUpstreamSlot when `limit` tasks of `origin` are in flight upstream. First in its transaction
-    (SQLite's write lock is taken up front), serialised with every other move to `submitted` on the
-    database, so two replicas cannot both take the last slot."""
-    await tx.lock_user(_IN_FLIGHT_LOCK)
-    params: list[Any] = list(_IN_FLIGHT)
-    sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ({_marks(_IN_FLIGHT)})"
-    if origin is not None:
-        sql += " AND origin = ?"
-        params.append(origin)
-    if (await tx.fetch(sql, params))[0][0] >= limit:
-        raise NoUpstreamSlot(f"{limit} tasks already in flight upstream")
 
 
 def _marks(values: Sequence[Any]) -> str:

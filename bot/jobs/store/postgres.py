@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import random
 import re
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -31,6 +32,13 @@ _MIGRATION_LOCK = 0x77616E626F74
 # The first key of the two-key advisory locks on users (`lock_user`); the second is the user id's hash.
 # Two 32-bit keys never meet the one 64-bit key above (PostgreSQL keeps the two spaces apart).
 _USER_LOCK_SPACE = 0x77616E
+# WAN_MAX_IN_FLIGHT (in_flight.py): the lock every move into flight takes (a `lock_user` key: the one the
+# releases before took exclusively, so old and new replicas exclude each other in a rolling deploy),
+# exclusive near the limit and shared far from it; and the shared path's token locks, in a space of
+# their own, keyed like it by the schema and the token's number (0 .. tokens - 1).
+_IN_FLIGHT_LOCK = "wanbot:in-flight"
+_IN_FLIGHT_TOKEN_SPACE = 0x77616F
+
 # Connections kept for the writes before an ack (`execute(before_ack=True)`): one such write is a
 # single round trip of a millisecond or so, so two serve a replica's acks with room to spare.
 BEFORE_ACK_CONNECTIONS = 2
@@ -82,6 +90,22 @@ class PostgresTransaction:
         timeout)."""
         await self._conn.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", _USER_LOCK_SPACE,
                                  f"{self._channel}:{user_id}")
+
+    async def in_flight_lock(self, *, shared: bool, tokens: int) -> int:
+        """The in-flight cap's locks (in_flight.py), first in the transaction, held until it ends:
+        how many moves into flight may be between their count and their commit beside this one,
+        itself included. Exclusive: 1. Shared: the shared lock, then one token lock, in that order (the
+        subquery is taken first), so a move waiting for a token already holds its shared lock and
+        an exclusive waiter never sits between a token's holder and its waiter."""
+        if not shared:
+            await self.lock_user(_IN_FLIGHT_LOCK)
+            return 1
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock($3, hashtext($4)) FROM"
+            " (SELECT pg_advisory_xact_lock_shared($1, hashtext($2)) OFFSET 0) AS first",
+            _USER_LOCK_SPACE, f"{self._channel}:{_IN_FLIGHT_LOCK}",
+            _IN_FLIGHT_TOKEN_SPACE, f"{self._channel}:{random.randrange(tokens)}")
+        return tokens
 
 
 class PostgresDatabase:

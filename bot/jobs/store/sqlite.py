@@ -52,6 +52,12 @@ class SqliteTransaction:
         if not self._db.in_transaction:
             await self._db.execute("BEGIN IMMEDIATE")
 
+    async def in_flight_lock(self, *, shared: bool, tokens: int) -> int:
+        """The in-flight cap's lock (in_flight.py): the file's write lock, exclusive whatever is asked
+        (SQLite has one writer), so no other move into flight is between its count and its commit."""
+        await self.lock_user("")
+        return 1
+
 
 class SqliteDatabase:
     dialect = "sqlite"

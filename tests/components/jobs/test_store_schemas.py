@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.jobs.store import JobStore
-from bot.jobs.store.leases import check_in_flight
+from bot.jobs.store.in_flight import TOKENS
 from tests.support.backends import drop_schema, new_schema
 
 
@@ -19,7 +19,7 @@ async def test_the_stores_locks_in_one_schema_do_not_hold_up_another_schema_on_t
     async def hold_in_first():
         async with first.db.transaction() as tx:
             await tx.lock_user("U0SAME")
-            await check_in_flight(tx, 1000, None)  # the lock every move to `submitted` takes
+            await tx.in_flight_lock(shared=False, tokens=TOKENS)  # a move to `submitted` near its limit
             holding.set()
             await done.wait()
 
@@ -30,9 +30,14 @@ async def test_the_stores_locks_in_one_schema_do_not_hold_up_another_schema_on_t
         async def in_second():
             async with second.db.transaction() as tx:
                 await tx.lock_user("U0SAME")
-                await check_in_flight(tx, 1000, None)
+                await tx.in_flight_lock(shared=False, tokens=TOKENS)
+
+        async def far_from_the_limit_in_second():
+            async with second.db.transaction() as tx:
+                await tx.in_flight_lock(shared=True, tokens=TOKENS)  # would wait for an exclusive holder
 
         await asyncio.wait_for(in_second(), 5)  # at once, not when the first schema's transaction ends
+        await asyncio.wait_for(far_from_the_limit_in_second(), 5)
     finally:
         done.set()
         await holder
