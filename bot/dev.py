@@ -142,6 +142,10 @@ class TerminalChat:
         self.values: dict[str, Any] = {}
         self.interactive = sys.stdin.isatty()
         self.prompt_shown = False
+        # Events that answer a click (anything but another card's progress): piped input waits for
+        # one before its next line, as a person waits to see what the click did.
+        self.replies = 0
+        self.clicked_ts: str | None = None
 
     def say(self, text: str, style: str | None = None) -> None:
         if self.prompt_shown:  # write over the waiting prompt, then show it again below
@@ -159,6 +163,9 @@ class TerminalChat:
                 self.show(event)
             except Exception as exc:  # a rendering bug must not stop the chat
                 self.say(f"(could not show a {event.kind} event: {exc!r})", "red")
+            changed_ts = (event.data.get("message") or {}).get("ts")
+            if event.kind != "message_changed" or changed_ts == self.clicked_ts:
+                self.replies += 1
             if self.interactive and queue.empty():
                 self.prompt()  # the bot's output pushed the prompt away: show it again
 
@@ -286,12 +293,16 @@ class TerminalChat:
         if button.confirm:  # Slack asks first; here the click stands for the confirmation too
             text = ((button.confirm.get("text") or {}).get("text") or "")
             self.say(f"  (confirmed: {_plain(text)})", "dim")
+        before, self.clicked_ts = self.replies, button.ts
         if button.message is not None:
             await self.sender.block_action(button.action_id, button.value, user_id=USER, channel_id=button.channel,
                                            message=button.message, is_ephemeral=True)
-            return
-        await self.sender.block_action(button.action_id, button.value, user_id=USER,
-                                       channel_id=button.channel, message_ts=button.ts)
+        else:
+            await self.sender.block_action(button.action_id, button.value, user_id=USER,
+                                           channel_id=button.channel, message_ts=button.ts)
+        # Piped input: the next line (`click Final` after `click Pick 1`) must see what this click
+        # did, or it would take the newest such button before the bot offered the right one.
+        await self._until(lambda: self.replies > before)
 
     async def _fill(self, name: str, value: str) -> None:
         name, value = name.strip(), value.strip()
