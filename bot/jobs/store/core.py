@@ -18,7 +18,7 @@ from typing import Any
 from bot.jobs import attachments
 from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
 from bot.jobs.store.buckets import BucketQueries
-from bot.jobs.store.errors import LeaseLost, NoUpstreamSlot, StaleTransition
+from bot.jobs.store.errors import LeaseLost, NoUpstreamSlot, RequestAnswered, StaleTransition
 from bot.jobs.store.in_flight import InFlightGate
 from bot.jobs.store.leases import (
     LeaseQueries,
@@ -174,8 +174,13 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
             "INSERT INTO job_events (job_id, at, from_state, to_state, detail) VALUES (?, ?, NULL, ?, ?)",
             (job.id, job.updated_at, job.state.value, json.dumps({"estimated_cost_usd": job.estimated_cost_usd})))
         if request_key is not None:
-            await tx.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ?",
-                             (job.id, request_key))
+            # The request is claimed by its first job only: two replicas answering it at once (one
+            # judged gone while it was only slow) must not both start one. A key not in the inbox
+            # (pruned, or a start that stored none) starts its job as before.
+            if not await tx.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ? AND job_id IS NULL",
+                                    (job.id, request_key)):
+                if await tx.fetch("SELECT 1 FROM seen_requests WHERE key = ?", (request_key,)):
+                    raise RequestAnswered(request_key)
         await tx.notify(f"new {job.id}")  # an idle replica may take it (bot/jobs/leases.py)
 
     async def full_request(self, job: Job) -> dict[str, Any] | None:

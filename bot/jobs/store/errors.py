@@ -15,3 +15,8 @@ class LeaseLost(StaleTransition):
 class NoUpstreamSlot(Exception):
     """WAN_MAX_IN_FLIGHT tasks are already in flight upstream (counted in the database, over every
     replica): the job stays pending."""
+
+
+class RequestAnswered(Exception):
+    """The incoming Slack request already started a job (another replica answered it first: one that
+    took it over from a replica judged gone, or the one judged gone, still alive): no second job."""

@@ -14,6 +14,7 @@ import time
 from slack_sdk.errors import SlackApiError
 
 from bot.jobs.models import Job
+from bot.jobs.store import RequestAnswered
 from bot.jobs.tracker import new_job_id
 from bot.slack.blocks.card import job_card
 from bot.slack.jobs.limits import admit_and_store
@@ -45,7 +46,11 @@ async def start_job(services: Services, request: VideoRequest, *, user_id: str, 
     job = Job(id=new_job_id(), request=request.body(), origin="slack", user_id=user_id,
               channel_id=channel_id, thread_ts=thread_ts, response_url=response_url, created_at=time.time(),
               estimated_cost_usd=estimate_cost_usd(request, services.settings.pricing()), extra=extra or {})
-    refusal = await admit_and_store(services, job, request_key=request_key)
+    try:
+        refusal = await admit_and_store(services, job, request_key=request_key)
+    except RequestAnswered:  # another replica answered this request first: its job is the one
+        log.info("request already started a job; nothing more to do", extra={"request": (request_key or "")[:80]})
+        return None
     if refusal:
         await tell_user(services.client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
         return None
