@@ -63,6 +63,7 @@ def build_ledger(records: list[Record], quota_per_usd: float) -> Ledger:
         led.charged_usd = usd(total, quota_per_usd)
     else:
         led.charged_usd = _other_charge(records, led, quota_per_usd)
+    _add_logged_settlements(records, led, quota_per_usd)
     led.free += [r for r in records if r.kind == "litellm" and r.usd == 0]
     led.refunds = _distinct([r for r in records if r.refund])
     led.refund_failed = [r for r in records if r.refund_failed]
@@ -77,13 +78,26 @@ def build_ledger(records: list[Record], quota_per_usd: float) -> Ledger:
     return led
 
 
+def _add_logged_settlements(records: list[Record], led: Ledger, quota_per_usd: float) -> None:
+    """A settlement known only from the server log line adds its delta; when its log row is in view
+    too, the row has already counted it."""
+    if any(r.kind == "log" and r.adjustment for r in records):
+        return
+    settled = _distinct([r for r in records if r.kind == "text" and r.adjustment and (r.quota or r.usd)])
+    if not settled:
+        return
+    led.charges += settled
+    delta = sum((r.usd or 0) + usd(r.quota or 0, quota_per_usd) for r in settled)
+    led.charged_usd = round((led.charged_usd or 0) + delta, 6)
+
+
 def _other_charge(records: list[Record], led: Ledger, quota_per_usd: float) -> float | None:
     """No consumption row: the task export's quota, else a charge stated in text, else USD amounts."""
     tasks = _distinct([r for r in records if r.kind == "task" and r.quota])
     if tasks:
         led.charges += tasks
         return usd(max(r.quota or 0 for r in tasks), quota_per_usd)
-    text = [r for r in records if r.kind == "text" and not r.refund and (r.quota or r.usd)]
+    text = [r for r in records if r.kind == "text" and not r.refund and not r.adjustment and (r.quota or r.usd)]
     if text:
         led.charges += text[:1]
         r = text[0]

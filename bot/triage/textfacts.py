@@ -71,6 +71,10 @@ _LOG_LINE_RE = re.compile(
     r"|record consume log|record error log|Video async task failed", re.I)
 _GIN_RE = re.compile(r"^\s*\[GIN\]")
 # new-api #4211: a refund restores the balance but not used_quota, so "total" (balance + used) grows
+# service/task_billing.go RecalculateTaskQuota: `任务 <id> 差额结算：delta=＄-0.400000 额度（实际：…，预扣：…，reason）`
+_SETTLE_RE = re.compile(
+    r"任务\s*(?P<id>[\w\-.:]{6,}?)\s*差额结算[:：]\s*delta\s*=\s*(?P<s1>-)?(?P<cur>US\$|[＄$¥￥])?\s*(?P<s2>-)?"
+    r"(?P<rest>\d[^（(，,]*)")
 _TOTAL_GREW_RE = re.compile(
     r"总额度.{0,30}(?:变多|增加|多了|涨|虚增|变大|反而)|(?:变多|增加|多出).{0,10}总额度"
     r"|total\s+(?:quota|balance|credits?)\b.{0,40}(?:gr[eo]w|increase|went up|higher|more)", re.I)
@@ -96,6 +100,17 @@ def parse_amount(text: str) -> Amount:
     if unit and ("点" in unit or "point" in unit):
         return Amount(quota=value)
     return Amount(usd=value) if "." in m.group("num") else Amount(quota=value)
+
+
+def settlement_in_text(text: str) -> tuple[str, Amount] | None:
+    """A settlement after the task as the server logs it: the task id and the signed delta."""
+    m = _SETTLE_RE.search(text)
+    if not m:
+        return None
+    amount = parse_amount((m.group("cur") or "") + m.group("rest"))
+    if m.group("s1") or m.group("s2"):
+        amount = Amount(*(-v if v is not None else None for v in (amount.usd, amount.quota, amount.cny)))
+    return m.group("id"), amount
 
 
 def refund_in_text(text: str) -> tuple[str, Amount] | None:
@@ -181,7 +196,11 @@ def from_text(text: str, line: int | None) -> Record | None:
         found = True
         if is_chat_path(rec.request_path):
             break
-    if m := _QUOTA_RE.search(text):
+    if settled := settlement_in_text(text):
+        rec.task_id, amount = settled
+        rec.adjustment = found = True
+        rec.quota, rec.usd = amount.quota, amount.usd  # yuan: its USD value is unknown, left out
+    elif m := _QUOTA_RE.search(text):
         rec.quota = float(m.group(1))
     elif found and (m := _CHARGE_RE.search(text)):
         rec.usd = float(m.group(1))

@@ -194,6 +194,8 @@ async def test_a_preset_from_an_i2v_job_with_an_attached_image_keeps_the_image(w
     review = await world.standin.wait_for_message(CHANNEL, job.message_ts, lambda m: m.get("metadata"))
     reply, _ = await approve_and_save(world, job, review, "cat")
     assert reply.status == 200 and "errors" not in reply.text
+    listed = await private_answer(world, await world.sender.slash_command("presets", user_id=BOB))
+    assert "`cat`" in listed and "$0.12 a run" in listed and "base64" not in listed  # priced without the bytes
     await world.sender.slash_command("preset cat twice", user_id=ANA)
     again = await world.finished((await world.job_for_card(count=2)).id)
     assert again.state == JobState.DELIVERED

@@ -146,6 +146,16 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX jobs_in_flight ON jobs(origin) WHERE state IN ('queued', 'running', 'submitted');
     """,
+    # 13: a preset's attachments (an i2v image, a 13 MB data: URI) out of its row, as migration 8 did
+    # for jobs: `/wan presets` lists every preset and must not read them; deleted with the preset
+    """
+    CREATE TABLE preset_attachments (
+        key TEXT NOT NULL REFERENCES presets(key) ON DELETE CASCADE,
+        field TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (key, field)
+    );
+    """,
 ]
 
 _PG_ONLY = re.compile(r"/\*pg: (.*?)\*/", re.S)

@@ -4,6 +4,7 @@ lists them, `/wan preset delete NAME` removes one (its author or an admin)."""
 
 from __future__ import annotations
 
+from bot.jobs import attachments
 from bot.jobs.store.presets import Preset, PresetExists
 from bot.slack.blocks.presets import check_name, presets_list, save_preset_modal
 from bot.slack.jobs.clicks import first_click
@@ -85,7 +86,7 @@ async def list_answer(services: Services) -> tuple[str, list[dict]]:
     costs = {}
     for preset in presets:
         try:
-            costs[preset.key] = pricing.estimate(VideoRequest.model_validate(preset.request))
+            costs[preset.key] = pricing.estimate(VideoRequest.model_validate(attachments.for_pricing(preset.request)))
         except ValueError:
             continue
     return presets_list(presets, costs)

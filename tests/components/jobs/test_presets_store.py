@@ -38,3 +38,20 @@ async def test_use_is_counted_and_delete_removes_it(store):
     assert await store.delete_preset("B") is True
     assert await store.delete_preset("b") is False
     assert await store.get_preset("b") is None
+
+
+async def test_an_attached_image_stays_out_of_the_preset_list_and_comes_back_to_run(store_location):
+    image = "data:image/png;base64," + "A" * 2_000_000  # a 1.5 MB image, as i2v attaches it
+    with_image = {"model": "wan2-6", "mode": "image-to-video",
+                  "input": {"prompt": "the cat waves", "image_url": image, "duration": 5}}
+    store = await JobStore.open(store_location)
+    try:
+        await store.save_preset("cat", with_image, created_by="U1")
+        (listed,) = await store.list_presets()
+        assert listed.request["input"]["image_url"].startswith("attachment:image/png;bytes=")  # not the bytes
+        assert (await store.get_preset("CAT")).request == with_image  # what a run sends
+        assert await store.delete_preset("cat") is True
+        rows = await store.db.fetch("SELECT COUNT(*) FROM preset_attachments")
+        assert rows[0][0] == 0  # deleted with it
+    finally:
+        await store.close()

@@ -128,3 +128,22 @@ async def test_refunds_due_rows_are_per_task():
     assert {r["task_id"]: r["amount_usd"] for r in result.refunds} == {
         t: due for t, (verdict, due) in case["tasks"].items() if verdict == "refund_due"}
     assert "total due $4.70" in result.next_step
+
+
+async def test_settlement_log_line_returns_and_is_counted_once():
+    """RecalculateTaskQuota's log line: a negative delta returns money; with its log row in view too, once."""
+    from bot.triage import triage_text
+
+    tid = "task_" + "SettleNeg" + "0" * 23
+    consume = ('{"id": 1, "created_at": 1764000000, "type": 2, "model_name": "doubao-seedance-2-0-260128", '
+               '"quota": 1000000, "prompt_tokens": 0, "completion_tokens": 0, "other": "{\\"is_task\\":true}"}')
+    done = f"[INFO] 2025/11/24 - 16:06:50 | SYSTEM | task {tid} update status: IN_PROGRESS -> SUCCESS"
+    line = (f"[INFO] 2025/11/24 - 16:06:50 | SYSTEM | 任务 {tid} 差额结算：delta=＄-0.400000 额度"
+            "（实际：＄1.600000 额度，预扣：＄2.000000 额度，adaptor计费调整）")
+    row = ('{"id": 2, "created_at": 1764000410, "type": 6, "content": "adaptor计费调整", '
+           '"model_name": "doubao-seedance-2-0-260128", "quota": 200000, "prompt_tokens": 0, "completion_tokens": 0, '
+           f'"other": "{{\\"task_id\\":\\"{tid}\\",\\"pre_consumed_quota\\":1000000,\\"actual_quota\\":800000}}"}}')
+    alone = await triage_text("\n".join([consume, done, line]), now=NOW)
+    assert (alone.verdict, alone.amount_usd) == ("task_succeeded", 1.6)
+    both = await triage_text("\n".join([consume, done, line, row]), now=NOW)
+    assert (both.verdict, both.amount_usd) == ("task_succeeded", 1.6)
