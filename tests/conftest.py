@@ -39,7 +39,14 @@ async def simulator():
 
 
 @pytest.fixture
-def make_settings(tmp_path, monkeypatch):
+def wanbot_db(tmp_path) -> str:
+    """The store of a test's settings: a SQLite file. A module that imports `wanbot_db` from
+    tests/support/backends.py runs its tests on both backends instead."""
+    return str(tmp_path / "wanbot.db")
+
+
+@pytest.fixture
+def make_settings(tmp_path, monkeypatch, wanbot_db):
     """Settings as the bot would read them from the environment, pointed at test servers."""
     for var in ("WAN_API_BASE", "WAN_API_KEY", "WAN_API_FORMAT", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN",
                 "SLACK_SIGNING_SECRET", "SLACK_API_URL", "WANBOT_DB"):
@@ -47,7 +54,7 @@ def make_settings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no stray .env is read
 
     def make(**overrides):
-        values = {"wanbot_db": str(tmp_path / "wanbot.db"), "wan_timeout_seconds": 5.0}
+        values = {"wanbot_db": wanbot_db, "wan_timeout_seconds": 5.0}
         values.update(overrides)
         return load_settings(**values)
 

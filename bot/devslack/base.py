@@ -74,6 +74,7 @@ class StandInBase:
         self._callbacks: list[Callable[[Event], Any]] = []
         self._ids = Ids()
         self._pending: set[asyncio.Task[Any]] = set()
+        self._land_shares = asyncio.Event()  # set: delayed shares land at once (`land_shares`)
 
         self._runner: web.AppRunner | None = None
         self.host = "127.0.0.1"

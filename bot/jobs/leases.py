@@ -52,6 +52,7 @@ class LeaseKeeper:
         self.only = only
         self.clock = clock
         self.versions: dict[str, int] = {}
+        self.alone = False  # no other replica was alive when this one started (`claim_at_start`)
 
     def __len__(self) -> int:
         return len(self.versions)
@@ -85,14 +86,22 @@ class LeaseKeeper:
 
     async def claim_at_start(self, *, force: bool) -> list[Job]:
         """On start: the leases of this replica's previous run (same id), or with `force` every
-        unfinished job of the origin; then a fair share of the free ones."""
+        unfinished job of the origin; then a fair share of the free ones.
+
+        When no other replica is alive (one `serve` restarted after a crash, under whatever id), every
+        unfinished job of the origin is this one's at once: its previous run's leases and the jobs it
+        stored but had not claimed yet, instead of waiting a lease time for them. Alive is checked
+        after this replica says it is (`announce`): of two starting together, at most one is alone."""
         if not self.enabled:
             jobs = await self.store.unfinished_jobs(self.origin)
             return [job for job in jobs if self._allowed(job.id)]
+        await self.store.announce(self.owner)
         await self.store.renew_leases(self.owner, [], lease_seconds=self.lease_seconds)  # count me in
+        self.alone = not force and not await self.store.others_alive(self.owner)
+        take_all = force or self.alone
         claimed = await self.store.claim_jobs(self.owner, limit=1_000_000, lease_seconds=self.lease_seconds,
-                                              origin=self.origin, only=self.only, force=force,
-                                              reclaim_own=not force)
+                                              origin=self.origin, only=self.only, force=take_all,
+                                              reclaim_own=not take_all)
         self.versions.update((job.id, version) for job, version in claimed)
         return [job for job, _ in claimed] + await self.claim_share()
 
@@ -119,6 +128,10 @@ class LeaseKeeper:
             return []
         asked = dict(self.versions)
         held = await self.store.renew_leases(self.owner, list(asked), lease_seconds=self.lease_seconds)
+        try:  # again if its connection was lost (a database restart)
+            await self.store.announce(self.owner)
+        except Exception as exc:  # the leases were renewed: judge them; try again next tick
+            log.warning("cannot say this replica is alive", extra={"error": repr(exc), "replica": self.owner})
         # Judge only the leases this renewal asked about, and only if still held as asked: a job
         # claimed (or claimed again) while the renewal was on the wire is not lost.
         lost = [job_id for job_id, version in asked.items()

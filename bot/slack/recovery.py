@@ -71,8 +71,10 @@ async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE,
     since = time.time() - max_age
     if services.tracker.leases.enabled:
         tracker = services.tracker
-        requests = await services.store.take_unanswered(tracker.replica_id, since=since,
-                                                        live_within=tracker.options.lease_seconds,
+        # Started with no other replica alive (a restart after a crash): whoever took them, every
+        # request left unanswered is this one's now; no heartbeat counts as live (live_within 0).
+        live_within = 0.0 if starting and tracker.leases.alone else tracker.options.lease_seconds
+        requests = await services.store.take_unanswered(tracker.replica_id, since=since, live_within=live_within,
                                                         reclaim_own=starting)
     else:
         requests = await services.store.unanswered_requests(since=since)

@@ -24,6 +24,7 @@ import pytest
 from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.models import DeliveryState, JobState
 from bot.jobs.store import JobStore
+from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
 from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def card_status(standin: SlackStandIn, channel: str, ts: str, job_id: str) -> st
 
 
 @pytest.mark.slow
-async def test_chaos_200_commands_5_sigkills_nothing_lost_nothing_twice(tmp_path, simulator):
+async def test_chaos_200_commands_5_sigkills_nothing_lost_nothing_twice(tmp_path, simulator, wanbot_db):  # noqa: F811
     started = time.monotonic()
     rng = random.Random(SEED)
     simulator.config.update({"queue_seconds": 0.3, "run_seconds": 1.2, "latency": 0.01})
@@ -53,7 +54,7 @@ async def test_chaos_200_commands_5_sigkills_nothing_lost_nothing_twice(tmp_path
         standin.add_channel(channel, f"chaos-{n}")
     for user in USERS:
         standin.add_user(user, user.lower())
-    db = tmp_path / "chaos.db"
+    db = wanbot_db
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
                SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key,
@@ -68,13 +69,13 @@ async def test_chaos_200_commands_5_sigkills_nothing_lost_nothing_twice(tmp_path
 
     async def send_one(i: int) -> None:
         """One command as Slack delivers it: retried (same trigger, X-Slack-Retry-Num) when the bot
-        does not answer. Slack spreads its retries over minutes; five here, over about 22 s, so a
-        restart on a loaded machine (several seconds) still leaves each command a try at the new
-        process."""
+        does not answer. Slack spreads its retries over minutes; seven here, over about 42 s, so
+        back-to-back restarts on a loaded machine (each down up to 10 s at load 8: a new process
+        first answers what the old one acknowledged) still leave each command a try at a live one."""
         prompt = f"chaos scene {i} a paper boat in the rain"
         user, channel = USERS[i % len(USERS)], CHANNELS[i % len(CHANNELS)]
         trigger, response_url = standin.new_trigger_id(), standin.new_response_url(channel, None, user)
-        for attempt in range(6):
+        for attempt in range(8):
             options = {"retry_num": attempt, "retry_reason": "http_error"} if attempt else {}
             try:
                 reply = await sender.slash_command(f"t2v {prompt} --duration 2", user_id=user, channel_id=channel,

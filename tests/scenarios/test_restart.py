@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.jobs.models import DeliveryState, JobState
 from bot.slack.recovery import resume
 from bot.slack.services import create_services
+from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
 from tests.support.world import CHANNEL
 
 

@@ -15,16 +15,18 @@ from bot.devslack import SlackSender, SlackStandIn
 from bot.jobs.models import JobState
 from bot.jobs.store import JobStore
 from bot.slack.serve import SHUTDOWN_GRACE
+from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
 from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
 
 CHANNEL = "C0DEV"
 
 
-async def test_sigterm_with_jobs_in_flight_exits_0_takes_nothing_new_and_every_job_resumes(tmp_path, simulator):
+async def test_sigterm_with_jobs_in_flight_exits_0_takes_nothing_new_and_every_job_resumes(tmp_path, simulator,
+                                                                                           wanbot_db):  # noqa: F811
     simulator.config.update({"queue_seconds": 0.5, "run_seconds": 4.0})  # still running at SIGTERM
     standin = await SlackStandIn().start()
     standin.add_channel(CHANNEL, "general")
-    db = tmp_path / "shutdown.db"
+    db = wanbot_db
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
                SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key,

@@ -11,17 +11,19 @@ import signal
 import time
 
 from bot.devslack import SlackSender, SlackStandIn
+from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
 from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
 
 CHANNEL = "C0DEV"
 SHARE_DELAY = 15.0  # longer than a restart takes on a loaded machine
 
 
-async def test_a_crash_during_the_upload_completion_then_a_restart_posts_the_video_once(tmp_path, simulator):
+async def test_a_crash_during_the_upload_completion_then_a_restart_posts_the_video_once(tmp_path, simulator,
+                                                                                       wanbot_db):  # noqa: F811
     standin = await SlackStandIn(share_delay=SHARE_DELAY).start()
     standin.add_channel(CHANNEL, "general")
     standin.slow("files.completeUploadExternal", 2.0)  # the crash comes while the call is on the wire
-    db = tmp_path / "upload.db"
+    db = wanbot_db
     env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
     env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
                SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key,
@@ -44,6 +46,7 @@ async def test_a_crash_during_the_upload_completion_then_a_restart_posts_the_vid
         while [row["state"] for row in read_jobs(db)] != ["delivered"]:
             assert time.monotonic() < deadline, [dict(r) for r in read_jobs(db)]
             await asyncio.sleep(0.1)
+        standin.land_shares()  # the restarted process has delivered: the first share may land now
         while standin._pending:  # every share asked for has landed
             assert time.monotonic() < deadline + SHARE_DELAY, "shares never landed"
             await asyncio.sleep(0.1)

@@ -2,6 +2,11 @@
 value for SQLite (a file in tmp_path) and for PostgreSQL (a fresh schema of the test server, dropped
 afterwards). Import the fixture into a test module to run its tests on both.
 
+`wanbot_db` is the same choice for the store of a whole module: imported into a test module, it
+overrides tests/conftest.py's (a SQLite file), so every test there whose settings come from
+`make_settings` (the world, the tracker fixtures), or that takes `wanbot_db` itself for a process
+it starts, runs once per backend, its body unchanged.
+
 PostgreSQL is read from WANBOT_TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test).
 Without a reachable server the PostgreSQL cases are skipped with one line saying why; under CI=true
 a missing server fails them instead, so CI can never pass by skipping.
@@ -70,3 +75,40 @@ async def store_location(request, tmp_path):
     url = await new_schema()
     yield url
     await drop_schema(url)
+
+
+@pytest.fixture
+def wanbot_db(store_location) -> str:
+    """WANBOT_DB of a module's tests, on each backend in turn (see the module's docstring)."""
+    return store_location
+
+
+async def refuse_writes(store) -> None:
+    """Make the store's database refuse every write, as a full disk does, until `allow_writes`.
+    SQLite: its connection turns query-only. PostgreSQL: a trigger on each table of the test's
+    schema raises `disk_full` (SQLSTATE 53100), the error a full disk gives there."""
+    if store.dialect == "sqlite":
+        await store.db._db.execute("PRAGMA query_only = ON")
+        return
+    async with store.db.transaction() as tx:
+        await tx.execute("CREATE FUNCTION wanbot_test_disk_full() RETURNS trigger LANGUAGE plpgsql AS"
+                         " $$BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'"
+                         " USING ERRCODE = 'disk_full'; END$$")
+        for table in await _tables(tx):
+            await tx.execute(f'CREATE TRIGGER wanbot_test_disk_full BEFORE INSERT OR UPDATE OR DELETE ON "{table}"'
+                             " FOR EACH STATEMENT EXECUTE FUNCTION wanbot_test_disk_full()")
+
+
+async def allow_writes(store) -> None:
+    """Undo `refuse_writes`: the disk has room again."""
+    if store.dialect == "sqlite":
+        await store.db._db.execute("PRAGMA query_only = OFF")
+        return
+    async with store.db.transaction() as tx:
+        await tx.execute("DROP FUNCTION wanbot_test_disk_full() CASCADE")  # and its triggers
+
+
+async def _tables(tx) -> list[str]:
+    rows = await tx.fetch("SELECT table_name FROM information_schema.tables"
+                          " WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'")
+    return [row[0] for row in rows]

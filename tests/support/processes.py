@@ -1,9 +1,10 @@
 """The bot as a real process (`python -m bot serve`): its environment, a free port, a restartable
-`Bot`, and the jobs table read straight from its database file."""
+`Bot`, and the jobs table read straight from its database (a SQLite file or a PostgreSQL URL)."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 
 import aiohttp
+
+from bot.jobs.store.location import is_postgresql
 
 ENV_VARS = ("WAN_API_BASE", "WAN_API_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN",
             "SLACK_API_URL", "WANBOT_DB", "PORT")
@@ -67,7 +70,22 @@ class Bot:
         return (self.log_dir / f"serve-{self.runs}.log").read_text(errors="replace")
 
 
-def read_jobs(db: Path) -> list[sqlite3.Row]:
+def read_jobs(db: Path | str) -> list:
+    """Every job's id, state and prompt, read with the database's own driver, not through the bot."""
+    if is_postgresql(str(db)):
+        # asyncpg needs a loop, and the caller's is busy waiting for this answer: a loop of its own
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, _read_postgresql_jobs(str(db))).result(timeout=30)
     with sqlite3.connect(db, timeout=30) as conn:
         conn.row_factory = sqlite3.Row
         return conn.execute("SELECT id, state, json_extract(request, '$.input.prompt') AS prompt FROM jobs").fetchall()
+
+
+async def _read_postgresql_jobs(url: str) -> list:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        return await conn.fetch("SELECT id, state, request::jsonb -> 'input' ->> 'prompt' AS prompt FROM jobs")
+    finally:
+        await conn.close()

@@ -113,7 +113,7 @@ class LeaseQueries:
 
         At a replica's start only: `reclaim_own` takes only the leases held under its own id (its
         previous run's, ended by a crash), `force` every lease (the one process that serves a SQLite
-        file, or `generate --resume` told to drive one job)."""
+        file, a replica that finds no other alive, or `generate --resume` told to drive one job)."""
         if limit <= 0:
             return []
         now = time.time() if now is None else now
@@ -265,6 +265,16 @@ class LeaseQueries:
                 params)
         rows = sorted(rows, key=lambda row: row["at"])
         return [(row["key"], json.loads(row["payload"] or "{}")) for row in rows]
+
+    async def announce(self, owner: str) -> bool:
+        """Say this replica is alive while its process is (PostgreSQL: a session lock the server drops
+        when the process dies); see `others_alive`."""
+        return await self.db.announce(owner)
+
+    async def others_alive(self, owner: str) -> bool:
+        """Whether any replica but `owner` is alive right now (its process, not its heartbeat: a
+        replica killed a second ago has a fresh heartbeat but no presence)."""
+        return await self.db.others_alive(owner)
 
     async def listen(self, callback) -> Any:
         """Call `callback(payload)` on each notice of this database ("new JOB", "lease JOB", "free",

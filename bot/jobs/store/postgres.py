@@ -38,6 +38,9 @@ _USER_LOCK_SPACE = 0x77616E
 # their own, keyed like it by the schema and the token's number (0 .. tokens - 1).
 _IN_FLIGHT_LOCK = "wanbot:in-flight"
 _IN_FLIGHT_TOKEN_SPACE = 0x77616F
+# The first key of the session locks that say a replica is alive (`announce`); the second is the hash
+# of the schema and the replica id.
+_PRESENCE_SPACE = 0x776170
 
 # Connections kept for the writes before an ack (`execute(before_ack=True)`): one such write is a
 # single round trip of a few ms. Two kept up at a steady 20 commands/s, but a burst of 50 at once
@@ -122,6 +125,8 @@ class PostgresDatabase:
         # so deployments (and tests) sharing a database in different schemas do not hear each other.
         self.channel = channel
         self._listener: Any = None
+        self._presence: Any = None  # the connection holding this replica's presence lock
+        self._present = False
 
     @classmethod
     async def open(cls, url: str, *, max_connections: int = 10) -> PostgresDatabase:
@@ -151,12 +156,36 @@ class PostgresDatabase:
         return cls(main, url, f"wanbot:{schema}"[:63], ack_pool=ack)
 
     async def close(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            with contextlib.suppress(Exception):
-                await self._listener.close(timeout=2)
+        for conn in (self._listener, self._presence):
+            if conn is not None and not conn.is_closed():
+                with contextlib.suppress(Exception):
+                    await conn.close(timeout=2)
         if self._ack_pool is not self._pool:
             await self._ack_pool.close()
         await self._pool.close()
+
+    async def announce(self, owner: str) -> bool:
+        """Say replica `owner` is alive for as long as this process is: a session advisory lock on a
+        connection of its own. The server drops it the moment the process dies (its socket closes;
+        a heartbeat would stay fresh for a lease time). Call again after the connection was lost.
+        False when another live session holds it (a second process under the same id)."""
+        import asyncpg
+
+        if self._presence is None or self._presence.is_closed():
+            self._presence, self._present = await asyncpg.connect(self.url, timeout=10), False
+        if not self._present:
+            self._present = await self._presence.fetchval(
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema() || ' ' || $2))", _PRESENCE_SPACE, owner)
+        return self._present
+
+    async def others_alive(self, owner: str) -> bool:
+        """Whether a replica other than `owner` with a heartbeat on this schema holds its presence lock
+        (`announce`). A hash shared with another replica's id only makes the answer True: the safe side."""
+        return await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM replicas r JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted"
+            " AND l.classid = $1::oid AND l.objid = hashtext(current_schema() || ' ' || r.id)::oid"
+            " AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " WHERE r.id <> $2)", _PRESENCE_SPACE, owner)
 
     async def listen(self, callback) -> Any:
         """LISTEN on this database's channel on a connection of its own (a pooled one would be handed

@@ -99,6 +99,13 @@ class SqliteDatabase:
         """No notices between processes on SQLite (one `serve` per file)."""
         return None
 
+    async def announce(self, owner: str) -> bool:
+        """Nothing to say: one `serve` per file (bot/jobs/store/exclusive.py)."""
+        return True
+
+    async def others_alive(self, owner: str) -> bool:
+        return False
+
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         # execute_fetchall: one trip to the connection's thread (execute, fetchone and close are three).
         return list(await self._db.execute_fetchall(sql, params))

@@ -336,6 +336,23 @@ async def test_upload_url_failure_and_late_share():
         assert s.messages("C1")[0]["files"][0]["id"] == got["file_id"]
 
 
+async def test_delayed_shares_land_at_once_when_told():
+    async with SlackStandIn(share_delay=60) as s:
+        s.add_channel("C1", "general")
+        client = AsyncWebClient(token=TOKEN, base_url=s.api_url)
+        got = await client.files_getUploadURLExternal(filename="v.mp4", length=3)
+        async with aiohttp.ClientSession() as session, session.post(got["upload_url"], data=b"abc") as r:
+            assert r.status == 200
+        await client.files_completeUploadExternal(files=[{"id": got["file_id"]}], channel_id="C1")
+        assert s.messages("C1") == []
+        s.land_shares()
+        for _ in range(100):
+            if s.messages("C1"):
+                break
+            await asyncio.sleep(0.05)
+        assert s.messages("C1")[0]["files"][0]["id"] == got["file_id"]
+
+
 async def test_add_file_and_download(standin, client):
     file = standin.add_file("cat.png", b"\x89PNG...", "image/png", channel="C1", user="U1")
     assert file["url_private"].startswith(standin.base_url) and "_path" not in file

@@ -15,6 +15,7 @@ from bot.jobs.store import JobStore
 from bot.jobs.tracker import new_job_id
 from bot.sim import script
 from bot.sim.script import Scripted
+from tests.support.backends import allow_writes, refuse_writes, store_location, wanbot_db  # noqa: F401
 
 from .conftest import t2v
 
@@ -107,13 +108,12 @@ async def test_a_database_that_refuses_writes_for_a_while_never_takes_a_job_off_
     async def has_task():
         return bool((await tracker.store.get_job(job.id)).task_id)
     await _until(has_task)
-    raw = tracker.store.db._db  # the store's own SQLite connection: it refuses writes like a full disk
-    await raw.execute("PRAGMA query_only = ON")
+    await refuse_writes(tracker.store)  # like a full disk
     await asyncio.sleep(2.5)
     assert (await tracker.store.get_job(job.id)).state in (JobState.QUEUED, JobState.RUNNING)
     failed_steps = [r for r in caplog.records if r.getMessage() == "job step failed"]
     assert len(failed_steps) >= tracker_module.MAX_STEP_FAILURES + 1
-    await raw.execute("PRAGMA query_only = OFF")
+    await allow_writes(tracker.store)
     job = await asyncio.wait_for(tracker.wait_for(job.id), 30)
     assert job.state == JobState.DELIVERED, (job.state, job.error_message)
     assert len(recorder.videos[job.id]) == 1 and simulator.stats.tasks_created == 1
@@ -147,17 +147,16 @@ async def test_a_cancel_the_format_cannot_send_upstream_stops_the_delivery_not_t
 async def test_a_give_up_that_cannot_be_written_is_tried_again_not_dropped(run_tracker, recorder, caplog):
     # A job that crashes its step every time (a bug) while the database refuses writes: the give-up's
     # own write fails. The job stays on the schedule and ends failed once the write can be made.
-    tracker = await run_tracker(step_retry_seconds=0.05)
+    tracker = await run_tracker(step_retry_seconds=0.1)
     broken = Job(id="jbroken000000002", request={"model": "wan2-6", "mode": "no-such-mode", "input": {}})
     await tracker.store.create_job(broken)
-    raw = tracker.store.db._db
-    await raw.execute("PRAGMA query_only = ON")
-    await tracker.admit(await tracker.store.get_job(broken.id))
+    await tracker.admit(await tracker.store.get_job(broken.id))  # taken on (on PostgreSQL: claimed, a write)
+    await refuse_writes(tracker.store)  # before its fifth failure gives up (1.5 s of retries)
 
     async def gave_up_and_failed():
         return any("giving up on the job failed too" in r.getMessage() for r in caplog.records)
     await _until(gave_up_and_failed)
-    await raw.execute("PRAGMA query_only = OFF")
+    await allow_writes(tracker.store)
     job = await asyncio.wait_for(tracker.wait_for(broken.id), 15)
     assert job.state == JobState.FAILED and job.error_code == "internal_error"
     assert recorder.states(broken.id)[-1] == "failed"

@@ -44,6 +44,7 @@ async def main(db: str, base: str, key: str, ledger: str) -> None:
                       TrackerOptions.from_settings(settings, poll_min_interval=0.2, first_guess_seconds=1.0,
                                                    max_in_flight=10))
     await tracker.start()
+    print("started", flush=True)  # the test kills it at a random moment from here, not from its spawn
     while await store.unfinished_jobs():
         await asyncio.sleep(0.2)
     await tracker.stop()
