@@ -3,6 +3,7 @@ under one summary card, Pick, and the limits checked for all of them before any 
 
 from __future__ import annotations
 
+from bot.slack.dispatch import command_key, handle_command
 from tests.support.world import BOB, CHANNEL, private_answer
 
 
@@ -75,3 +76,18 @@ async def test_the_form_offers_draft_and_variations(world, simulator):
     jobs = await world.services.store.list_jobs(limit=5)
     assert len({j.request["input"]["seed"] for j in jobs}) == 2
     assert all(j.request["input"]["audio"] is False and j.extra.get("draft") for j in jobs)
+
+
+async def test_a_variations_command_answered_again_by_another_replica_posts_no_second_summary(world, simulator):
+    reply = await world.sender.slash_command("t2v a kite over dunes --duration 2 --variations 2")
+    await world.standin.wait_until(lambda: len(simulator.tasks) == 2, timeout=15)
+    command, key = dict(reply.sent), command_key(reply.sent)
+
+    async def respond(*args, **kwargs) -> None:
+        raise AssertionError("the second answer says nothing: the first one answered")
+
+    # What a replica that took the request over (its first replica judged gone) does with it.
+    await handle_command(world.services, command, respond=respond, request_key=key)
+    top = [m for m in world.standin.messages(CHANNEL) if not m.get("thread_ts") or m["thread_ts"] == m["ts"]]
+    assert len(top) == 1 and "variations" in top[0].get("text", "")       # one summary card
+    assert len(await world.store.list_jobs(limit=10)) == 2 and len(simulator.tasks) == 2

@@ -395,6 +395,11 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         await self._prune_requests_now_and_then()
         return added == 1
 
+    async def request_started(self, key: str) -> bool:
+        """True when the incoming request already started a job (on this replica or another)."""
+        rows = await self.db.fetch("SELECT job_id FROM seen_requests WHERE key = ?", (key,))
+        return bool(rows) and rows[0]["job_id"] is not None
+
     async def receive_request(self, key: str, payload: dict[str, Any], *, replica: str | None = None) -> bool:
         """Store an incoming request before it is acknowledged, with the replica answering it.
         False for a repeat of a stored one."""

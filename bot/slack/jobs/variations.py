@@ -43,6 +43,8 @@ async def start_variations(services: Services, request: VideoRequest, count: int
                            channel_id: str, respond: Respond | None = None, response_url: str | None = None,
                            request_key: str | None = None, extra: dict[str, Any] | None = None) -> list[Job]:
     """The summary card, then the jobs in its thread; the total is checked against the limits first."""
+    if request_key is not None and await services.store.request_started(request_key):
+        return []  # another replica answered this command first: its summary is the one
     refusal = await check_limits(services, user_id, request, count=count)
     if refusal:
         await tell_user(services.client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
@@ -69,6 +71,9 @@ async def start_variations(services: Services, request: VideoRequest, count: int
         if job is None:  # a limit met half-way (another command meanwhile): the summary says how many ran
             break
         jobs.append(job)
+    if not jobs:  # none started (told why, or another replica answered at the same moment): no empty card
+        await services.client.chat_delete(channel=group["channel"], ts=group["summary_ts"])
+        return []
     group["ids"] = [job.id for job in jobs]
     group["count"] = len(jobs) or count
     for job in jobs:  # every job knows its siblings, so any change re-renders the whole summary
