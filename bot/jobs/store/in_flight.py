@@ -35,8 +35,8 @@ from bot.jobs.store.errors import NoUpstreamSlot
 TOKENS = 8  # moves admitted at once on the shared path; also the margin it keeps from the limit
 
 # Literal states (enum values, no user input): a plan made for bound values could not use an index
-# whose WHERE names them.
-_IN_FLIGHT_SQL = ", ".join(f"'{s.value}'" for s in sorted(JobState.IN_FLIGHT_UPSTREAM))
+# whose WHERE names them. Every count of the jobs in flight uses this list (leases.count_in_flight too).
+IN_FLIGHT_SQL = ", ".join(f"'{s.value}'" for s in sorted(JobState.IN_FLIGHT_UPSTREAM))
 
 T = TypeVar("T")
 
@@ -71,7 +71,7 @@ class InFlightGate:
 
 
 async def _count(tx: Any, origin: str | None) -> int:
-    sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ({_IN_FLIGHT_SQL})"
+    sql = f"SELECT COUNT(*) FROM jobs WHERE state IN ({IN_FLIGHT_SQL})"
     params: list[Any] = []
     if origin is not None:
         sql += " AND origin = ?"

@@ -30,9 +30,9 @@ from typing import Any
 
 from bot.jobs.models import JobState
 from bot.jobs.store.errors import LeaseLost
+from bot.jobs.store.in_flight import IN_FLIGHT_SQL
 
 _UNFINISHED = [s.value for s in JobState.ACTIVE]
-_IN_FLIGHT = [s.value for s in JobState.IN_FLIGHT_UPSTREAM]
 _CHUNK = 500  # ids per statement (SQLite allows 32766 variables; PostgreSQL 65535)
 
 
@@ -238,7 +238,7 @@ class LeaseQueries:
     async def count_in_flight(self, origin: str | None = None, *, not_owner: str | None = None) -> int:
         """Tasks in flight upstream (submitted, queued, running) over every replica; with
         `not_owner`, those another replica (or none) drives."""
-        where, params = f"state IN ({_marks(_IN_FLIGHT)})", list(_IN_FLIGHT)
+        where, params = f"state IN ({IN_FLIGHT_SQL})", []  # literals: migration 12's index serves it
         if origin is not None:
             where += " AND origin = ?"
             params.append(origin)

@@ -17,7 +17,7 @@ import pytest
 
 from bot.jobs.models import Job, JobState
 from bot.jobs.store import JobStore, NoUpstreamSlot
-from bot.jobs.store.in_flight import _IN_FLIGHT_SQL, TOKENS, InFlightGate
+from bot.jobs.store.in_flight import IN_FLIGHT_SQL, TOKENS, InFlightGate
 
 PATIENCE = 60.0  # seconds for any condition on a loaded machine
 
@@ -204,7 +204,7 @@ async def test_the_count_under_the_cap_can_read_the_index_of_jobs_in_flight_alon
             await tx.execute("SET LOCAL enable_bitmapscan = off")
         explain = "EXPLAIN QUERY PLAN" if store.dialect == "sqlite" else "EXPLAIN"
         plan = " ".join(str(tuple(row)) for row in await tx.fetch(
-            f"{explain} SELECT COUNT(*) FROM jobs WHERE state IN ({_IN_FLIGHT_SQL}) AND origin = 'slack'"))
+            f"{explain} SELECT COUNT(*) FROM jobs WHERE state IN ({IN_FLIGHT_SQL}) AND origin = 'slack'"))
         assert await _count(tx, "slack") == 2 and await _count(tx, None) == 2
     assert "jobs_in_flight" in plan, plan
     assert (await store.get_job(ids[0])).state == JobState.PENDING  # pending jobs are not counted
