@@ -28,8 +28,9 @@ MAX_TURNED_AWAY = 10_000
 async def receive(services: Services, key: str, payload: dict[str, Any], *,
                   within: float = PRE_ACK_SECONDS) -> tuple[bool | None, str]:
     """(True, key): stored, answer it; (False, key): a repeat of a stored request; (None, key): the
-    store was too slow or refused the write (nothing stored: answer BUSY_TEXT). The key is the one stored: a request turned away busy may come again (the
-    same form, submitted again), and then gets a key of its own."""
+    store was too slow or refused the write (nothing stored: answer BUSY_TEXT). The key is the one
+    stored: a request turned away busy may come again (the same form, submitted again), and then
+    gets a key of its own."""
     if key in _turned_away:
         key = f"{key}:again{_turned_away[key]}"
     write = asyncio.ensure_future(services.store.receive_request(key, payload, replica=services.tracker.replica_id))

@@ -1,6 +1,6 @@
-"""mrkdwn helpers for every Block Kit builder: the one `escape` and `clip` (amounts: `bot.dollars.money`), and the small
-section/context/button builders that keep text within Slack's limits (section text 3000, context
-2000, button text 75, 50 blocks a message)."""
+"""mrkdwn helpers for every Block Kit builder: the one `escape` and `clip` (amounts:
+`bot.dollars.money`), and the small section/context/button builders that keep text within Slack's
+limits (section text 3000, context 2000, button text 75, 50 blocks a message)."""
 
 from __future__ import annotations
 
