@@ -9,7 +9,7 @@ per video second, +/-25 %, after a 5 s queue, all --time-factor times faster) an
 workers, each the real `Tracker` with the PostgreSQL store on one fresh schema (dropped after),
 WANBOT_REPLICA_ID r0.., leases of --lease-seconds (real seconds: not scaled, so the takeover time
 reads as it would in production). The jobs are enqueued round robin over the workers, as a load
-balancer spreads Slack commands. The tracker's schedule is scaled by the time factor as in
+balancer spreads Slack commands, --enqueue-concurrency at a time in each (default 16). The tracker's schedule is scaled by the time factor as in
 tracker_bench; figures in real-world seconds are marked so.
 
 Measured from outside the bot (the simulator's task list and the jobs table):
@@ -100,8 +100,15 @@ async def _run_replica(cfg: dict) -> dict:
         await asyncio.sleep(0.05)
     requests = _requests(cfg["jobs"], cfg["seed"])
     started = time.time()
-    for request in requests[cfg["index"]::cfg["replicas"]]:
-        await tracker.enqueue(build_request("t2v", request))
+    # Several enqueues at a time, as a replica takes several Slack commands at once: one at a time
+    # the enqueue of 10,000 outlasts the shortest renders and never has them all in flight.
+    gate = asyncio.Semaphore(cfg["enqueue_concurrency"])
+
+    async def enqueue(request) -> None:
+        async with gate:
+            await tracker.enqueue(build_request("t2v", request))
+
+    await asyncio.gather(*(enqueue(r) for r in requests[cfg["index"]::cfg["replicas"]]))
     Path(cfg["enqueued"]).write_text(str(time.time()))
     await stop.wait()
     await tracker.stop()
@@ -168,7 +175,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         for i, name in enumerate(names):  # one after another: the first migrates the schema
             cfg = {"jobs": args.jobs, "replicas": args.replicas, "index": i, "replica": name, "seed": args.seed,
                    "time_factor": f, "lease_seconds": args.lease_seconds, "base": base, "db": db,
-                   "tmp": str(tmp / name), "ready": str(tmp / f"{name}.ready"), "go": str(tmp / "go"),
+                   "enqueue_concurrency": args.enqueue_concurrency, "tmp": str(tmp / name), "ready": str(tmp / f"{name}.ready"), "go": str(tmp / "go"),
                    "enqueued": str(tmp / f"{name}.enqueued"), "out": str(tmp / f"{name}.json")}
             os.makedirs(cfg["tmp"])
             log = open(tmp / f"{name}.log", "wb")  # kept open for the child's life
@@ -274,6 +281,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     balance = [_balance(s, names) for s in samples]
     return {
         "jobs": args.jobs, "replicas": args.replicas, "time_factor": f, "lease_seconds": args.lease_seconds,
+        "enqueue_concurrency": args.enqueue_concurrency,
         "states": states, "delivered": states.get("delivered", 0), "tasks_created": sim_stats["tasks_created"],
         "submit_requests": submits, "requests_total": len(sim_stats["requests"]),
         "calls_per_job_mean": statistics.mean(calls) if calls else 0.0,
@@ -358,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="SIGKILL the last replica this share of the median render time after the last enqueue")
     parser.add_argument("--finish-timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--enqueue-concurrency", type=int, default=16,
+                        help="enqueues each replica runs at once (1: one after another, as before)")
     parser.add_argument("--analyze-every", type=float, default=30.0,
                         help="ANALYZE the jobs table this often in seconds, as autovacuum would (0: never)")
     parser.add_argument("--postgres", default=os.environ.get("WANBOT_TEST_POSTGRES_URL", DEFAULT_PG))

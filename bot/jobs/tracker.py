@@ -145,24 +145,33 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
     # -- leases ---------------------------------------------------------------------------------
 
     async def _keep_leases(self) -> None:
-        """Renew the leases well before they expire, drop the ones lost, size the upstream slots,
-        claim free jobs up to a fair share; every tick, or at once on a notice from another replica."""
+        """Every tick: renew the leases well before they expire and drop the ones lost; then, and at
+        once on a notice from another replica, size the upstream slots and claim free jobs up to a
+        fair share."""
         tick = tick_seconds(self.options.lease_seconds)
+        loop = asyncio.get_running_loop()
+        renew_at = loop.time() + tick
         while True:
-            await wait_event(self._nudge, tick)
+            await wait_event(self._nudge, max(0.0, renew_at - loop.time()))
             if self._nudge.is_set():
                 await asyncio.sleep(NOTICE_GRACE)
                 self._nudge.clear()
+            # A notice only sends this replica looking for free work; renewing every lease it holds on
+            # each one was upkeep that grew with the replicas (a flood: every held row, twice a second).
+            renew = loop.time() >= renew_at
+            if renew:
+                renew_at = loop.time() + tick
             try:
-                await self._lease_tick()
+                await self._lease_tick(renew=renew)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("lease upkeep failed; retrying", extra={"replica": self.replica_id})
 
-    async def _lease_tick(self) -> None:
-        for job_id in await self.leases.renew():
-            self._lease_lost(job_id, "the lease was not renewed in time and another replica took the job")
+    async def _lease_tick(self, *, renew: bool = True) -> None:
+        if renew:
+            for job_id in await self.leases.renew():
+                self._lease_lost(job_id, "the lease was not renewed in time and another replica took the job")
         await self._refresh_capacity()
         if self._accepting:
             for job in await self.leases.claim_share():

@@ -145,3 +145,29 @@ async def test_a_job_taken_over_by_a_cancel_elsewhere_gets_no_more_writes_from_i
     assert stored.state == JobState.CANCELED
     assert [e["to"] for e in await b.store.events(job.id)][-1] == "canceled"
     assert not a.notifier.videos and not b.notifier.videos
+
+
+async def test_notices_of_new_jobs_elsewhere_do_not_rewrite_this_replicas_leases(replica, simulator):
+    """A notice of a job another replica stored wakes this one to look for free work, not to renew
+    every lease it holds: in a flood of commands spread over replicas, one renewal per notice (every
+    held row written twice a second) was upkeep that grew with the replicas, not with the work.
+    Renewals stay on their own schedule (a third of the lease, at most every 5 s)."""
+    simulator.config.run_seconds = 30.0  # every job stays unfinished, under its lease, throughout
+    a = await replica("ra", lease_seconds=30.0, max_in_flight=50)
+    b = await replica("rb", lease_seconds=30.0, max_in_flight=50)
+    mine = await a.enqueue(t2v("held by ra"))
+    await _until(lambda: _owner_is(a, mine.id, "ra"))
+    before = await a.store.lease_of(mine.id)
+    for i in range(6):  # six notices to ra, over more than NOTICE_GRACE each
+        await b.enqueue(t2v(f"stored by rb {i}"))
+        await asyncio.sleep(0.3)
+    await asyncio.sleep(1.0)
+    after = await a.store.lease_of(mine.id)
+    assert after == before, "ra renewed its lease on notices of rb's new jobs"
+    counts = await a.store.lease_counts()
+    assert counts == {"ra": 1, "rb": 6}, counts  # rb drives what it stored; ra took none of it
+
+
+async def _owner_is(tracker: Tracker, job_id: str, owner: str) -> bool:
+    lease = await tracker.store.lease_of(job_id)
+    return lease is not None and lease[0] == owner
