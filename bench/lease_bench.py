@@ -186,18 +186,23 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         conn = await asyncpg.connect(db)
         Path(tmp / "go").write_text("go")
         began = time.time()
-        # While the jobs are enqueued: the most in flight upstream and unfinished at once (every second).
+        # From the first enqueue to the kill: the most in flight upstream and unfinished at once
+        # (every second; submits go on after the last enqueue).
         peak = {"in_flight": 0, "unfinished": 0}
         analyzed = [began]
+
+        async def sample_peaks() -> None:
+            peak["in_flight"] = max(peak["in_flight"], await conn.fetchval(
+                "SELECT count(*) FROM jobs WHERE state = ANY($1::text[])", in_flight))
+            peak["unfinished"] = max(peak["unfinished"], await conn.fetchval(
+                "SELECT count(*) FROM jobs WHERE state <> ALL($1::text[])", terminal))
+
         while not all(Path(cfg["enqueued"]).exists() for cfg in cfgs):
             if any(p.poll() is not None for p in procs):
                 raise SystemExit("a worker exited early while enqueuing")
             if time.time() - began > 1800:
                 raise SystemExit("timed out waiting for the enqueue")
-            peak["in_flight"] = max(peak["in_flight"], await conn.fetchval(
-                "SELECT count(*) FROM jobs WHERE state = ANY($1::text[])", in_flight))
-            peak["unfinished"] = max(peak["unfinished"], await conn.fetchval(
-                "SELECT count(*) FROM jobs WHERE state <> ALL($1::text[])", terminal))
+            await sample_peaks()
             await analyze_now(conn, args, analyzed)
             await asyncio.sleep(1.0)
         enqueued_at = time.time()
@@ -209,6 +214,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             held = await holdings(conn, terminal)
             if held:
                 samples.append(held)
+            await sample_peaks()
             await analyze_now(conn, args, analyzed)
             await asyncio.sleep(1.0)
         victim = names[-1]
@@ -347,7 +353,7 @@ def report(s: dict[str, Any]) -> str:
         f"| leases held once the victim's jobs were all taken over | {s['after_kill_last']} | |",
         f"| enqueue of all jobs / whole run (real-world s) | {s['enqueue_s']:.0f} s ({s['enqueue_per_s']:.1f} jobs/s) / "
         f"{s['wall_real_s']:.0f} s | |",
-        f"| most in flight upstream / unfinished at once while enqueuing (sampled every second) | "
+        f"| most in flight upstream / unfinished at once, first enqueue to the kill (sampled every second) | "
         f"{s['enqueue_peak_in_flight']:,} / {s['enqueue_peak_unfinished']:,} | all {s['jobs']:,} |",
         f"| worker CPU (the killed one not counted) | {cpu} | |",
         f"| \"lease lost\" logged per replica | {s['leases_lost_logged']} | |",
