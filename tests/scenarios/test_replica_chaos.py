@@ -31,6 +31,10 @@ SEED = int(os.environ.get("WANBOT_CHAOS_SEED", "20261202"))
 REFUSED = "jobs in flight"
 
 
+def _command_of(job: dict) -> str:
+    return re.search(r"replica chaos u\d+ n\d+", job["request"]).group(0)
+
+
 def _prompt(user: int, n: int) -> str:
     return f"replica chaos u{user} n{n} a kite over dunes"
 
@@ -141,11 +145,13 @@ async def test_replica_chaos_120_jobs_6_kills_every_job_delivered_once(tmp_path,
             await asyncio.sleep(0.5)
         await asyncio.sleep(3.0)  # anything late (a second post, a second task) would show by now
         jobs = await replicas.jobs()
+        twice = Counter(_command_of(j) for j in jobs)
+        story = await replicas.story([j["id"] for j in jobs if j["state"] != "delivered" or twice[_command_of(j)] > 1])
     finally:
         await replicas.close()
 
     ids = {j["id"] for j in jobs}
-    prompts = Counter(re.search(r"replica chaos u\d+ n\d+", j["request"]).group(0) for j in jobs)
+    prompts = Counter(_command_of(j) for j in jobs)
     shares: Counter = Counter()
     for file in standin.files.values():
         match = re.fullmatch(r"wanbot-(j[0-9a-f]+)\.mp4", file.get("name", ""))
@@ -172,9 +178,10 @@ async def test_replica_chaos_120_jobs_6_kills_every_job_delivered_once(tmp_path,
     await standin.close()
 
     assert len(kills) == KILLS
-    assert len(jobs) == JOBS and all(count == 1 for count in prompts.values())  # one job per command
+    assert len(jobs) == JOBS and all(count == 1 for count in prompts.values()), story  # one job per command
     assert all(count == 1 for count in accepted.values())                        # one card each
-    assert states == {"delivered": JOBS}, states
+    if states != {"delivered": JOBS}:
+        pytest.fail(f"{states}\n{story}")
     assert shares == dict.fromkeys(ids, 1)                                       # one video each
     assert reviews == dict.fromkeys(ids, 1)
     assert stats.tasks_created == len(stats.tasks_by_key) == JOBS and set(stats.tasks_by_key) == ids

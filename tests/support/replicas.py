@@ -152,3 +152,20 @@ class Replicas:
         finally:
             await conn.close()
         return [dict(row) for row in rows]
+
+    async def story(self, job_ids: list[str]) -> str:
+        """What happened to these jobs: their events from the database and the replicas' log lines
+        that name them, for a failure message that explains itself."""
+        import asyncpg
+
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            rows = await conn.fetch("SELECT job_id, at, from_state, to_state, detail FROM job_events "
+                                    "WHERE job_id = ANY($1::text[]) ORDER BY id", job_ids)
+        finally:
+            await conn.close()
+        lines = [f"{r['job_id']} {r['at']:.3f} {r['from_state']} -> {r['to_state']} {r['detail']}" for r in rows]
+        logs = [f"replica {i} {log.stem}: {line}" for i, bot in enumerate(self.bots)
+                for log in sorted(bot.log_dir.glob("serve-*.log"))
+                for line in log.read_text(errors="replace").splitlines() if any(job in line for job in job_ids)]
+        return "\n".join(["events:", *lines, "log lines:", *logs])
