@@ -60,7 +60,8 @@ class FaultsMixin(StandInBase):
         return None
 
     def slow(self, method: str, seconds: float) -> None:
-        """Delay every answer of `method` (0 removes the delay)."""
+        """Delay every answer of `method` (0 removes the delay). "response_url": a message posted to a
+        response_url is shown at once and answered after the delay (a bot killed meanwhile has sent it)."""
         self._delays[method] = seconds
 
     def clear_faults(self) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -37,6 +38,8 @@ class ResponseUrls(StandInBase):
         self.responses.append(entry)
         self._emit("response", channel, response_id=response_id, body=body, user=origin.get("user"))
         self._apply_response(body, channel, message_ts)
+        if delay := self._delays.get("response_url"):  # shown to the user, then answered late (slow("response_url", s))
+            await asyncio.sleep(delay)
         return web.Response(text="ok")
 
     def _apply_response(self, body: dict[str, Any], channel: str | None, message_ts: str | None) -> None:

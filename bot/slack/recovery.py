@@ -10,12 +10,13 @@ import time
 
 from bot.jobs.leases import tick_seconds
 from bot.jobs.models import JobState
+from bot.jobs.store.inbox import ANSWERED_WITH
 from bot.slack.dispatch import handle_command
 from bot.slack.jobs.start import post_card
 from bot.slack.jobs.submitted import replay_submission
 from bot.slack.services import Services
 from bot.slack.web.client import scrub
-from bot.slack.web.posting import respond_via
+from bot.slack.web.posting import respond_via, tell_user
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,10 @@ async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE,
                 await reply(*scrub(list(args)), **scrub(kwargs))
 
         try:
-            if command.get("kind") == "view":  # a form submission (bot.slack.jobs.form)
+            if refusal := command.get(ANSWERED_WITH):  # refused before the crash: told again, not judged anew
+                await tell_user(services.client, user_id=command.get("user_id"), channel_id=command.get("channel_id"),
+                                text=refusal, respond=respond if reply is not None else None)
+            elif command.get("kind") == "view":  # a form submission (bot.slack.jobs.form)
                 await replay_submission(services, command, key)
             else:
                 await handle_command(services, command, respond=respond, request_key=key)

@@ -20,6 +20,7 @@ from bot.jobs.models import TERMINAL_STATES, DeliveryState, Job, JobState
 from bot.jobs.store.buckets import BucketQueries
 from bot.jobs.store.errors import LeaseLost, NoUpstreamSlot, RequestAnswered, StaleTransition
 from bot.jobs.store.in_flight import InFlightGate
+from bot.jobs.store.inbox import unanswered
 from bot.jobs.store.leases import (
     LeaseQueries,
     check_fence,
@@ -145,6 +146,8 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
             refusal = admit(await read_standing(tx, job.user_id, day_start))
             if refusal is None:
                 await self._insert(tx, job, stored, moved, request_key)
+            elif request_key is not None:
+                refusal = await self._record_refusal(tx, request_key, refusal)
         if moved and refusal is None:
             await self.prune_attachments()
         return refusal
@@ -177,11 +180,33 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
             # The request is claimed by its first job only: two replicas answering it at once (one
             # judged gone while it was only slow) must not both start one. A key not in the inbox
             # (pruned, or a start that stored none) starts its job as before.
-            if not await tx.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ? AND job_id IS NULL",
-                                    (job.id, request_key)):
+            if not await tx.execute("UPDATE seen_requests SET job_id = ?, done = 1 WHERE key = ? AND job_id IS NULL"
+                                    " AND answer IS NULL", (job.id, request_key)):
                 if await tx.fetch("SELECT 1 FROM seen_requests WHERE key = ?", (request_key,)):
                     raise RequestAnswered(request_key)
         await tx.notify(f"new {job.id}")  # an idle replica may take it (bot/jobs/leases.py)
+
+    async def refuse_request(self, key: str, refusal: str) -> str:
+        """Record `refusal` as the answer of an incoming request, before it is sent (see
+        `_record_refusal`); the words to send. RequestAnswered when a job answered it already."""
+        async with self.db.transaction() as tx:
+            return await self._record_refusal(tx, key, refusal)
+
+    @staticmethod
+    async def _record_refusal(tx: Any, key: str, refusal: str) -> str:
+        """A refusal is the request's answer, kept with it until it is marked done: a replay after a
+        crash sends these words again instead of judging the request anew, and a job can no longer
+        claim it. The first answer wins: a job already started for it raises RequestAnswered (say
+        nothing); an earlier refusal's words are the ones returned."""
+        if await tx.execute("UPDATE seen_requests SET answer = ? WHERE key = ? AND job_id IS NULL AND answer IS NULL",
+                            (refusal, key)):
+            return refusal
+        rows = await tx.fetch("SELECT job_id, answer FROM seen_requests WHERE key = ?", (key,))
+        if not rows:  # not in the inbox (pruned, or a start that stored none): nothing to keep
+            return refusal
+        if rows[0]["job_id"] is not None:
+            raise RequestAnswered(key)
+        return rows[0]["answer"]
 
     async def full_request(self, job: Job) -> dict[str, Any] | None:
         """The job's request with its attachments read back (for the submit, a Re-run, a Tweak);
@@ -437,8 +462,8 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
     async def unanswered_requests(self, *, since: float) -> list[tuple[str, dict[str, Any]]]:
         """Requests received (and acknowledged) but not answered, oldest first: a crash came between."""
         rows = await self.db.fetch(
-            "SELECT key, payload FROM seen_requests WHERE done = 0 AND at >= ? ORDER BY at", (since,))
-        return [(r["key"], json.loads(r["payload"] or "{}")) for r in rows]
+            "SELECT key, payload, answer FROM seen_requests WHERE done = 0 AND at >= ? ORDER BY at", (since,))
+        return [(r["key"], unanswered(r)) for r in rows]
 
     # -- triage --------------------------------------------------------------------------------
 

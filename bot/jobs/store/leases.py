@@ -21,7 +21,6 @@ process's; the cap itself is in_flight.py).
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextvars import ContextVar
@@ -31,6 +30,7 @@ from typing import Any
 from bot.jobs.models import JobState
 from bot.jobs.store.errors import LeaseLost
 from bot.jobs.store.in_flight import IN_FLIGHT_SQL
+from bot.jobs.store.inbox import unanswered
 
 _UNFINISHED = [s.value for s in JobState.ACTIVE]
 _CHUNK = 500  # ids per statement (SQLite allows 32766 variables; PostgreSQL 65535)
@@ -261,10 +261,10 @@ class LeaseQueries:
             rows = await tx.fetch(
                 "UPDATE seen_requests SET replica = ? WHERE key IN (SELECT key FROM seen_requests"
                 f" WHERE done = 0 AND at >= ? AND (replica IS NULL{own} OR replica NOT IN"
-                f" (SELECT id FROM replicas WHERE seen_at >= ?)){tx.skip_locked}) RETURNING key, payload, at",
+                f" (SELECT id FROM replicas WHERE seen_at >= ?)){tx.skip_locked}) RETURNING key, payload, answer, at",
                 params)
         rows = sorted(rows, key=lambda row: row["at"])
-        return [(row["key"], json.loads(row["payload"] or "{}")) for row in rows]
+        return [(row["key"], unanswered(row)) for row in rows]
 
     async def announce(self, owner: str) -> bool:
         """Say this replica is alive while its process is (PostgreSQL: a session lock the server drops

@@ -156,6 +156,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (key, field)
     );
     """,
+    # 14: the refusal an incoming request was answered with, stored before it is sent: a crash before
+    # the request is marked done replays these words, and never judges the request anew (the user's
+    # jobs may have ended by then: a job would start that the user was told did not start)
+    """
+    ALTER TABLE seen_requests ADD COLUMN answer TEXT;
+    """,
 ]
 
 _PG_ONLY = re.compile(r"/\*pg: (.*?)\*/", re.S)

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from bot.jobs.models import Job
+from bot.jobs.store import RequestAnswered
 from bot.slack.blocks.card import picked_message
 from bot.slack.blocks.mrkdwn import mention
 from bot.slack.blocks.variations import PICKED, seed_of, summary_card
@@ -46,6 +47,11 @@ async def start_variations(services: Services, request: VideoRequest, count: int
     if request_key is not None and await services.store.request_started(request_key):
         return []  # another replica answered this command first: its summary is the one
     refusal = await check_limits(services, user_id, request, count=count)
+    if refusal and request_key is not None:
+        try:  # kept as the command's answer: a replay after a crash says it again, never starts them
+            refusal = await services.store.refuse_request(request_key, refusal)
+        except RequestAnswered:
+            return []
     if refusal:
         await tell_user(services.client, user_id=user_id, channel_id=channel_id, text=refusal, respond=respond)
         return []

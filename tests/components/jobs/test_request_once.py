@@ -49,3 +49,41 @@ async def test_two_replicas_answering_one_request_at_once_store_one_job(store_lo
 async def test_a_request_never_stored_still_starts_its_job(store):
     await store.create_job(_job("j1"), request_key="cmd:T1:not-in-the-inbox")  # e.g. pruned, or a test path
     assert len(await store.list_jobs(limit=10)) == 1
+
+
+async def test_a_refused_request_is_replayed_with_its_refusal_and_never_starts_a_job(store):
+    """The refusal is the request's answer: kept with it until it is done, and no job claims it later
+    (the user's jobs may have ended by the replay; the user was told this one did not start)."""
+    key = "cmd:T1:trigger3"
+    assert await store.receive_request(key, {"text": "t2v a kite", "user_id": "U1"}, replica="a")
+    said = await store.create_job_within_limits(_job("j1"), lambda standing: "You already have 3 jobs in flight",
+                                                day_start=0, request_key=key)
+    assert said == "You already have 3 jobs in flight"
+    (replayed,) = await store.unanswered_requests(since=0)  # a crash before the request's done
+    assert replayed == (key, {"text": "t2v a kite", "user_id": "U1", "answered_with": said})
+    with pytest.raises(RequestAnswered):  # judged anew with room now: still no job
+        await store.create_job_within_limits(_job("j2"), lambda standing: None, day_start=0, request_key=key)
+    assert await store.list_jobs(limit=10) == []
+    # a second refusal (two replicas at once) says the first one's words
+    assert await store.refuse_request(key, "over your daily budget") == said
+    await store.request_done(key)
+    assert await store.unanswered_requests(since=0) == []
+
+
+async def test_a_request_that_started_a_job_is_not_refused_afterwards(store):
+    key = "cmd:T1:trigger4"
+    assert await store.receive_request(key, {"text": "t2v a kite"}, replica="a")
+    await store.create_job(_job("j1"), request_key=key)
+    with pytest.raises(RequestAnswered):  # another replica judged it too, once the job counted
+        await store.create_job_within_limits(_job("j2"), lambda standing: "You already have 1 job in flight",
+                                             day_start=0, request_key=key)
+    with pytest.raises(RequestAnswered):
+        await store.refuse_request(key, "You already have 1 job in flight")
+
+
+async def test_a_refusal_taken_over_by_another_replica_carries_its_words(store):
+    key = "cmd:T1:trigger5"
+    assert await store.receive_request(key, {"text": "t2v a kite"}, replica="gone")
+    await store.refuse_request(key, "over your daily budget")
+    (taken,) = await store.take_unanswered("b", since=0, live_within=30)
+    assert taken == (key, {"text": "t2v a kite", "answered_with": "over your daily budget"})
