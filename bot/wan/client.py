@@ -6,16 +6,20 @@
 - A submit whose outcome is unknown (sent, then timeout/reset/garbled answer) is retried once with the
   same Idempotency-Key; if that resend brings no task back (any error, a 429 included),
   `SubmitOutcomeUnknown` is raised so that the job is parked for a human rather than paid twice.
+- "Sent" means the request's body began to leave: before that the gateway holds no complete request
+  and cannot have created a task. The caller hears of each send at that moment (`sending`), after the
+  connection is up and the headers are out, so that it records the attempt just before it counts.
 Polls are single attempts: the tracker decides when to come back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -37,6 +41,8 @@ from bot.wan.retry import backoff_delay, parse_retry_after
 from bot.wan.task import Task
 
 log = logging.getLogger(__name__)
+
+Sending = Callable[[int], Awaitable[None]]  # told as a submit's body is about to leave (see submit)
 
 SUBMIT_5XX_ATTEMPTS = 3        # one try plus two retries
 # A 429 is retried here only briefly: the tracker then keeps the job pending and schedules the next
@@ -95,15 +101,22 @@ class GatewayClient:
                    "Idempotency-Key": idempotency_key, **call.headers}
         return call.method, without_credentials(self.base) + call.path, headers, call.json
 
-    async def submit(self, req: VideoRequest, idempotency_key: str, *, in_doubt: bool = False) -> Task:
+    async def submit(self, req: VideoRequest, idempotency_key: str, *, in_doubt: bool = False,
+                     sending: Sending | None = None) -> Task:
         """Submit once, with the retries of the policy table. `in_doubt`: an earlier send with this key
-        may have created the task (a restart found the job `submitted`), so this is the one resend."""
+        may have created the task (a restart found the job `submitted`), so this is the one resend.
+
+        `sending(n)` is awaited as each send's body is about to leave, n counting the sends of this
+        call whose outcome may be unknown, this one included (a 5xx retry replaces the send it
+        follows: its answer was definite). Whatever it raises stops the send before the body."""
         call = self.format.submit(req)
         server_errors = 0
         rate_limits = 0
+        doubtful = 0  # sends of this call that left and brought no readable answer
         while True:
+            announce = None if sending is None else functools.partial(sending, doubtful + 1)
             try:
-                body, request_id = await self._send(call, idempotency_key=idempotency_key)
+                body, request_id = await self._send(call, idempotency_key=idempotency_key, before_body=announce)
                 try:
                     task = self.format.parse_submit(body)
                 except (ValueError, KeyError, TypeError) as exc:
@@ -124,6 +137,7 @@ class GatewayClient:
                 if in_doubt:
                     raise self._unknown(exc) from None
                 in_doubt = True
+                doubtful += 1
                 log.warning("submit outcome unknown, retrying once with the same key",
                             extra={"idempotency_key": idempotency_key, "reason": exc.message})
             except GatewayError as exc:
@@ -171,15 +185,18 @@ class GatewayClient:
 
     # -- one HTTP exchange, classified -------------------------------------------------------
 
-    async def _send(self, call: HttpCall, *, idempotency_key: str | None = None) -> tuple[Any, str | None]:
+    async def _send(self, call: HttpCall, *, idempotency_key: str | None = None,
+                    before_body: Callable[[], Awaitable[None]] | None = None) -> tuple[Any, str | None]:
         headers = {"Authorization": f"Bearer {self._key}", **call.headers}
         if idempotency_key:
             headers["Idempotency-Key"] = idempotency_key
+        wire = _Wire(before_body)
         try:
             async with asyncio.timeout(self._deadline):
-                status, response_headers, raw = await self._exchange(call, headers)
+                status, response_headers, raw = await self._exchange(call, headers, wire)
         except TimeoutError:
-            raise TransportError(f"no complete answer from the gateway within {self._deadline:g} s") from None
+            raise TransportError(f"no complete answer from the gateway within {self._deadline:g} s",
+                                 sent=wire.body_left) from None
 
         header_id = response_headers.get("x-request-id")
         body = None
@@ -212,10 +229,12 @@ class GatewayClient:
             raise BadRequest(message, **kwargs)
         raise ServerError(message, **kwargs)
 
-    async def _exchange(self, call: HttpCall, headers: dict[str, str]) -> tuple[int, httpx.Headers, bytes | None]:
+    async def _exchange(self, call: HttpCall, headers: dict[str, str],
+                        wire: _Wire) -> tuple[int, httpx.Headers, bytes | None]:
         """Status, headers and body (None when over MAX_JSON_BYTES), streamed so the cap holds."""
+        body = wire.request_body(call.json, headers)
         try:
-            async with self._http.stream(call.method, call.path, json=call.json, headers=headers) as response:
+            async with self._http.stream(call.method, call.path, headers=headers, **body) as response:
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
                     return response.status_code, response.headers, None
@@ -230,4 +249,28 @@ class GatewayClient:
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransportError(f"cannot reach the gateway: {type(exc).__name__}", sent=False) from None
         except httpx.HTTPError as exc:
-            raise TransportError(f"no answer from the gateway: {type(exc).__name__}") from None
+            raise TransportError(f"no answer from the gateway: {type(exc).__name__}", sent=wire.body_left) from None
+
+
+class _Wire:
+    """One exchange's request body, and whether it began to leave. With `before_body`, the body is
+    handed to httpx as a stream that first awaits it: httpcore reads a request's body only once the
+    connection is up and the headers are written, so it runs at the last moment before anything the
+    gateway could act on leaves this process."""
+
+    def __init__(self, before_body: Callable[[], Awaitable[None]] | None):
+        self._before_body = before_body
+        self.body_left = before_body is None  # without the hook nothing tells: assume it left
+
+    def request_body(self, payload: Any, headers: dict[str, str]) -> dict[str, Any]:
+        if self._before_body is None:
+            return {"json": payload}
+        # Encoded as httpx encodes json= (compact, UTF-8), with its Content-Length: not chunked.
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        headers.update({"Content-Type": "application/json", "Content-Length": str(len(data))})
+        return {"content": self._stream(data)}
+
+    async def _stream(self, data: bytes) -> AsyncIterator[bytes]:
+        await self._before_body()
+        self.body_left = True
+        yield data

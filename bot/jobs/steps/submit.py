@@ -19,28 +19,41 @@ class SubmitStep(Steps):
             return
         request = VideoRequest.model_validate(body)
         resumed = job.state == JobState.SUBMITTED
-        # Counted with the move to `submitted` (one transaction): a crash before it is not an attempt.
-        attempts = job.submit_attempts + 1
-        if resumed and attempts > 2:
+        # Sends of this job whose body left and whose outcome is unknown (a crash, a timeout): each is
+        # recorded just before its body goes (`sending`), so a request that never left the process
+        # (killed while connecting, or before it) is no attempt. gateway-api.md allows one resend.
+        in_doubt = job.submit_attempts
+        if resumed and in_doubt >= 2:
             await self._end(job, JobState.UNKNOWN, error_code="submit_unknown",
                             error_message="the submit's outcome is unknown after a retry with the same "
                                           "Idempotency-Key; check the gateway before re-running")
             return
-        # WAN_MAX_IN_FLIGHT is checked again in the database, over every replica (a resumed submit
-        # is already counted): the slot this process gave may have gone to another replica's job.
-        cap = None if resumed or not self.leases.enabled else (self.options.max_in_flight, self.options.origin)
+        if not resumed:
+            # WAN_MAX_IN_FLIGHT is checked again in the database, over every replica (a resumed
+            # submit is already counted): the slot this process gave may have gone to another replica's job.
+            cap = (self.options.max_in_flight, self.options.origin) if self.leases.enabled else None
+            try:
+                job = await self.store.transition(
+                    job.id, JobState.SUBMITTED, expect=[JobState.PENDING], in_flight_cap=cap,
+                    submitted_at=job.submitted_at or self.clock(), detail={"sending": True})
+            except NoUpstreamSlot:
+                self.slots.requeue(job.id)
+                await self._refresh_capacity()
+                return
+        recorded = in_doubt
+
+        async def sending(count: int) -> None:
+            """Before the body of a send leaves: it is an attempt now (synced, fenced by the lease)."""
+            nonlocal job, recorded
+            if in_doubt + count != recorded:
+                job = await self.store.transition(job.id, JobState.SUBMITTED, expect=[JobState.SUBMITTED],
+                                                  submit_attempts=in_doubt + count,
+                                                  detail={"attempt": in_doubt + count, "resumed": resumed})
+                recorded = in_doubt + count
+
         try:
-            job = await self.store.transition(
-                job.id, JobState.SUBMITTED, expect=[JobState.PENDING, JobState.SUBMITTED], in_flight_cap=cap,
-                submitted_at=job.submitted_at or self.clock(), submit_attempts=attempts,
-                detail={"attempt": attempts, "resumed": resumed})
-        except NoUpstreamSlot:
-            self.slots.requeue(job.id)
-            await self._refresh_capacity()
-            return
-        try:
-            # Found `submitted` after a restart: the last send may have created the task.
-            task = await self.client.submit(request, idempotency_key=job.id, in_doubt=resumed)
+            # Found `submitted` with a send recorded: that send may have created the task.
+            task = await self.client.submit(request, idempotency_key=job.id, in_doubt=in_doubt >= 1, sending=sending)
         except RateLimited as exc:
             # Not accepted upstream: back to pending, keep our place, come back after the wait.
             job = await self.store.transition(job.id, JobState.PENDING, expect=[JobState.SUBMITTED],
