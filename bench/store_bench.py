@@ -14,7 +14,8 @@ synchronous=NORMAL, the real migrations), one store per measurement, in this one
   next_poll_at) and `JobStore.transition` (queued <-> running with `expect`, one event row each);
 - a job life: the store calls the tracker (`bot/jobs/tracker.py`) and the Slack card
   (`bot/slack/notifier.py`, `bot/slack/jobflow.py`) make for one job, in order: create_job, the card's
-  update, get_job + transition submitted + transition queued + update(next_poll_at), then per poll
+  update, get_job + transition submitted + transition submitted (the attempt, as the body leaves)
+  + transition queued + update(next_poll_at), then per poll
   get_job + update(progress...) + update(next_poll_at) (the first poll: transition running, the last:
   transition succeeded), get_job + claim_delivery + transition delivered, plus per notification the
   card's get_job and, on a state change, update(card_state). The number of polls is what
@@ -190,9 +191,12 @@ async def job_life(store: JobStore, job: Job, polls: int, calls: Calls, rng: ran
     with fenced(fence):  # every write below checks owner and version (no-op without a lease)
         # step 1: submit (Tracker._step -> _submit -> _apply_task(first=True) -> _plan_poll)
         j = await store.get_job(jid)
-        j = await store.transition(jid, JobState.SUBMITTED, expect=[JobState.PENDING, JobState.SUBMITTED],
-                                   submitted_at=now(), submit_attempts=1, detail={"attempt": 1, "resumed": False},
+        j = await store.transition(jid, JobState.SUBMITTED, expect=[JobState.PENDING], submitted_at=now(),
+                                   detail={"sending": True},
                                    in_flight_cap=None if fence is None else (IN_FLIGHT_CAP, None))
+        # the attempt, recorded as the submit's body is about to leave (SubmitStep's `sending`)
+        j = await store.transition(jid, JobState.SUBMITTED, expect=[JobState.SUBMITTED], submit_attempts=1,
+                                   detail={"attempt": 1, "resumed": False})
         task_id, request_id = "task_" + _hex(rng, 24), _hex(rng, 32)
         j = await store.transition(jid, JobState.QUEUED, expect=[JobState.SUBMITTED], poll_count=0, progress=0,
                                    request_id=request_id, task_id=task_id, submitted_at=now(),
@@ -246,8 +250,10 @@ async def fill_life(store: JobStore, job: Job, calls: Calls, rng: random.Random)
     await store.create_job(job)
     ts = f"{int(now())}.{rng.randrange(10**6):06d}"
     await store.update(jid, channel_id=job.channel_id, message_ts=ts, thread_ts=ts, card_state="pending")
-    await store.transition(jid, JobState.SUBMITTED, expect=[JobState.PENDING, JobState.SUBMITTED],
-                           submitted_at=now(), submit_attempts=1, detail={"attempt": 1, "resumed": False})
+    await store.transition(jid, JobState.SUBMITTED, expect=[JobState.PENDING], submitted_at=now(),
+                           detail={"sending": True})
+    await store.transition(jid, JobState.SUBMITTED, expect=[JobState.SUBMITTED], submit_attempts=1,
+                           detail={"attempt": 1, "resumed": False})
     task_id, request_id = "task_" + _hex(rng, 24), _hex(rng, 32)
     await store.transition(jid, JobState.QUEUED, expect=[JobState.SUBMITTED], poll_count=0, progress=0,
                            request_id=request_id, task_id=task_id, submitted_at=now())
