@@ -203,7 +203,7 @@ async def job_life(store: JobStore, job: Job, polls: int, calls: Calls, rng: ran
                                    next_poll_at=now() + 2)  # the next poll is written with the poll's changes
         await card(j)
         c["get_job"] += 1
-        c["transition"] += 2
+        c["transition"] += 3
         # polls (Tracker._step -> _poll -> _apply_task -> _plan_poll)
         for k in range(1, polls + 1):
             j = await store.get_job(jid)
