@@ -5,7 +5,6 @@ after a restart on the same database each one is delivered, once, from its one u
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 
@@ -16,7 +15,7 @@ from bot.jobs.models import JobState
 from bot.jobs.store import JobStore
 from bot.slack.serve import SHUTDOWN_GRACE
 from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
-from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
+from tests.support.processes import Bot, free_port, read_jobs, serve_env, shut
 
 CHANNEL = "C0DEV"
 
@@ -27,12 +26,8 @@ async def test_sigterm_with_jobs_in_flight_exits_0_takes_nothing_new_and_every_j
     standin = await SlackStandIn().start()
     standin.add_channel(CHANNEL, "general")
     db = wanbot_db
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
-               SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key,
-               WANBOT_DB=str(db), WAN_POLL_MIN_SECONDS="0.2", WAN_EXPECTED_SECONDS="2",
-               WANBOT_MAX_ACTIVE_JOBS_PER_USER="50", WANBOT_CARD_UPDATES_PER_MINUTE="3000")
-    bot = Bot(env, free_port(), tmp_path)
+    bot = Bot(serve_env(standin, simulator, db, WAN_EXPECTED_SECONDS=2, WANBOT_MAX_ACTIVE_JOBS_PER_USER=50,
+                        WANBOT_CARD_UPDATES_PER_MINUTE=3000), free_port(), tmp_path)
     sender = SlackSender(f"http://127.0.0.1:{bot.port}", standin.signing_secret, standin=standin, timeout=5)
     try:
         await bot.start()
@@ -66,11 +61,7 @@ async def test_sigterm_with_jobs_in_flight_exits_0_takes_nothing_new_and_every_j
         bot.proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(bot.proc.wait(), SHUTDOWN_GRACE + 10) == 0
     finally:
-        if bot.proc is not None and bot.proc.returncode is None:
-            bot.proc.kill()
-            await bot.proc.wait()
-        await sender.close()
-        await standin.close()
+        await shut(bot, sender, standin)
 
     store = await JobStore.open(db)
     jobs = await store.list_jobs()

@@ -12,7 +12,6 @@ gateway and the job is delivered, with one task upstream."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 
@@ -20,18 +19,9 @@ from bot.devslack import SlackSender, SlackStandIn
 from bot.sim import script
 from bot.sim.script import Scripted
 from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
-from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
+from tests.support.processes import Bot, free_port, read_jobs, serve_env, shut
 
 CHANNEL = "C0DEV"
-
-
-def bot_env(standin, simulator, db, **values) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
-               SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key,
-               WANBOT_DB=str(db), WAN_POLL_MIN_SECONDS="0.2", WAN_EXPECTED_SECONDS="1")
-    env.update(values)
-    return env
 
 
 def unreachable_gateway() -> tuple[str, list[socket.socket]]:
@@ -48,7 +38,7 @@ async def test_a_submit_killed_before_it_left_twice_is_sent_on_the_next_start(tm
     standin = await SlackStandIn().start()
     standin.add_channel(CHANNEL, "general")
     gate, sockets = unreachable_gateway()
-    bot = Bot(bot_env(standin, simulator, wanbot_db, WAN_API_BASE=gate, WAN_TIMEOUT_SECONDS="30"), free_port(), tmp_path)
+    bot = Bot(serve_env(standin, simulator, wanbot_db, WAN_API_BASE=gate, WAN_TIMEOUT_SECONDS="30"), free_port(), tmp_path)
     sender = SlackSender(f"http://127.0.0.1:{bot.port}", standin.signing_secret, standin=standin, timeout=5)
     try:
         await bot.start()
@@ -70,11 +60,7 @@ async def test_a_submit_killed_before_it_left_twice_is_sent_on_the_next_start(tm
             assert time.monotonic() < deadline + 60 and states != ["unknown"], (states, bot.logs()[-3000:])
             await asyncio.sleep(0.1)
     finally:
-        if bot.proc is not None and bot.proc.returncode is None:
-            bot.proc.kill()
-            await bot.proc.wait()
-        await sender.close()
-        await standin.close()
+        await shut(bot, sender, standin)
         for sock in sockets:
             sock.close()
 
@@ -92,7 +78,7 @@ async def test_a_crash_during_the_one_resend_leaves_the_job_unknown_with_no_thir
                Scripted(on="submit", answer="hang", seconds=30))
     standin = await SlackStandIn().start()
     standin.add_channel(CHANNEL, "general")
-    bot = Bot(bot_env(standin, simulator, wanbot_db, WAN_TIMEOUT_SECONDS="1"), free_port(), tmp_path)
+    bot = Bot(serve_env(standin, simulator, wanbot_db, WAN_TIMEOUT_SECONDS="1"), free_port(), tmp_path)
     sender = SlackSender(f"http://127.0.0.1:{bot.port}", standin.signing_secret, standin=standin, timeout=5)
     try:
         await bot.start()
@@ -109,10 +95,6 @@ async def test_a_crash_during_the_one_resend_leaves_the_job_unknown_with_no_thir
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # a third send would show by now
     finally:
-        if bot.proc is not None and bot.proc.returncode is None:
-            bot.proc.kill()
-            await bot.proc.wait()
-        await sender.close()
-        await standin.close()
+        await shut(bot, sender, standin)
 
     assert list(simulator.stats.submits_by_key.values()) == [2]

@@ -6,13 +6,12 @@ file it uploaded (stored before the share was asked for) instead of uploading a 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 
 from bot.devslack import SlackSender, SlackStandIn
 from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
-from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
+from tests.support.processes import Bot, free_port, read_jobs, serve_env, shut
 
 CHANNEL = "C0DEV"
 SHARE_DELAY = 15.0  # longer than a restart takes on a loaded machine
@@ -24,11 +23,7 @@ async def test_a_crash_during_the_upload_completion_then_a_restart_posts_the_vid
     standin.add_channel(CHANNEL, "general")
     standin.slow("files.completeUploadExternal", 2.0)  # the crash comes while the call is on the wire
     db = wanbot_db
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
-               SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key,
-               WANBOT_DB=str(db), WAN_POLL_MIN_SECONDS="0.2", WAN_EXPECTED_SECONDS="1")
-    bot = Bot(env, free_port(), tmp_path)
+    bot = Bot(serve_env(standin, simulator, db), free_port(), tmp_path)
     sender = SlackSender(f"http://127.0.0.1:{bot.port}", standin.signing_secret, standin=standin, timeout=5)
     try:
         await bot.start()
@@ -51,11 +46,7 @@ async def test_a_crash_during_the_upload_completion_then_a_restart_posts_the_vid
             assert time.monotonic() < deadline + SHARE_DELAY, "shares never landed"
             await asyncio.sleep(0.1)
     finally:
-        if bot.proc is not None and bot.proc.returncode is None:
-            bot.proc.kill()
-            await bot.proc.wait()
-        await sender.close()
-        await standin.close()
+        await shut(bot, sender, standin)
 
     (row,) = read_jobs(db)
     card = next(m for m in standin.messages(CHANNEL) if row["id"] in m.get("text", ""))

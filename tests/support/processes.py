@@ -28,6 +28,26 @@ def bot_env(tmp_path, **values) -> dict[str, str]:
     return env
 
 
+def serve_env(standin, simulator, db, **values) -> dict[str, str]:
+    """The environment of a `serve` between the Slack stand-in and the gateway simulator, on `db`:
+    this process's own without the bot's variables, then theirs (quick polls), then `values`."""
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
+               SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key,
+               WANBOT_DB=str(db), WAN_POLL_MIN_SECONDS="0.2", WAN_EXPECTED_SECONDS="1")
+    env.update({k: str(v) for k, v in values.items()})
+    return env
+
+
+async def shut(bot: Bot, *closable) -> None:
+    """A test's teardown: the bot killed if it still runs, then each of `closable` closed."""
+    if bot.proc is not None and bot.proc.returncode is None:
+        bot.proc.kill()
+        await bot.proc.wait()
+    for thing in closable:
+        await thing.close()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
