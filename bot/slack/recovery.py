@@ -31,26 +31,36 @@ async def resume(services: Services) -> None:
     # its job over (after the lease time its creator had; notifier.taken_over), never by one that
     # merely starts while the creator is posting it.
     services.notifier.post_card = lambda job: post_card(services, job)
+    started = time.time()  # requests from now on are this process's live handlers', not the replay's
     cards = 0 if services.tracker.leases.enabled else await post_missing_cards(services)
     resumed = await services.tracker.start()
-    replayed = await replay_unanswered(services)
-    if services.tracker.leases.enabled:  # a replica that dies later leaves its requests to the others
-        services.background.append(asyncio.create_task(keep_replaying(services), name="replay-unanswered"))
+    # Answered beside new requests, not before the port opens: each answer may take seconds (a card,
+    # an image to fetch), and a backlog must not keep the process from taking what Slack sends now.
+    services.background.append(asyncio.create_task(keep_replaying(services, started), name="replay-unanswered"))
     for job in await services.store.stale_cards(since=time.time() - CARD_REFRESH_DAYS * 86400):
         services.notifier.refresh(job)  # a crash came between a job's change and its card update
-    log.info("tracker started", extra={"resumed": resumed, "cards_posted": cards, "commands_replayed": replayed})
+    log.info("tracker started", extra={"resumed": resumed, "cards_posted": cards})
 
 
-async def keep_replaying(services: Services) -> None:
-    """Several replicas: answer, now and then, what a replica that died since had acknowledged (its
-    heartbeat stops; bot/jobs/leases.py)."""
+async def keep_replaying(services: Services, started: float) -> None:
+    """Answer what a crash left acknowledged but unanswered (received before `started`), once after
+    the start; then, with several replicas, now and then what a replica that died since had
+    acknowledged (its heartbeat stops; bot/jobs/leases.py)."""
     every = tick_seconds(services.tracker.options.lease_seconds)
+    while True:  # the start's pass, until the store lets it through
+        try:
+            replayed = await replay_unanswered(services, before=started)
+            log.info("commands left by a restart answered", extra={"commands_replayed": replayed})
+            break
+        except Exception:
+            log.exception("answering the requests a restart left failed; retrying")
+            await asyncio.sleep(every)
+    if not services.tracker.leases.enabled:
+        return  # one process: nothing else is left unanswered while it runs
     while True:
         await asyncio.sleep(every)
         try:
             await replay_unanswered(services, starting=False)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             log.exception("replaying requests failed; retrying")
 
@@ -65,7 +75,8 @@ async def post_missing_cards(services: Services) -> int:
     return posted
 
 
-async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE, *, starting: bool = True) -> int:
+async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE, *, starting: bool = True,
+                            before: float | None = None) -> int:
     """Answer the commands and form submissions a crash cut off after their ack. Several replicas on
     PostgreSQL: only those of replicas that are gone (a live one is answering its own), each taken by
     one replica."""
@@ -76,9 +87,9 @@ async def replay_unanswered(services: Services, max_age: float = REPLAY_MAX_AGE,
         # request left unanswered is this one's now; no heartbeat counts as live (live_within 0).
         live_within = 0.0 if starting and tracker.leases.alone else tracker.options.lease_seconds
         requests = await services.store.take_unanswered(tracker.replica_id, since=since, live_within=live_within,
-                                                        reclaim_own=starting)
+                                                        reclaim_own=starting, before=before)
     else:
-        requests = await services.store.unanswered_requests(since=since)
+        requests = await services.store.unanswered_requests(since=since, before=before)
     for key, command in requests:
         log.info("answering a command acknowledged before a restart", extra={"user": command.get("user_id")})
         reply = respond_via(command.get("response_url"))

@@ -10,13 +10,12 @@ ended, and the user's second try started a second job."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 
 from bot.devslack import SlackSender, SlackStandIn
 from tests.support.backends import store_location, wanbot_db  # noqa: F401  (on both backends)
-from tests.support.processes import ENV_VARS, Bot, free_port, read_jobs
+from tests.support.processes import Bot, free_port, read_jobs, serve_env, shut
 
 CHANNEL = "C0DEV"
 REFUSED = "jobs in flight"
@@ -27,11 +26,7 @@ async def test_a_crash_after_a_refusal_was_sent_does_not_start_the_job_on_the_re
     simulator.config.update({"run_seconds": 120})  # the first job stays in flight throughout
     standin = await SlackStandIn().start()
     standin.add_channel(CHANNEL, "general")
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    env.update(SLACK_BOT_TOKEN=standin.bot_token, SLACK_SIGNING_SECRET=standin.signing_secret,
-               SLACK_API_URL=standin.api_url, WAN_API_BASE=simulator.base_url, WAN_API_KEY=simulator.config.api_key,
-               WANBOT_DB=str(wanbot_db), WAN_POLL_MIN_SECONDS="0.2", WANBOT_MAX_ACTIVE_JOBS_PER_USER="1")
-    bot = Bot(env, free_port(), tmp_path)
+    bot = Bot(serve_env(standin, simulator, wanbot_db, WANBOT_MAX_ACTIVE_JOBS_PER_USER=1), free_port(), tmp_path)
     sender = SlackSender(f"http://127.0.0.1:{bot.port}", standin.signing_secret, standin=standin, timeout=5)
 
     def refusals() -> list[dict]:
@@ -57,17 +52,13 @@ async def test_a_crash_after_a_refusal_was_sent_does_not_start_the_job_on_the_re
         # The operator raises the limit and restarts: what the user was told stays true.
         bot.env["WANBOT_MAX_ACTIVE_JOBS_PER_USER"] = "2"
         await bot.start()
-        while "tracker started" not in bot.logs():  # logged once the replay of unanswered commands is done
+        while "commands left by a restart answered" not in bot.logs():  # the replay is done
             assert time.monotonic() < deadline + 30, bot.logs()[-3000:]
             await asyncio.sleep(0.1)
         await asyncio.sleep(1.0)  # a card posted by the replay would show by now
         jobs = read_jobs(wanbot_db)
     finally:
-        if bot.proc is not None and bot.proc.returncode is None:
-            bot.proc.kill()
-            await bot.proc.wait()
-        await sender.close()
-        await standin.close()
+        await shut(bot, sender, standin)
 
     assert [row["prompt"] for row in jobs] == ["the first kite"], [dict(row) for row in jobs]
     assert not [m for m in standin.messages(CHANNEL) if "the second kite" in (m.get("text") or "")]

@@ -459,10 +459,12 @@ class JobStore(PresetQueries, BucketQueries, LeaseQueries):
         async with self.db.transaction() as tx:
             await tx.execute("UPDATE seen_requests SET done = 1, payload = NULL WHERE key = ?", (key,))
 
-    async def unanswered_requests(self, *, since: float) -> list[tuple[str, dict[str, Any]]]:
-        """Requests received (and acknowledged) but not answered, oldest first: a crash came between."""
+    async def unanswered_requests(self, *, since: float, before: float | None = None) -> list[tuple[str, dict[str, Any]]]:
+        """Requests received (and acknowledged) but not answered, oldest first: a crash came between.
+        `before`: only those received before then (not the ones this process is answering now)."""
         rows = await self.db.fetch(
-            "SELECT key, payload, answer FROM seen_requests WHERE done = 0 AND at >= ? ORDER BY at", (since,))
+            "SELECT key, payload, answer FROM seen_requests WHERE done = 0 AND at >= ? AND at < ? ORDER BY at",
+            (since, float("inf") if before is None else before))
         return [(r["key"], unanswered(r)) for r in rows]
 
     # -- triage --------------------------------------------------------------------------------

@@ -248,19 +248,21 @@ class LeaseQueries:
         return (await self.db.fetch(f"SELECT COUNT(*) FROM jobs WHERE {where}", params))[0][0]
 
     async def take_unanswered(self, replica: str, *, since: float, live_within: float, reclaim_own: bool = False,
-                              now: float | None = None) -> list[tuple[str, dict[str, Any]]]:
+                              before: float | None = None, now: float | None = None) -> list[tuple[str, dict[str, Any]]]:
         """The requests received (and acknowledged) since `since` but not answered whose replica is
         gone (no heartbeat within `live_within` seconds), and with `reclaim_own` (at start only)
         this replica's own previous run's (same id). Taken for `replica` in one statement, so two
         replicas never replay the same one; those a live replica is answering right now are left to
-        it. Oldest first."""
+        it; with `before`, only those received before then (a replica's own, since it started, are its
+        live handlers'). Oldest first."""
         now = time.time() if now is None else now
         own = " OR replica = ?" if reclaim_own else ""
-        params = (replica, since, *((replica,) if reclaim_own else ()), now - live_within)
+        params = (replica, since, float("inf") if before is None else before, *((replica,) if reclaim_own else ()),
+                  now - live_within)
         async with self.db.transaction() as tx:
             rows = await tx.fetch(
                 "UPDATE seen_requests SET replica = ? WHERE key IN (SELECT key FROM seen_requests"
-                f" WHERE done = 0 AND at >= ? AND (replica IS NULL{own} OR replica NOT IN"
+                f" WHERE done = 0 AND at >= ? AND at < ? AND (replica IS NULL{own} OR replica NOT IN"
                 f" (SELECT id FROM replicas WHERE seen_at >= ?)){tx.skip_locked}) RETURNING key, payload, answer, at",
                 params)
         rows = sorted(rows, key=lambda row: row["at"])

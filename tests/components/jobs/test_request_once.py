@@ -4,6 +4,7 @@ judged gone by its heartbeat, its request taken over by another) starts one job,
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -87,3 +88,14 @@ async def test_a_refusal_taken_over_by_another_replica_carries_its_words(store):
     await store.refuse_request(key, "over your daily budget")
     (taken,) = await store.take_unanswered("b", since=0, live_within=30)
     assert taken == (key, {"text": "t2v a kite", "answered_with": "over your daily budget"})
+
+
+async def test_the_replay_at_start_leaves_the_requests_this_process_received_since(store):
+    """The start's replay runs beside new requests: those received after the start are being answered
+    by their own handlers, and answering them from the replay as well would answer them twice."""
+    assert await store.receive_request("cmd:T1:before-the-crash", {"text": "t2v a kite"}, replica="r1")
+    started = time.time()
+    assert await store.receive_request("cmd:T1:after-the-start", {"text": "t2v a boat"}, replica="r1")
+    assert [key for key, _ in await store.unanswered_requests(since=0, before=started)] == ["cmd:T1:before-the-crash"]
+    taken = await store.take_unanswered("r1", since=0, live_within=0, reclaim_own=True, before=started)
+    assert [key for key, _ in taken] == ["cmd:T1:before-the-crash"]
