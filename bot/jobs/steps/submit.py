@@ -45,11 +45,12 @@ class SubmitStep(Steps):
         async def sending(count: int) -> None:
             """Before the body of a send leaves: it is an attempt now (synced, fenced by the lease)."""
             nonlocal job, recorded
-            if in_doubt + count != recorded:
-                job = await self.store.transition(job.id, JobState.SUBMITTED, expect=[JobState.SUBMITTED],
-                                                  submit_attempts=in_doubt + count,
-                                                  detail={"attempt": in_doubt + count, "resumed": resumed})
-                recorded = in_doubt + count
+            attempts = in_doubt + count
+            if attempts == recorded:  # a retry after a definite answer (a 5xx): the same attempt
+                return
+            job = await self.store.transition(job.id, JobState.SUBMITTED, expect=[JobState.SUBMITTED],
+                                              submit_attempts=attempts, detail={"attempt": attempts, "resumed": resumed})
+            recorded = attempts
 
         try:
             # Found `submitted` with a send recorded: that send may have created the task.
