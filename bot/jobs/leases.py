@@ -12,6 +12,10 @@ writing a lease, and the tracker runs exactly as a single process always has.
 A fair share keeps leases balanced: a replica claims free jobs only up to ceil(unfinished jobs /
 live replicas), live meaning a heartbeat within the lease time. A replica that dies stops beating,
 so the others' share grows and they take its jobs as its leases expire.
+
+A keeper told to drive `only` some jobs (`generate` on the replicas' database, driving the one job it
+started) is not a replica: it neither beats nor announces itself, so the serve replicas' share of
+the others' jobs stays whole and a restarted lone `serve` still finds itself alone.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class LeaseKeeper:
         self.clock = clock
         self.versions: dict[str, int] = {}
         self.alone = False  # no other replica was alive when this one started (`claim_at_start`)
+        self.counted = only is None  # a replica (heartbeat, presence), not a one-job driver
 
     def __len__(self) -> int:
         return len(self.versions)
@@ -95,8 +100,9 @@ class LeaseKeeper:
         if not self.enabled:
             jobs = await self.store.unfinished_jobs(self.origin)
             return [job for job in jobs if self._allowed(job.id)]
-        await self.store.announce(self.owner)
-        await self.store.renew_leases(self.owner, [], lease_seconds=self.lease_seconds)  # count me in
+        if self.counted:
+            await self.store.announce(self.owner)
+            await self.store.renew_leases(self.owner, [], lease_seconds=self.lease_seconds)  # count me in
         self.alone = not force and not await self.store.others_alive(self.owner)
         take_all = force or self.alone
         claimed = await self.store.claim_jobs(self.owner, limit=1_000_000, lease_seconds=self.lease_seconds,
@@ -127,9 +133,11 @@ class LeaseKeeper:
         if not self.enabled:
             return []
         asked = dict(self.versions)
-        held = await self.store.renew_leases(self.owner, list(asked), lease_seconds=self.lease_seconds)
+        held = await self.store.renew_leases(self.owner, list(asked), lease_seconds=self.lease_seconds,
+                                             beat=self.counted)
         try:  # again if its connection was lost (a database restart)
-            await self.store.announce(self.owner)
+            if self.counted:
+                await self.store.announce(self.owner)
         except Exception as exc:  # the leases were renewed: judge them; try again next tick
             log.warning("cannot say this replica is alive", extra={"error": repr(exc), "replica": self.owner})
         # Judge only the leases this renewal asked about, and only if still held as asked: a job

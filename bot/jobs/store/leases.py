@@ -163,16 +163,17 @@ class LeaseQueries:
                 await tx.notify(f"lease {job_id}")  # the previous holder drops it at once
         return rows[0][0] if rows else None
 
-    async def renew_leases(self, owner: str, job_ids: Iterable[str], *, lease_seconds: float,
+    async def renew_leases(self, owner: str, job_ids: Iterable[str], *, lease_seconds: float, beat: bool = True,
                            now: float | None = None) -> dict[str, tuple[int, str]]:
-        """Extend this replica's leases on `job_ids` and record its heartbeat, in one transaction:
-        {job id: (lease version, state)} of those it still owns. A missing id, or another version
-        than the caller's, is a lease lost (claimed by another replica after it expired)."""
+        """Extend this replica's leases on `job_ids` and (with `beat`) record its heartbeat, in one
+        transaction: {job id: (lease version, state)} of those it still owns. A missing id, or another
+        version than the caller's, is a lease lost (claimed by another replica after it expired)."""
         now = time.time() if now is None else now
         held: dict[str, tuple[int, str]] = {}
         async with self.db.transaction() as tx:
-            await tx.execute("INSERT INTO replicas (id, seen_at) VALUES (?, ?)"
-                             " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", (owner, now))
+            if beat:
+                await tx.execute("INSERT INTO replicas (id, seen_at) VALUES (?, ?)"
+                                 " ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at", (owner, now))
             for batch in _chunks(job_ids):
                 rows = await tx.fetch(
                     f"UPDATE jobs SET lease_expires = ? WHERE lease_owner = ? AND id IN ({_marks(batch)})"

@@ -46,3 +46,31 @@ async def test_a_job_claimed_while_a_renewal_is_on_the_wire_stays_held(store_loc
         assert len(keeper) == 2
     finally:
         await store.close()
+
+
+def _cli_job(n: int) -> Job:
+    return Job(id=f"jc{n:03d}", request={"mode": "text-to-video", "input": {"prompt": "a fox"}}, origin="cli",
+               created_at=1000.0 + n, estimated_cost_usd=0.3)
+
+
+async def test_a_generate_driving_its_own_job_does_not_shrink_the_replicas_share(store_location):
+    """`python -m bot generate` pointed at the replicas' database drives its one job: it is not a
+    replica, so the serve replicas still split every slack job between them (none left undriven)."""
+    store = await JobStore.open(store_location)
+    try:
+        for n in range(10):
+            await store.create_job(_job(n))
+        await store.create_job(_cli_job(0))
+        a = LeaseKeeper(store, "replica-a", LEASE, origin="slack")
+        b = LeaseKeeper(store, "replica-b", LEASE, origin="slack")
+        await a.renew()
+        await b.renew()
+        generate = LeaseKeeper(store, "generate-1", LEASE, origin="cli", only=frozenset({"jc000"}))
+        assert [job.id for job in await generate.claim_at_start(force=True)] == ["jc000"]
+        await generate.renew()
+        await a.claim_share()
+        await b.claim_share()
+        assert (len(a), len(b)) == (5, 5)
+        assert await store.live_replicas(within=LEASE) == 2
+    finally:
+        await store.close()
