@@ -11,7 +11,10 @@ writing a lease, and the tracker runs exactly as a single process always has.
 
 A fair share keeps leases balanced: a replica claims free jobs only up to ceil(unfinished jobs /
 live replicas), live meaning a heartbeat within the lease time. A replica that dies stops beating,
-so the others' share grows and they take its jobs as its leases expire.
+so the others' share grows and they take its jobs as its leases expire. The other way round, a
+replica that joins late (the last one restarted in a rolling deploy) would find no free job and stay
+idle: a replica holding well over the lightest one hands its surplus back (`rebalance`), never going
+below its own share, so the newcomer claims it at once and no job is left without a taker.
 
 A keeper told to drive `only` some jobs (`generate` on the replicas' database, driving the one job it
 started) is not a replica: it neither beats nor announces itself, so the serve replicas' share of
@@ -36,6 +39,17 @@ log = logging.getLogger(__name__)
 def default_replica_id() -> str:
     """Unique among the processes on a database: the host (a container's own hostname) and the pid."""
     return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def surplus(held: int, lightest: int, share: int) -> int:
+    """How many leases a replica holding `held` hands back when the lightest other replica holds
+    `lightest` and the fair share is `share`: none within a tolerance (a job ending or starting must
+    not move leases back and forth), else what takes the lightest towards its share, keeping this
+    one at its share at least (several givers at once never leave a job without a taker)."""
+    tolerance = max(2, math.ceil(share * 0.1))
+    if held - lightest <= tolerance:
+        return 0
+    return max(0, min(held - share, share - lightest))
 
 
 def tick_seconds(lease_seconds: float) -> float:
@@ -127,6 +141,27 @@ class LeaseKeeper:
                                               origin=self.origin, only=self.only)
         self.versions.update((job.id, version) for job, version in claimed)
         return [job for job, _ in claimed]
+
+    async def rebalance(self, idle: Callable[[], Iterable[str]]) -> list[str]:
+        """Hand back this replica's surplus over the lightest live replica (`surplus`): the ids
+        handed back, taken from `idle()` (held jobs with no step running now), which is called
+        right before the leases are dropped here, with no await between: no step of them starts."""
+        if not self.enabled or not self.counted:
+            return []
+        loads = await self.store.replica_loads(within=self.lease_seconds, origin=self.origin)
+        others = [count for owner, count in loads.items() if owner != self.owner]
+        if not others:
+            return []
+        total = await self.store.count_unfinished(self.origin)
+        count = surplus(len(self.versions), min(others), math.ceil(total / (len(others) + 1)))
+        if count <= 0:
+            return []
+        ids = [job_id for job_id in idle() if job_id in self.versions][:count]
+        try:
+            await self.release(ids)
+        except Exception as exc:  # dropped here all the same: their leases expire, another takes them
+            log.warning("could not hand leases back", extra={"error": repr(exc), "replica": self.owner})
+        return ids
 
     async def renew(self) -> list[str]:
         """Renew every lease held (and the heartbeat); the ids whose lease was lost meanwhile."""

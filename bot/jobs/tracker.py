@@ -180,6 +180,17 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
                 job = await self._taken_over(job)
                 if job is not None:
                     self._adopt(job)
+            if renew:  # a replica that joined late (a rolling deploy) takes its share of the rest
+                for job_id in await self.leases.rebalance(self._idle_jobs):
+                    log.info("job handed back to balance the replicas", extra={"job_id": job_id,
+                                                                               "replica": self.replica_id})
+                    self._drop(job_id)
+
+    def _idle_jobs(self) -> list[str]:
+        """The jobs held here that may go to another replica: no step running now, and no backoff or
+        404 grace in this process's memory (which the taker would start again from nothing)."""
+        return [job_id for job_id in self.leases.versions if job_id not in self.slots.busy
+                and job_id not in self._errors and job_id not in self._not_found_since]
 
     async def _taken_over(self, job: Job) -> Job | None:
         """Let the surface complete a job another replica left (a card it never posted), under its lease."""
@@ -222,6 +233,10 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
         """Another replica drives the job now: forget it here; nothing more is written, submitted or posted."""
         log.warning("lease lost: another replica drives this job now; dropped here",
                     extra={"job_id": job_id, "detail": detail, "replica": self.replica_id})
+        self._drop(job_id)
+
+    def _drop(self, job_id: str) -> None:
+        """Nothing of the job stays here: another replica drives it now."""
         self.leases.forget(job_id)
         self.slots.forget(job_id)
         self._errors.pop(job_id, None)

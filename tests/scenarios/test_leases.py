@@ -2,7 +2,8 @@
 a replica frozen past its lease (SIGSTOP) loses its jobs to the other, which finishes them; when it
 wakes (SIGCONT) its stale writes are rejected and logged and nothing is posted twice. A replica
 stopped with SIGTERM hands its leases back, so the other takes its jobs over long before they
-would have expired.
+would have expired. A replica started again after the jobs were spread (a rolling deploy) gets its
+share of them handed back by the one that holds them all, instead of idling.
 
 What counts is read from outside the bot: the simulator's tasks (one per job, keyed by the job id),
 the files and messages the Slack stand-in received (one video and one review message per job), and
@@ -165,6 +166,43 @@ async def test_sigterm_hands_the_leases_back_and_the_other_replica_takes_over_be
         assert _videos(standin) == dict.fromkeys(ids, 1)
         assert _review_posts(standin) == dict.fromkeys(ids, 1)
         assert simulator.stats.tasks_created == 4 and set(simulator.stats.tasks_by_key) == set(ids)
+    finally:
+        await replicas.close()
+        await standin.close()
+
+
+async def test_a_replica_started_late_gets_its_share_handed_back_and_every_job_ends_once(tmp_path, simulator):
+    # A rolling deploy: replica 1 restarts while replica 0 holds every job; nothing is free for it.
+    simulator.config.update({"queue_seconds": 0.5, "run_seconds": 20.0})
+    standin = await SlackStandIn().start()
+    standin.add_channel(CHANNEL, "general")
+    replicas = await Replicas.start(tmp_path, simulator, standin, count=2, WANBOT_LEASE_SECONDS="3",
+                                    WANBOT_CARD_UPDATES_PER_MINUTE="3000", WANBOT_MAX_ACTIVE_JOBS_PER_USER="12")
+    try:
+        restarted = replicas.bots[1]
+        restarted.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(restarted.proc.wait(), 30) == 0
+        jobs = await _start_jobs(replicas, standin, 12, "late lynx")
+        ids = [j["id"] for j in jobs]
+        assert {j["lease_owner"] for j in jobs} == {_replica_id(replicas, 0)}
+        await restarted.start()
+        late = _replica_id(replicas, 1)
+
+        async def balanced():
+            owners = Counter(j["lease_owner"] for j in await _leases(replicas) if j["state"] in ACTIVE)
+            return owners if sorted(owners.values()) == [6, 6] and late in owners else None
+        owners = await _until(balanced, replicas.logs, timeout=15)
+        assert set(owners) == {_replica_id(replicas, 0), late}
+
+        async def all_delivered():
+            now = await _leases(replicas)
+            return now if all(j["state"] == "delivered" for j in now) else None
+        await _until(all_delivered, replicas.logs, timeout=90)
+        assert _videos(standin) == dict.fromkeys(ids, 1)
+        assert _review_posts(standin) == dict.fromkeys(ids, 1)
+        assert simulator.stats.tasks_created == 12 and set(simulator.stats.tasks_by_key) == set(ids)
+        assert all(count == 1 for count in simulator.stats.submits_by_key.values())
+        assert "handed back to balance the replicas" in replicas.bots[0].logs()
     finally:
         await replicas.close()
         await standin.close()

@@ -224,6 +224,20 @@ class LeaseQueries:
             " AND lease_owner IS NOT NULL AND lease_expires >= ? GROUP BY lease_owner", [*_UNFINISHED, now])
         return {row[0]: row[1] for row in rows}
 
+    async def replica_loads(self, *, within: float, origin: str | None = None,
+                            now: float | None = None) -> dict[str, int]:
+        """Each live replica (a heartbeat younger than `within` seconds) and its live leases on
+        unfinished jobs (of `origin`), 0 for one that holds none: who is overloaded, who idle."""
+        now = time.time() if now is None else now
+        on, params = f"j.lease_owner = r.id AND j.state IN ({_marks(_UNFINISHED)}) AND j.lease_expires >= ?", \
+            [*_UNFINISHED, now]
+        if origin is not None:
+            on += " AND j.origin = ?"
+            params.append(origin)
+        rows = await self.db.fetch(f"SELECT r.id, COUNT(j.id) FROM replicas r LEFT JOIN jobs j ON {on}"
+                                   " WHERE r.seen_at >= ? GROUP BY r.id", [*params, now - within])
+        return {row[0]: row[1] for row in rows}
+
     async def live_replicas(self, *, within: float, now: float | None = None) -> int:
         """Replicas whose heartbeat is younger than `within` seconds."""
         now = time.time() if now is None else now

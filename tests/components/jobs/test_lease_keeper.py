@@ -4,8 +4,9 @@ matches the database, also when a claim lands while a renewal is on the wire."""
 from __future__ import annotations
 
 import asyncio
+import time
 
-from bot.jobs.leases import LeaseKeeper
+from bot.jobs.leases import LeaseKeeper, surplus
 from bot.jobs.models import Job
 from bot.jobs.store import JobStore
 
@@ -72,5 +73,61 @@ async def test_a_generate_driving_its_own_job_does_not_shrink_the_replicas_share
         await b.claim_share()
         assert (len(a), len(b)) == (5, 5)
         assert await store.live_replicas(within=LEASE) == 2
+    finally:
+        await store.close()
+
+
+def test_surplus_hands_back_towards_the_lightest_never_below_the_share():
+    assert surplus(held=12, lightest=0, share=6) == 6      # a replica restarted late: half of it all
+    assert surplus(held=10, lightest=0, share=7) == 3      # two givers at once: each stays at its share
+    assert surplus(held=6, lightest=4, share=5) == 0       # within the tolerance: no back and forth
+    assert surplus(held=40, lightest=36, share=38) == 0    # the tolerance grows with the share
+    assert surplus(held=5, lightest=0, share=5) == 0       # at its share already (the others hold the rest)
+
+
+async def test_a_replica_joining_late_is_handed_its_share_and_the_givers_keep_theirs(store_location):
+    store = await JobStore.open(store_location)
+    try:
+        for n in range(20):
+            await store.create_job(_job(n))
+        a = LeaseKeeper(store, "replica-a", LEASE, origin="slack")
+        b = LeaseKeeper(store, "replica-b", LEASE, origin="slack")
+        await a.claim_at_start(force=False)      # alone: takes every job
+        await b.renew()                          # joins (beats): nothing free, holds nothing
+        assert await b.claim_share() == []
+        assert (len(a), len(b)) == (20, 0)
+        assert await store.replica_loads(within=LEASE, origin="slack") == {"replica-a": 20, "replica-b": 0}
+        assert await store.replica_loads(within=LEASE, now=time.time() + 2 * LEASE) == {}  # heartbeats gone
+
+        busy = {"jk000", "jk001"}                # steps running now: never handed over
+        handed = await a.rebalance(lambda: [j for j in a.versions if j not in busy])
+        assert len(handed) == 10 and not busy & set(handed)
+        assert not any(a.holds(j) for j in handed) and len(a) == 10
+        assert {job.id for job in await b.claim_share()} == set(handed)
+        assert (len(a), len(b)) == (10, 10)
+        assert await a.rebalance(lambda: list(a.versions)) == []   # balanced: nothing moves
+        assert await b.rebalance(lambda: list(b.versions)) == []
+
+        c = LeaseKeeper(store, "replica-c", LEASE, origin="slack")
+        await c.renew()                          # a third one: each of the two gives down to its share
+        given = await a.rebalance(lambda: list(a.versions)) + await b.rebalance(lambda: list(b.versions))
+        assert (len(a), len(b)) == (7, 7) and len(given) == 6
+        await c.claim_share()
+        assert (len(a), len(b), len(c)) == (7, 7, 6)
+        assert sum((await store.lease_counts()).values()) == 20   # every job held by one replica
+    finally:
+        await store.close()
+
+
+async def test_a_generate_never_hands_back_the_job_it_drives(store_location):
+    store = await JobStore.open(store_location)
+    try:
+        await store.create_job(_cli_job(0))
+        replica = LeaseKeeper(store, "replica-a", LEASE, origin="cli")
+        await replica.renew()
+        generate = LeaseKeeper(store, "generate-1", LEASE, origin="cli", only=frozenset({"jc000"}))
+        await generate.claim_at_start(force=True)
+        assert await generate.rebalance(lambda: list(generate.versions)) == []
+        assert generate.holds("jc000")
     finally:
         await store.close()
