@@ -23,6 +23,7 @@ the others' jobs stays whole and a restarted lone `serve` still finds itself alo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -41,12 +42,15 @@ def default_replica_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
+REBALANCE_SLACK = 4  # jobs: an imbalance this small costs a few polls, not worth moving leases for
+
+
 def surplus(held: int, lightest: int, share: int) -> int:
     """How many leases a replica holding `held` hands back when the lightest other replica holds
     `lightest` and the fair share is `share`: none within a tolerance (a job ending or starting must
     not move leases back and forth), else what takes the lightest towards its share, keeping this
     one at its share at least (several givers at once never leave a job without a taker)."""
-    tolerance = max(2, math.ceil(share * 0.1))
+    tolerance = max(REBALANCE_SLACK, math.ceil(share * 0.1))
     if held - lightest <= tolerance:
         return 0
     return max(0, min(held - share, share - lightest))
@@ -146,8 +150,8 @@ class LeaseKeeper:
         """Hand back this replica's surplus over the lightest live replica (`surplus`): the ids
         handed back, taken from `idle()` (held jobs with no step running now), which is called
         right before the leases are dropped here, with no await between: no step of them starts."""
-        if not self.enabled or not self.counted:
-            return []
+        if not self.enabled or not self.counted or len(self.versions) <= REBALANCE_SLACK:
+            return []  # (holding no more than the tolerance, there is never a surplus)
         loads = await self.store.replica_loads(within=self.lease_seconds, origin=self.origin)
         others = [count for owner, count in loads.items() if owner != self.owner]
         if not others:
@@ -157,8 +161,9 @@ class LeaseKeeper:
         if count <= 0:
             return []
         ids = [job_id for job_id in idle() if job_id in self.versions][:count]
-        try:
-            await self.release(ids)
+        fences = {job_id: self.versions.pop(job_id) for job_id in ids}  # no step of them starts now
+        try:  # shielded: a stop arriving meanwhile must not leave them held by nobody until they expire
+            await asyncio.shield(self.store.release_leases(self.owner, fences))
         except Exception as exc:  # dropped here all the same: their leases expire, another takes them
             log.warning("could not hand leases back", extra={"error": repr(exc), "replica": self.owner})
         return ids
@@ -189,4 +194,6 @@ class LeaseKeeper:
             return 0
         ids = list(self.versions) if job_ids is None else [j for j in job_ids if j in self.versions]
         fences = {job_id: self.versions.pop(job_id) for job_id in ids}
-        return await self.store.release_leases(self.owner, fences, leave=leave)
+        # Only a replica has a heartbeat to end: a generate under the same WANBOT_REPLICA_ID as a
+        # serve (`docker compose exec`) must not take that serve out of the fair share.
+        return await self.store.release_leases(self.owner, fences, leave=leave and self.counted)

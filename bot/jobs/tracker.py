@@ -26,6 +26,7 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from bot.aio import wait_event
@@ -68,6 +69,7 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
         # Per job in flight: its progress readings (memory only: after a restart fresh polls rebuild it).
         self._paces: dict[str, schedule.Pace] = {}
         self._not_found_since: dict[str, float] = {}
+        self._acting: Counter[str] = Counter()    # jobs a cancel or settle is acting on now
         self._tasks: set[asyncio.Task] = set()
         self._done: dict[str, asyncio.Event] = {}
         self._upstream_gate = asyncio.Semaphore(self.options.upstream_concurrency)
@@ -184,13 +186,14 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
                 for job_id in await self.leases.rebalance(self._idle_jobs):
                     log.info("job handed back to balance the replicas", extra={"job_id": job_id,
                                                                                "replica": self.replica_id})
-                    self._drop(job_id)
+                    if not self.leases.holds(job_id):  # else a cancel here took it back meanwhile
+                        self._drop(job_id)
 
     def _idle_jobs(self) -> list[str]:
-        """The jobs held here that may go to another replica: no step running now, and no backoff or
-        404 grace in this process's memory (which the taker would start again from nothing)."""
-        return [job_id for job_id in self.leases.versions if job_id not in self.slots.busy
-                and job_id not in self._errors and job_id not in self._not_found_since]
+        """The jobs held here that may go to another replica: no step, cancel or settle running now,
+        and no backoff or 404 grace in this process's memory (which the taker would start anew)."""
+        keep = (self.slots.busy, self._acting, self._errors, self._step_failures, self._not_found_since)
+        return [job_id for job_id in self.leases.versions if not any(job_id in kept for kept in keep)]
 
     async def _taken_over(self, job: Job) -> Job | None:
         """Let the surface complete a job another replica left (a card it never posted), under its lease."""

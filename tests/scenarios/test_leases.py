@@ -95,6 +95,7 @@ async def test_a_replica_frozen_past_its_lease_loses_its_jobs_and_its_stale_writ
     try:
         jobs = await _start_jobs(replicas, standin, 4, "frozen heron")
         ids = [j["id"] for j in jobs]
+        # 4 jobs are within the rebalance tolerance (REBALANCE_SLACK): replica 0 keeps them all.
         assert {j["lease_owner"] for j in jobs} == {_replica_id(replicas, 0)}
         await asyncio.sleep(1.0)
         polls = sum(simulator.stats.polls.values())
@@ -146,7 +147,7 @@ async def test_sigterm_hands_the_leases_back_and_the_other_replica_takes_over_be
     try:
         jobs = await _start_jobs(replicas, standin, 4, "handed over otter")
         ids = [j["id"] for j in jobs]
-        assert {j["lease_owner"] for j in jobs} == {_replica_id(replicas, 0)}
+        assert {j["lease_owner"] for j in jobs} == {_replica_id(replicas, 0)}  # within the tolerance
         other = _replica_id(replicas, 1)
         leaving = replicas.bots[0].proc
         leaving.send_signal(signal.SIGTERM)
@@ -202,7 +203,10 @@ async def test_a_replica_started_late_gets_its_share_handed_back_and_every_job_e
         assert _review_posts(standin) == dict.fromkeys(ids, 1)
         assert simulator.stats.tasks_created == 12 and set(simulator.stats.tasks_by_key) == set(ids)
         assert all(count == 1 for count in simulator.stats.submits_by_key.values())
-        assert "handed back to balance the replicas" in replicas.bots[0].logs()
+        handed = Counter(job_id for bot in replicas.bots for line in bot.logs().splitlines()
+                         if "handed back to balance the replicas" in line
+                         for job_id in ids if job_id in line)
+        assert sum(handed.values()) >= 6 and max(handed.values()) == 1, handed  # no back and forth
     finally:
         await replicas.close()
         await standin.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
 from bot.jobs import schedule
@@ -33,6 +34,7 @@ class Steps:
     _paces: dict[str, schedule.Pace]  # per job in flight: its progress readings (memory only)
     _done: dict[str, asyncio.Event]   # wait_for's wake-ups
     _not_found_since: dict[str, float]  # when a job's polls began to answer 404 (memory only)
+    _acting: Counter[str]            # jobs a user's cancel or settle is acting on now
 
     async def _apply_task(self, job: Job, task: Task, *, first: bool = False) -> None:
         """Record what the gateway says of the task (the poll step's; the submit step uses it too)."""
@@ -47,18 +49,24 @@ class Steps:
         """A user's cancel or settle, on whichever replica got the request: take the job's lease
         (from the replica that holds it, whose next write is then rejected), act under it, and drive
         the job here from then on if it goes on."""
-        held = self.leases.holds(job_id)
-        fence = self.leases.fence(job_id) if held else await self.leases.claim(job_id, force=True)
+        self._acting[job_id] += 1  # not handed to another replica meanwhile (the tracker's rebalance)
         try:
-            with fenced(fence):
-                yield
+            held = self.leases.holds(job_id)
+            fence = self.leases.fence(job_id) if held else await self.leases.claim(job_id, force=True)
+            try:
+                with fenced(fence):
+                    yield
+            finally:
+                if not held:
+                    job = await self.store.get_job(job_id)
+                    if job is None or not job.state.active:
+                        self.leases.forget(job_id)
+                    elif self.leases.holds(job_id) and not self.slots.knows(job_id):
+                        self._adopt(job)
         finally:
-            if not held:
-                job = await self.store.get_job(job_id)
-                if job is None or not job.state.active:
-                    self.leases.forget(job_id)
-                elif self.leases.holds(job_id) and not self.slots.knows(job_id):
-                    self._adopt(job)
+            self._acting[job_id] -= 1
+            if self._acting[job_id] <= 0:
+                del self._acting[job_id]
 
     async def _refresh_capacity(self) -> None:
         """Size the upstream slots to what the other replicas leave free (the tracker's)."""

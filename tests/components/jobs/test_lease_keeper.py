@@ -80,9 +80,11 @@ async def test_a_generate_driving_its_own_job_does_not_shrink_the_replicas_share
 def test_surplus_hands_back_towards_the_lightest_never_below_the_share():
     assert surplus(held=12, lightest=0, share=6) == 6      # a replica restarted late: half of it all
     assert surplus(held=10, lightest=0, share=7) == 3      # two givers at once: each stays at its share
-    assert surplus(held=6, lightest=4, share=5) == 0       # within the tolerance: no back and forth
-    assert surplus(held=40, lightest=36, share=38) == 0    # the tolerance grows with the share
+    assert surplus(held=8, lightest=4, share=6) == 0       # within the tolerance: no back and forth
+    assert surplus(held=60, lightest=55, share=58) == 0    # the tolerance grows with the share (6 here)
     assert surplus(held=5, lightest=0, share=5) == 0       # at its share already (the others hold the rest)
+    assert surplus(held=4, lightest=0, share=2) == 0       # a few jobs: not worth moving (REBALANCE_SLACK)
+    assert surplus(held=9, lightest=0, share=5) == 4       # jobs ended meanwhile: the share is smaller
 
 
 async def test_a_replica_joining_late_is_handed_its_share_and_the_givers_keep_theirs(store_location):
@@ -129,5 +131,41 @@ async def test_a_generate_never_hands_back_the_job_it_drives(store_location):
         await generate.claim_at_start(force=True)
         assert await generate.rebalance(lambda: list(generate.versions)) == []
         assert generate.holds("jc000")
+    finally:
+        await store.close()
+
+
+async def test_a_serve_restarted_alone_while_a_generate_runs_still_takes_every_job(store_location):
+    """The generate's keeper is no replica: a lone `serve` restarted beside it (after a crash) finds no
+    other replica alive and takes every slack job at once, instead of waiting out their leases."""
+    store = await JobStore.open(store_location)
+    try:
+        for n in range(3):
+            await store.create_job(_job(n))
+        await store.create_job(_cli_job(0))
+        generate = LeaseKeeper(store, "generate-1", LEASE, origin="cli", only=frozenset({"jc000"}))
+        await generate.claim_at_start(force=True)
+        await generate.renew()
+        # The crashed run's leases are still live (it died a second ago); its process is gone.
+        assert len(await store.claim_jobs("replica-old", limit=10, lease_seconds=LEASE, origin="slack")) == 3
+        restarted = LeaseKeeper(store, "replica-new", LEASE, origin="slack")
+        assert [job.id for job in await restarted.claim_at_start(force=False)] == ["jk000", "jk001", "jk002"]
+        assert restarted.alone and generate.holds("jc000")
+    finally:
+        await store.close()
+
+
+async def test_a_generate_under_a_serves_replica_id_leaves_that_serves_heartbeat(store_location):
+    """`docker compose exec wanbot-1 python -m bot generate ...` inherits WANBOT_REPLICA_ID=wanbot-1:
+    its stop must not end the serve's heartbeat (the serve would drop out of the fair share)."""
+    store = await JobStore.open(store_location)
+    try:
+        await store.create_job(_cli_job(0))
+        serve = LeaseKeeper(store, "wanbot-1", LEASE, origin="slack")
+        await serve.renew()
+        generate = LeaseKeeper(store, "wanbot-1", LEASE, origin="cli", only=frozenset({"jc000"}))
+        await generate.claim_at_start(force=True)
+        assert await generate.release(leave=True) == 1
+        assert await store.live_replicas(within=LEASE) == 1
     finally:
         await store.close()

@@ -40,9 +40,9 @@ async def replica(pg_url, simulator, make_settings, tmp_path):
         client = GatewayClient(settings)
         out = tmp_path / name
         out.mkdir()
-        opts = TrackerOptions.from_settings(settings, poll_min_interval=0.2, first_guess_seconds=1.0,
-                                            download_dir=str(out), replica_id=name,
-                                            **{"lease_seconds": 3.0, **options})
+        opts = TrackerOptions.from_settings(settings, download_dir=str(out), replica_id=name,
+                                            **{"poll_min_interval": 0.2, "first_guess_seconds": 1.0,
+                                               "lease_seconds": 3.0, **options})
         tracker = Tracker(store, client, RecordingNotifier(out), opts)
         await tracker.start()
         started.append((tracker, client, store))
@@ -155,7 +155,9 @@ async def test_notices_of_new_jobs_elsewhere_do_not_rewrite_this_replicas_leases
     simulator.config.run_seconds = 30.0  # every job stays unfinished, under its lease, throughout
     a = await replica("ra", lease_seconds=30.0, max_in_flight=50)
     b = await replica("rb", lease_seconds=30.0, max_in_flight=50)
-    mine = await a.enqueue(t2v("held by ra"))
+    # ra holds 2, rb will hold 6: within the rebalance tolerance (REBALANCE_SLACK), so no lease moves
+    # for balance either, whenever a renewal comes.
+    mine, _ = await a.enqueue(t2v("held by ra")), await a.enqueue(t2v("also held by ra"))
     await _until(lambda: _owner_is(a, mine.id, "ra"))
     before = await a.store.lease_of(mine.id)
     for i in range(6):  # six notices to ra, over more than NOTICE_GRACE each
@@ -165,9 +167,33 @@ async def test_notices_of_new_jobs_elsewhere_do_not_rewrite_this_replicas_leases
     after = await a.store.lease_of(mine.id)
     assert after == before, "ra renewed its lease on notices of rb's new jobs"
     counts = await a.store.lease_counts()
-    assert counts == {"ra": 1, "rb": 6}, counts  # rb drives what it stored; ra took none of it
+    assert counts == {"ra": 2, "rb": 6}, counts  # rb drives what it stored; ra took none of it
 
 
 async def _owner_is(tracker: Tracker, job_id: str, owner: str) -> bool:
     lease = await tracker.store.lease_of(job_id)
     return lease is not None and lease[0] == owner
+
+
+async def test_cancels_under_way_while_a_late_replica_is_handed_its_share_all_cancel(replica, simulator):
+    """A replica rebalancing to one that just started never hands over a job a user is cancelling on
+    it: the cancel would lose its lease halfway (an error for the user, and where the gateway cannot
+    cancel, a video still posted and billed after the user asked to stop)."""
+    simulator.config.run_seconds = 120.0
+    a = await replica("ra", max_in_flight=50, first_guess_seconds=120.0)  # polled seldom: idle in between
+    jobs = [await a.enqueue(t2v(f"mole {n}"), origin="slack") for n in range(10)]
+
+    async def all_running():
+        states = [(await a.store.get_job(job.id)).state for job in jobs]
+        return all(state in (JobState.QUEUED, JobState.RUNNING) for state in states)
+    await _until(all_running)
+    await asyncio.sleep(1.0)  # the first polls are answered; the next are a minute away
+    simulator.config.latency = 4.0  # each cancel takes 4 s upstream
+    cancels = asyncio.gather(*(a.cancel(job.id, by="U1") for job in jobs), return_exceptions=True)
+    b = await replica("rb", max_in_flight=50)  # joins while every cancel is on the wire
+    outcomes = await cancels
+    assert [getattr(o, "state", o) for o in outcomes] == [JobState.CANCELED] * 10
+    await asyncio.sleep(2.0)  # a rebalance or a stray step would show by now
+    assert [(await b.store.get_job(job.id)).state for job in jobs] == [JobState.CANCELED] * 10
+    assert not a.notifier.videos and not b.notifier.videos
+    assert simulator.stats.tasks_created == 10
