@@ -2,7 +2,7 @@
 tracker processes, one SIGKILLed halfway.
 
     .venv/bin/python -m bench.lease_bench [--jobs 3000] [--replicas 3] [--time-factor 2]
-        [--lease-seconds 30] [--kill-after 0.4] [--json PATH]
+        [--lease-seconds 30] [--kill-after 0.4] [--restart] [--json PATH]
 
 Processes: the gateway simulator (realistic render times, as bench/tracker_bench.py: 40 s + 16 s
 per video second, +/-25 %, after a 5 s queue, all --time-factor times faster) and --replicas
@@ -20,6 +20,9 @@ Measured from outside the bot (the simulator's task list and the jobs table):
 - takeover: --kill-after (a share of the median render time, scaled) after the last enqueue, the
   last worker is SIGKILLed; for each unfinished job it held, the time until another replica holds
   its lease (polled every 0.2 s): p50/p95/max against the target lease time + 5 s;
+- with --restart, a rolling deploy's last step: once the victim's jobs are all taken over, it starts
+  again (same id, enqueuing nothing) and finds every job held by the others; the time until the
+  leases are within 20 % of the mean again (polled every 0.5 s), and how many were handed back;
 - every job ends delivered, exactly one upstream task per job.
 """
 
@@ -108,7 +111,8 @@ async def _run_replica(cfg: dict) -> dict:
         async with gate:
             await tracker.enqueue(build_request("t2v", request))
 
-    await asyncio.gather(*(enqueue(r) for r in requests[cfg["index"]::cfg["replicas"]]))
+    if cfg.get("enqueue", True):  # (a restarted replica enqueues nothing: it only takes its share)
+        await asyncio.gather(*(enqueue(r) for r in requests[cfg["index"]::cfg["replicas"]]))
     Path(cfg["enqueued"]).write_text(str(time.time()))
     await stop.wait()
     await tracker.stop()
@@ -118,6 +122,14 @@ async def _run_replica(cfg: dict) -> dict:
 
 
 def worker(cfg: dict) -> None:
+    import logging
+
+    from bot.logs import setup_logging
+
+    # Warnings to the worker's log, and the tracker's lease moves ("job taken over", "handed back"),
+    # which the report counts; not the per-call lines (3,000 jobs, ~20,000 calls).
+    setup_logging("WARNING")
+    logging.getLogger("bot.jobs.tracker").setLevel(logging.INFO)
     result = asyncio.run(_run_replica(cfg))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     result.update(cpu=usage.ru_utime + usage.ru_stime, peak_rss_kb=status_kib("VmHWM"))
@@ -244,6 +256,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 last_sample = now
             await asyncio.sleep(0.2)
         after_samples.append(await holdings(conn, terminal))  # once every job of the victim was taken over
+        rebalance: dict[str, Any] = {}
+        if args.restart:
+            rebalance = await restart_and_rebalance(conn, terminal, names, cfgs[-1], procs, tmp)
         # wait for every job to end
         total_deadline = time.time() + args.finish_timeout
         while time.time() < total_deadline:
@@ -255,14 +270,17 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         states = dict(await conn.fetch("SELECT state, count(*) FROM jobs GROUP BY state"))
         task_ids = [r[0] for r in await conn.fetch("SELECT task_id FROM jobs WHERE task_id IS NOT NULL")]
         owners_end = dict(await conn.fetch("SELECT coalesce(lease_owner, '-'), count(*) FROM jobs GROUP BY 1"))
-        for p in procs[:-1]:
+        alive = procs if args.restart else procs[:-1]
+        for p in alive:
             p.send_signal(signal.SIGTERM)
-        for p in procs[:-1]:
+        for p in alive:
             try:
                 p.wait(60)
             except subprocess.TimeoutExpired:
                 p.kill()
-        lost = {name: (tmp / f"{name}.log").read_text(errors="replace").count("lease lost") for name in names}
+        tmp_logs = {name: "".join(log.read_text(errors="replace") for log in sorted(tmp.glob(f"{name}*.log")))
+                    for name in names}
+        lost = {name: tmp_logs[name].count("lease lost") for name in names}
         results = {name: json.loads(Path(c["out"]).read_text()) for name, c in zip(names, cfgs, strict=True)
                    if Path(c["out"]).exists()}
         sim_tasks = httpx.get(base + "/_sim/tasks", timeout=120).json()
@@ -310,7 +328,32 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "takeover_max": max(takeover.values()) if takeover else None,
         "takeover_target": args.lease_seconds + TAKEOVER_SLACK,
         "owners_end": owners_end, "workers": results, "leases_lost_logged": lost,
+        "rebalance": rebalance,
+        "handed_back_logged": {name: (tmp_logs.get(name) or "").count("handed back to balance") for name in names},
     }
+
+
+async def restart_and_rebalance(conn, terminal: list[str], names: list[str], cfg: dict,
+                                procs: list[subprocess.Popen], tmp: Path) -> dict[str, Any]:
+    """Start the victim again (same id, nothing to enqueue): the seconds until every replica holds
+    within BALANCE_TARGET of the mean, counted from its start (its tracker's first claim)."""
+    cfg = {**cfg, "enqueue": False, "ready": str(tmp / "restart.ready"), "enqueued": str(tmp / "restart.enqueued"),
+           "out": str(tmp / "restart.json")}
+    log = open(tmp / f"{cfg['replica']}-restart.log", "wb")  # kept open for the child's life
+    started = time.time()
+    procs[-1] = subprocess.Popen([sys.executable, "-m", "bench.lease_bench", "--worker", json.dumps(cfg)],
+                                 stdout=log, stderr=subprocess.STDOUT)
+    first = await holdings(conn, terminal)
+    await wait_file(Path(cfg["ready"]), procs, 120)
+    ready_s = time.time() - started
+    while time.time() - started < 120:
+        held = await holdings(conn, terminal)
+        if not held:  # every job ended first (a tiny run): nothing to balance
+            break
+        if held.get(cfg["replica"]) and _balance(held, names)["dev"] <= BALANCE_TARGET:
+            return {"balanced_s": time.time() - started, "ready_s": ready_s, "before": first, "after": held}
+        await asyncio.sleep(0.5)
+    return {"balanced_s": None, "ready_s": ready_s, "before": first, "after": await holdings(conn, terminal)}
 
 
 def _balance(held: dict[str, int], names: list[str]) -> dict[str, float]:
@@ -358,6 +401,14 @@ def report(s: dict[str, Any]) -> str:
         f"| worker CPU (the killed one not counted) | {cpu} | |",
         f"| \"lease lost\" logged per replica | {s['leases_lost_logged']} | |",
     ]
+    if s["rebalance"]:
+        r = s["rebalance"]
+        lines += [
+            f"| restarted {s['victim']}: leases held when it started / once balanced | {r['before']} / {r['after']} | |",
+            f"| restart to leases within 20 % of the mean, real seconds (its tracker started after) | "
+            f"{fmt(r['balanced_s'])} ({fmt(r['ready_s'])}) | |",
+            f"| \"handed back to balance\" logged per replica | {s['handed_back_logged']} | |",
+        ]
     return "\n".join(lines)
 
 
@@ -370,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lease-seconds", type=float, default=30.0, help="WANBOT_LEASE_SECONDS (real seconds)")
     parser.add_argument("--kill-after", type=float, default=0.4,
                         help="SIGKILL the last replica this share of the median render time after the last enqueue")
+    parser.add_argument("--restart", action="store_true",
+                        help="start the killed replica again once its jobs are taken over: time to balance")
     parser.add_argument("--finish-timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--enqueue-concurrency", type=int, default=16,

@@ -1,6 +1,6 @@
 """Smoke test of the tracker-over-replicas benchmark at a tiny size: three tracker processes on one
 PostgreSQL schema, one SIGKILLed; every job is delivered with one upstream task, the killed replica's
-jobs are taken over, and the table has its rows."""
+jobs are taken over, it starts again (--restart), and the table has its rows."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_the_lease_benchmark_runs_at_a_tiny_size(tmp_path):
     require_postgres()
     out = tmp_path / "lease.json"
     done = subprocess.run([sys.executable, "-m", "bench.lease_bench", "--jobs", str(JOBS), "--time-factor", "20",
-                           "--lease-seconds", "2", "--kill-after", "0.3", "--postgres", postgres_url(),
+                           "--lease-seconds", "2", "--kill-after", "0.3", "--restart", "--postgres", postgres_url(),
                            "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -43,9 +43,11 @@ def test_the_lease_benchmark_runs_at_a_tiny_size(tmp_path):
     if s["victim_held"]:
         assert 0 <= s["takeover_p50"] <= s["takeover_p95"] <= s["takeover_max"]
     assert set(s["workers"]) == {"r0", "r1"}  # the survivors stopped cleanly and reported
+    assert s["rebalance"]["ready_s"] > 0  # the killed replica started again (and stopped at the end)
 
     table = done.stdout
     assert "| figure | value | target |" in table
     assert f"| jobs delivered | {JOBS}/{JOBS} " in table
     assert "| takeover after SIGKILL, real seconds: p50 / p95 / max |" in table
     assert "within 20 %:" in table
+    assert "| restart to leases within 20 % of the mean, real seconds" in table
