@@ -54,6 +54,13 @@ def _cli_job(n: int) -> Job:
                created_at=1000.0 + n, estimated_cost_usd=0.3)
 
 
+async def _generate(store: JobStore, owner: str = "generate-1") -> LeaseKeeper:
+    """`python -m bot generate` driving its one job (jc000), as its tracker starts."""
+    generate = LeaseKeeper(store, owner, LEASE, origin="cli", only=frozenset({"jc000"}))
+    assert [job.id for job in await generate.claim_at_start(force=True)] == ["jc000"]
+    return generate
+
+
 async def test_a_generate_driving_its_own_job_does_not_shrink_the_replicas_share(store_location):
     """`python -m bot generate` pointed at the replicas' database drives its one job: it is not a
     replica, so the serve replicas still split every slack job between them (none left undriven)."""
@@ -66,8 +73,7 @@ async def test_a_generate_driving_its_own_job_does_not_shrink_the_replicas_share
         b = LeaseKeeper(store, "replica-b", LEASE, origin="slack")
         await a.renew()
         await b.renew()
-        generate = LeaseKeeper(store, "generate-1", LEASE, origin="cli", only=frozenset({"jc000"}))
-        assert [job.id for job in await generate.claim_at_start(force=True)] == ["jc000"]
+        generate = await _generate(store)
         await generate.renew()
         await a.claim_share()
         await b.claim_share()
@@ -127,8 +133,7 @@ async def test_a_generate_never_hands_back_the_job_it_drives(store_location):
         await store.create_job(_cli_job(0))
         replica = LeaseKeeper(store, "replica-a", LEASE, origin="cli")
         await replica.renew()
-        generate = LeaseKeeper(store, "generate-1", LEASE, origin="cli", only=frozenset({"jc000"}))
-        await generate.claim_at_start(force=True)
+        generate = await _generate(store)
         assert await generate.rebalance(lambda: list(generate.versions)) == []
         assert generate.holds("jc000")
     finally:
@@ -143,8 +148,7 @@ async def test_a_serve_restarted_alone_while_a_generate_runs_still_takes_every_j
         for n in range(3):
             await store.create_job(_job(n))
         await store.create_job(_cli_job(0))
-        generate = LeaseKeeper(store, "generate-1", LEASE, origin="cli", only=frozenset({"jc000"}))
-        await generate.claim_at_start(force=True)
+        generate = await _generate(store)
         await generate.renew()
         # The crashed run's leases are still live (it died a second ago); its process is gone.
         assert len(await store.claim_jobs("replica-old", limit=10, lease_seconds=LEASE, origin="slack")) == 3
@@ -163,8 +167,7 @@ async def test_a_generate_under_a_serves_replica_id_leaves_that_serves_heartbeat
         await store.create_job(_cli_job(0))
         serve = LeaseKeeper(store, "wanbot-1", LEASE, origin="slack")
         await serve.renew()
-        generate = LeaseKeeper(store, "wanbot-1", LEASE, origin="cli", only=frozenset({"jc000"}))
-        await generate.claim_at_start(force=True)
+        generate = await _generate(store, "wanbot-1")
         assert await generate.release(leave=True) == 1
         assert await store.live_replicas(within=LEASE) == 1
     finally:
