@@ -41,7 +41,7 @@ from bot.jobs.steps.deliver import DeliverStep
 from bot.jobs.steps.poll import PollStep
 from bot.jobs.steps.settle import CannotSettle, SettleStep
 from bot.jobs.steps.submit import SubmitStep
-from bot.jobs.store import JobStore, LeaseLost, StaleTransition, fenced
+from bot.jobs.store import Fence, JobStore, LeaseLost, StaleTransition, fenced
 from bot.wan.client import GatewayClient
 from bot.wan.request import VideoRequest, estimate_cost_usd
 
@@ -232,6 +232,17 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
         if fence is not None and lease is not None and (lease[0], lease[2]) != (fence.owner, fence.version):
             self._lease_lost(job_id, f"taken by {lease[0]} (a cancel or settle there)")
 
+    async def _ended_under(self, fence: Fence | None) -> bool:
+        """The job ended under this very lease (its end cleared the owner, at the same version), so
+        no other replica took it: a step's late write after this replica's own cancel or settle."""
+        if fence is None:
+            return False
+        lease = await self.store.lease_of(fence.job_id)
+        if lease is None or lease[0] is not None or lease[2] != fence.version:
+            return False
+        job = await self.store.get_job(fence.job_id)
+        return job is not None and job.state.terminal
+
     def _lease_lost(self, job_id: str, detail: str) -> None:
         """Another replica drives the job now: forget it here; nothing more is written, submitted or posted."""
         log.warning("lease lost: another replica drives this job now; dropped here",
@@ -334,9 +345,9 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
             self.slots.forget(job_id)
             return
         with fenced(fence):
-            await self._fenced_step(job_id)
+            await self._fenced_step(job_id, fence)
 
-    async def _fenced_step(self, job_id: str) -> None:
+    async def _fenced_step(self, job_id: str, fence: Fence | None) -> None:
         try:
             job = await self.store.get_job(job_id)
             if job is None or job.state.terminal:
@@ -353,7 +364,11 @@ class Tracker(SubmitStep, PollStep, DeliverStep, CancelStep, SettleStep):
                 async with self._delivery_gate:
                     await self._deliver(job)
         except LeaseLost as exc:
-            self._lease_lost(job_id, f"a write was rejected: {exc}")
+            if await self._ended_under(fence):  # this replica's own cancel or settle ended it meanwhile
+                log.info("job ended while a step ran; the step's write was dropped", extra={"job_id": job_id})
+                self._drop(job_id)
+            else:
+                self._lease_lost(job_id, f"a write was rejected: {exc}")
         except StaleTransition as exc:
             log.info("job moved on while a step ran", extra={"job_id": job_id, "detail": str(exc)})
         except asyncio.CancelledError:

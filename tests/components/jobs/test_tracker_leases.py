@@ -197,3 +197,27 @@ async def test_cancels_under_way_while_a_late_replica_is_handed_its_share_all_ca
     assert [(await b.store.get_job(job.id)).state for job in jobs] == [JobState.CANCELED] * 10
     assert not a.notifier.videos and not b.notifier.videos
     assert simulator.stats.tasks_created == 10
+
+
+async def test_a_poll_answered_after_this_replicas_own_cancel_is_not_reported_as_a_lease_lost(
+        replica, simulator, caplog):
+    """A cancel ends the job (and clears its lease) while the same replica's poll of it is on the
+    wire: the poll's late write is dropped quietly. "lease lost: another replica drives this job now"
+    would send an operator looking for a replica that took the job, and there is none."""
+    simulator.config.run_seconds = 60.0
+    a = await replica("ra", max_in_flight=50)
+    jobs = [await a.enqueue(t2v(f"vole {n}"), origin="slack") for n in range(6)]
+
+    async def all_running():
+        states = [(await a.store.get_job(job.id)).state for job in jobs]
+        return all(state in (JobState.QUEUED, JobState.RUNNING) for state in states)
+    await _until(all_running)
+    caplog.set_level(logging.INFO, logger="bot.jobs.tracker")
+    simulator.config.latency = 1.0  # polls stay on the wire while the cancels land
+    await asyncio.sleep(0.5)
+    outcomes = await asyncio.gather(*(a.cancel(job.id, by="U1") for job in jobs))
+    assert [o.state for o in outcomes] == [JobState.CANCELED] * 6
+    await asyncio.sleep(2.5)  # every poll sent before the cancels is answered by now
+    lost = [r.getMessage() for r in caplog.records if "lease lost" in r.getMessage()]
+    assert lost == []
+    assert [(await a.store.get_job(job.id)).state for job in jobs] == [JobState.CANCELED] * 6
