@@ -68,6 +68,12 @@ async def _until(check, timeout: float = 60.0):
         await asyncio.sleep(0.1)
 
 
+async def _all_upstream(tracker: Tracker, jobs) -> bool:
+    """Every job submitted and queued or running upstream."""
+    states = [(await tracker.store.get_job(job.id)).state for job in jobs]
+    return all(state in (JobState.QUEUED, JobState.RUNNING) for state in states)
+
+
 def _most_in_flight(simulator) -> int:
     """The most tasks the simulator had running at one moment (created, not yet seen ended)."""
     edges = []
@@ -107,10 +113,7 @@ async def test_a_stopped_replica_hands_its_jobs_over_at_once_not_after_its_lease
     a = await replica("ra", lease_seconds=60.0)
     jobs = [await a.enqueue(t2v(f"cat {n}"), origin="slack") for n in range(4)]
 
-    async def all_submitted():
-        states = [(await a.store.get_job(job.id)).state for job in jobs]
-        return all(state in (JobState.QUEUED, JobState.RUNNING) for state in states)
-    await _until(all_submitted)
+    await _until(lambda: _all_upstream(a, jobs))
     stopped = time.monotonic()
     await a.stop(grace=1)
     for job in jobs:
@@ -183,10 +186,7 @@ async def test_cancels_under_way_while_a_late_replica_is_handed_its_share_all_ca
     a = await replica("ra", max_in_flight=50, first_guess_seconds=120.0)  # polled seldom: idle in between
     jobs = [await a.enqueue(t2v(f"mole {n}"), origin="slack") for n in range(10)]
 
-    async def all_running():
-        states = [(await a.store.get_job(job.id)).state for job in jobs]
-        return all(state in (JobState.QUEUED, JobState.RUNNING) for state in states)
-    await _until(all_running)
+    await _until(lambda: _all_upstream(a, jobs))
     await asyncio.sleep(1.0)  # the first polls are answered; the next are a minute away
     simulator.config.latency = 4.0  # each cancel takes 4 s upstream
     cancels = asyncio.gather(*(a.cancel(job.id, by="U1") for job in jobs), return_exceptions=True)
@@ -208,10 +208,7 @@ async def test_a_poll_answered_after_this_replicas_own_cancel_is_not_reported_as
     a = await replica("ra", max_in_flight=50)
     jobs = [await a.enqueue(t2v(f"vole {n}"), origin="slack") for n in range(6)]
 
-    async def all_running():
-        states = [(await a.store.get_job(job.id)).state for job in jobs]
-        return all(state in (JobState.QUEUED, JobState.RUNNING) for state in states)
-    await _until(all_running)
+    await _until(lambda: _all_upstream(a, jobs))
     caplog.set_level(logging.INFO, logger="bot.jobs.tracker")
     simulator.config.latency = 1.0  # polls stay on the wire while the cancels land
     await asyncio.sleep(0.5)
