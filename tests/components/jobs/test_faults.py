@@ -8,6 +8,7 @@ from collections import Counter
 import pytest
 
 from bot.jobs.models import JobState
+from bot.wan.retry import BACKOFF_CAP_SECONDS
 
 from .conftest import t2v
 
@@ -57,7 +58,7 @@ async def test_a_burst_of_429_delays_but_loses_nothing(run_tracker, simulator):
     # calls of eight jobs a run of 7 or 8 in a row comes now and then, and the policy (full jitter of
     # 1, 2, 4 ... s, capped at 60 s) lets such a run wait up to 183 s: more than the 150 s this timeout
     # once was (CI went over it once). A minute on top covers rendering and delivery.
-    worst_run = 1 + 2 + 4 + 8 + 16 + 32 + 60 + 60
+    worst_run = sum(min(BACKOFF_CAP_SECONDS, 2.0 ** attempt) for attempt in range(8))
     done = await _run_all(tracker, 8, "busy", timeout=worst_run + 60)
     assert {j.state for j in done} == {JobState.DELIVERED}
     assert simulator.stats.faults["429"] >= 8
